@@ -1,0 +1,52 @@
+# Two commands matter: `make demo` (set up, start, run the pipeline) and `make test` (every test tier).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+KAPPA  := $(BIN)/kappa
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-unit test-integration setup up down status lint fmt clean lock
+
+$(STAMP): pyproject.toml requirements/platform.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c requirements/platform.txt -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP)            ## fetch and install every component into ~/.cache/kappa
+	$(KAPPA) setup
+
+demo: setup                ## set up, start the stack, run the transactions pipeline, query Trino
+	$(KAPPA) demo
+
+up: setup
+	$(KAPPA) up
+
+down: $(STAMP)
+	$(KAPPA) down
+
+status: $(STAMP)
+	$(KAPPA) status
+
+test: setup lint           ## every tier: unit, then integration against a real stack on free ports
+	$(BIN)/pytest -m unit
+	$(BIN)/pytest -m integration
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -m unit
+
+test-integration: setup
+	$(BIN)/pytest -m integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check platform flink_jobs lakehouse tests
+	$(BIN)/mypy platform/kappa lakehouse
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix platform flink_jobs lakehouse tests
+
+lock: $(STAMP)             ## refresh the pinned Python versions (maintainers)
+	$(BIN)/pip freeze --exclude-editable > requirements/platform.txt
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,79 @@
+"""The job spec: everything a job needs, rendered by the platform from the settings object."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+def ident(name: str) -> str:
+    """A validated, back-quoted SQL identifier (names come from settings, never from events)."""
+    if not _IDENT.match(name):
+        raise ValueError(f"not a valid identifier: {name!r}")
+    return f"`{name}`"
+
+
+def literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class KafkaSource:
+    bootstrap: str
+    topic: str
+    group_id: str
+    startup_mode: str = "earliest-offset"
+    specific_offsets: str = ""
+    startup_timestamp_ms: int | None = None
+    bounded_mode: str = ""
+    bounded_specific_offsets: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+    name: str
+    jdbc_url: str
+    user: str
+    password: str
+    warehouse: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job: str
+    version: int
+    kafka: KafkaSource
+    catalog: CatalogSpec
+    namespace: str
+    tables: dict[str, str]
+    params: dict[str, Any] = field(default_factory=dict)
+    checkpoint_interval_s: int = 10
+    parallelism: int = 1
+
+    @property
+    def pipeline_name(self) -> str:
+        return f"kappa.{self.job}.v{self.version}"
+
+    def table(self, role: str) -> str:
+        """Fully qualified, quoted name of the table playing `role` (e.g. 'windows')."""
+        return ".".join(ident(p) for p in (self.catalog.name, self.namespace, self.tables[role]))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(
+            job=data["job"], version=int(data["version"]),
+            kafka=KafkaSource(**data["kafka"]), catalog=CatalogSpec(**data["catalog"]),
+            namespace=data["namespace"], tables=dict(data["tables"]), params=dict(data.get("params", {})),
+            checkpoint_interval_s=int(data.get("checkpoint_interval_s", 10)),
+            parallelism=int(data.get("parallelism", 1)),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> JobSpec:
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,1 @@
+"""The lakehouse as code: Iceberg table definitions (schemas, partitioning, properties)."""

@@ -1,0 +1,1 @@
+"""Fetching and caching what the platform runs: JVM artifacts, Java runtimes, the Flink environment."""

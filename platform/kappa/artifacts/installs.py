@@ -1,0 +1,130 @@
+"""Turn fetched artifacts into runnable installs: the Flink environment and home, Trino's server."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kappa.artifacts import maven
+from kappa.artifacts.versions import BUNDLES, FLINK_PYTHON_REQUIREMENTS, FLINK_VERSION, TRINO_PLUGINS, TRINO_VERSION
+from kappa.errors import KappaError
+
+REPO_REQUIREMENTS = Path(__file__).resolve().parents[3] / "requirements"
+_MARKER = ".complete"
+
+
+@dataclass(frozen=True)
+class Installs:
+    """Where everything the runtime needs lives, once set up."""
+
+    kafka_classpath: Path
+    flink_python: Path
+    flink_home: Path
+    trino_home: Path
+    trino_cli: Path
+
+
+def flink_venv_dir(cache: Path) -> Path:
+    return cache / "venvs" / f"flink-{FLINK_VERSION}-py{sys.version_info.major}{sys.version_info.minor}"
+
+
+def ensure_flink_venv(cache: Path, progress: maven.Progress) -> Path:
+    """A separate virtualenv holding apache-flink and its pyarrow < 17 (BRIEF: the two cannot share one)."""
+    venv = flink_venv_dir(cache)
+    python = venv / "bin" / "python"
+    if (venv / _MARKER).exists():
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    progress(f"creating the Flink Python environment (apache-flink {FLINK_VERSION}) in {venv}")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    constraints = REPO_REQUIREMENTS / "flink.txt"
+    cmd = [str(python), "-m", "pip", "install", "--quiet", *FLINK_PYTHON_REQUIREMENTS]
+    if constraints.exists():
+        cmd += ["-c", str(constraints)]
+    log = cache / "venvs" / f"flink-{FLINK_VERSION}-pip.log"
+    with log.open("w") as fh:
+        if subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode != 0:
+            raise KappaError(f"installing apache-flink {FLINK_VERSION} failed; pip's log: {log}")
+    (venv / _MARKER).touch()
+    return python
+
+
+def pyflink_dir(flink_python: Path) -> Path:
+    out = subprocess.run(
+        [str(flink_python), "-c", "import pyflink, os; print(os.path.dirname(pyflink.__file__))"],
+        capture_output=True, text=True, check=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def ensure_flink_home(cache: Path, flink_python: Path, connectors: Path) -> Path:
+    """A FLINK_HOME whose lib/ holds the wheel's jars plus the connector bundle (as symlinks)."""
+    home = cache / "flink" / f"flink-{FLINK_VERSION}-{connectors.name}"
+    if (home / _MARKER).exists():
+        return home
+    shutil.rmtree(home, ignore_errors=True)
+    dist = pyflink_dir(flink_python)
+    (home / "lib").mkdir(parents=True)
+    for name in ("bin", "opt", "plugins", "conf"):
+        (home / name).symlink_to(dist / name)
+    for jar in sorted((dist / "lib").glob("*.jar")) + sorted(connectors.glob("*.jar")):
+        (home / "lib" / jar.name).symlink_to(jar)
+    (home / _MARKER).touch()
+    return home
+
+
+def ensure_trino(cache: Path, tarball_dir: Path, progress: maven.Progress) -> Path:
+    """Unpack trino-server, keeping only the plugins we use (each plugin costs start-up time)."""
+    home = cache / "trino" / f"trino-server-{TRINO_VERSION}"
+    if (home / _MARKER).exists():
+        return home
+    tarballs = list(tarball_dir.glob("trino-server-*.tar.gz"))
+    if len(tarballs) != 1:
+        raise KappaError(f"expected one trino-server tarball in {tarball_dir}, found {len(tarballs)}")
+    progress(f"unpacking {tarballs[0].name}")
+    partial = home.with_name(home.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    # Extract everything (plugin jars are hard links into lib/), then drop the plugins we do not use.
+    with tarfile.open(tarballs[0]) as tar:
+        tar.extractall(partial, filter="tar")
+    root = partial / f"trino-server-{TRINO_VERSION}"
+    for plugin in (root / "plugin").iterdir():
+        if plugin.name not in TRINO_PLUGINS:
+            shutil.rmtree(plugin)
+    for item in root.iterdir():
+        item.rename(partial / item.name)
+    root.rmdir()
+    (partial / _MARKER).touch()
+    shutil.rmtree(home, ignore_errors=True)
+    partial.rename(home)
+    return home
+
+
+def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -> Installs:
+    """Fetch and install everything; idempotent and offline once the cache is warm."""
+    cache.mkdir(parents=True, exist_ok=True)
+    bundles = {name: maven.fetch_bundle(b, cache, progress, update_lock=update_lock) for name, b in BUNDLES.items()}
+    flink_python = ensure_flink_venv(cache, progress)
+    flink_home = ensure_flink_home(cache, flink_python, bundles["flink-connectors"])
+    trino_home = ensure_trino(cache, bundles["trino-server"], progress)
+    cli = next(bundles["trino-cli"].glob("trino-cli-*.jar"))
+    return Installs(
+        kafka_classpath=bundles["kafka"],
+        flink_python=flink_python,
+        flink_home=flink_home,
+        trino_home=trino_home,
+        trino_cli=cli,
+    )
+
+
+def installed(cache: Path) -> Installs:
+    """The installs if set up already; otherwise a clear error telling the user to run set-up."""
+    missing = [n for n, b in BUNDLES.items() if not (maven.bundle_dir(cache, b) / _MARKER).exists()]
+    if missing or not (flink_venv_dir(cache) / _MARKER).exists():
+        raise KappaError(f"components not set up yet ({', '.join(missing) or 'flink environment'}); run `kappa setup`")
+    return setup(cache, lambda _msg: None)

@@ -1,0 +1,97 @@
+"""Every pinned version of every component, in one place.
+
+The Flink minor decides the connector jars: Iceberg publishes `iceberg-flink-runtime-2.1` up to 1.11.0
+(no 2.2 runtime yet), and the Kafka connector 5.0.0 exists for Flink 2.1, so Flink 2.1 is the newest
+Flink for which every jar resolves from Maven Central.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FLINK_VERSION = "2.1.3"
+ICEBERG_VERSION = "1.11.0"
+KAFKA_VERSION = "4.1.1"
+KAFKA_CONNECTOR_VERSION = "5.0.0-2.1"
+KAFKA_CLIENTS_VERSION = "4.2.0"  # what the 5.0.0 connector declares
+HADOOP_VERSION = "3.4.1"
+POSTGRES_JDBC_VERSION = "42.7.8"
+TRINO_VERSION = "476"  # newest trino-server tarball on Maven Central; needs Java >= 24
+LOG4J_VERSION = "2.24.3"
+
+FLINK_JAVA_MAJORS = (17, 21)
+KAFKA_JAVA_MIN = 17
+TRINO_JAVA_MIN = 24
+
+# The Flink environment: apache-flink caps pyarrow < 17 through apache-beam, so it lives apart from
+# the platform environment (pyiceberg 0.12 needs pyarrow >= 18).
+FLINK_PYTHON_REQUIREMENTS = (f"apache-flink=={FLINK_VERSION}",)
+
+
+@dataclass(frozen=True)
+class Coordinate:
+    group: str
+    artifact: str
+    version: str
+    packaging: str = "jar"
+    classifier: str = ""
+
+    def __str__(self) -> str:
+        parts = [self.group, self.artifact, self.version, self.packaging]
+        if self.classifier:
+            parts.append(self.classifier)
+        return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A set of Maven artifacts copied into one cache folder."""
+
+    name: str
+    coordinates: tuple[Coordinate, ...]
+    transitive: bool = False
+    description: str = ""
+    exclude: tuple[str, ...] = field(default=())
+
+
+BUNDLES: dict[str, Bundle] = {
+    b.name: b
+    for b in (
+        Bundle(
+            "kafka",
+            (
+                Coordinate("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+                Coordinate("org.apache.logging.log4j", "log4j-slf4j-impl", LOG4J_VERSION),
+            ),
+            transitive=True,
+            description=f"Kafka {KAFKA_VERSION} broker (KRaft) and its runtime classpath",
+        ),
+        Bundle(
+            "flink-connectors",
+            (
+                Coordinate("org.apache.flink", "flink-connector-kafka", KAFKA_CONNECTOR_VERSION),
+                Coordinate("org.apache.kafka", "kafka-clients", KAFKA_CLIENTS_VERSION),
+                Coordinate("com.github.luben", "zstd-jni", "1.5.6-10"),
+                Coordinate("org.apache.iceberg", "iceberg-flink-runtime-2.1", ICEBERG_VERSION),
+                Coordinate("org.apache.hadoop", "hadoop-client-api", HADOOP_VERSION),
+                Coordinate("org.apache.hadoop", "hadoop-client-runtime", HADOOP_VERSION),
+                Coordinate("commons-logging", "commons-logging", "1.2"),
+                Coordinate("org.postgresql", "postgresql", POSTGRES_JDBC_VERSION),
+            ),
+            description="Kafka connector, Iceberg runtime, Hadoop client and JDBC driver for Flink",
+        ),
+        Bundle(
+            "trino-server",
+            (Coordinate("io.trino", "trino-server", TRINO_VERSION, packaging="tar.gz"),),
+            description=f"Trino {TRINO_VERSION} server tarball",
+        ),
+        Bundle(
+            "trino-cli",
+            (Coordinate("io.trino", "trino-cli", TRINO_VERSION, classifier="executable"),),
+            description=f"Trino {TRINO_VERSION} CLI",
+        ),
+    )
+}
+
+# Trino loads every plugin folder at start-up; on 2 cores each one costs seconds. Keep only these.
+TRINO_PLUGINS = ("iceberg", "password-authenticators")

@@ -1,0 +1,56 @@
+"""The `kappa` command: the root, settings loading and one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from kappa.cli import data_cmds, demo, jobs_cmds, stack_cmds
+from kappa.cli.output import err_console
+from kappa.errors import KappaError
+from kappa.settings import ConfigError, load_settings
+
+app = typer.Typer(
+    help="Kappa lakehouse: Kafka -> PyFlink -> Iceberg -> Trino, run locally.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(  # noqa: UP007 - typer needs Optional here
+        None, "--config", "-c", help="Settings file (default: $KAPPA_CONFIG or the nearest kappa.toml)"
+    ),
+) -> None:
+    ctx.obj = load_settings(config)
+
+
+stack_cmds.register(app)
+data_cmds.register(app)
+app.add_typer(jobs_cmds.app, name="jobs")
+app.command("demo")(demo.demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except (KappaError, ConfigError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        sys.exit(1)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,88 @@
+"""produce, query."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from kappa import query as q
+from kappa.cli.output import console
+from kappa.errors import KappaError
+from kappa.producer import produce as send
+from kappa.scenarios import SCENARIOS, ScenarioOptions, generate
+from kappa.settings import KappaSettings
+from kappa.timeparse import parse_time_ms
+
+
+def produce(
+    ctx: typer.Context,
+    scenario: str = typer.Option(..., "--scenario", "-s", help=f"one of: {', '.join(SCENARIOS)}"),
+    count: int = typer.Option(10_000, "--count", "-n", min=1),
+    rate: float = typer.Option(0.0, "--rate", "-r", min=0.0, help="events per second; 0 = as fast as possible"),
+    seed: int = typer.Option(42, "--seed"),
+    start: str = typer.Option("now", "--start", help="event time of the first event: now, now-30m, ISO, epoch ms"),
+    event_interval_ms: float = typer.Option(
+        0.0, "--event-interval-ms", min=0.0,
+        help="event-time spacing between events (default: 1000/rate, or 100 ms without a rate)",
+    ),
+    keys: int = typer.Option(1000, "--keys", min=1, help="number of distinct keys (Zipf-skewed)"),
+    malformed_share: float = typer.Option(0.0, "--malformed-share", min=0.0, max=1.0),
+    out_of_order_share: float = typer.Option(0.0, "--out-of-order-share", min=0.0, max=1.0),
+) -> None:
+    """Produce a deterministic event stream for a scenario."""
+    settings: KappaSettings = ctx.obj
+    if scenario not in SCENARIOS:
+        raise KappaError(f"unknown scenario {scenario!r}; choose one of: {', '.join(sorted(SCENARIOS))}")
+    sc = SCENARIOS[scenario]
+    interval = event_interval_ms or (1000.0 / rate if rate > 0 else 100.0)
+    opts = ScenarioOptions(
+        count=count, seed=seed, start_ms=parse_time_ms(start), event_interval_ms=interval, keys=keys,
+        key_prefix=sc.key_prefix, malformed_share=malformed_share, out_of_order_share=out_of_order_share,
+    )
+    began = time.monotonic()
+    with Progress(TextColumn(f"producing {scenario} -> {sc.topic}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("produce", total=count)
+        sent, _ = send(settings.kafka_bootstrap, sc.topic, generate(scenario, opts), rate=rate,
+                       on_progress=lambda n: bar.update(task, completed=n))
+    elapsed = max(time.monotonic() - began, 1e-6)
+    console.print(f"produced {sent} {scenario} events to {sc.topic} in {elapsed:.1f}s ({sent / elapsed:,.0f}/s)")
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def query(
+    ctx: typer.Context,
+    sql: str = typer.Argument(..., help="SQL to run on Trino (catalog iceberg, schema streaming)"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+) -> None:
+    """Run SQL on Trino and print the result."""
+    settings: KappaSettings = ctx.obj
+    result = q.run(settings, sql)
+    if fmt is Format.csv:
+        console.print(q.to_csv(result), end="", markup=False)
+    elif fmt is Format.json:
+        console.print(q.to_json(result), markup=False)
+    else:
+        print_table(result)
+
+
+def print_table(result: q.Result, title: str | None = None) -> None:
+    table = Table(*result.columns, title=title)
+    for row in result.rows:
+        table.add_row(*[str(q.plain(v)) if v is not None else "NULL" for v in row])
+    console.print(table)
+    console.print(f"({len(result.rows)} rows)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(produce)
+    app.command()(query)

@@ -1,0 +1,153 @@
+"""setup, up, down, status, logs."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import typer
+from rich.table import Table
+
+from kappa.artifacts import installs
+from kappa.cli.output import console, duration, step
+from kappa.errors import KappaError
+from kappa.runtime.stack import Stack, build_context, purge
+from kappa.settings import KappaSettings
+
+
+def setup(ctx: typer.Context, update_lock: bool = typer.Option(False, help="Record new checksums (maintainers)")) -> None:
+    """Fetch and install every component into the cache (idempotent; offline once cached)."""
+    settings: KappaSettings = ctx.obj
+    started = time.monotonic()
+    with step("setting up") as progress:
+        result = installs.setup(settings.cache, progress, update_lock=update_lock)
+    console.print(f"[green]set up[/green] in {time.monotonic() - started:.0f}s; cache: {settings.cache}")
+    console.print(f"  flink home: {result.flink_home}\n  trino home: {result.trino_home}")
+
+
+def up(ctx: typer.Context, jobs: bool = typer.Option(True, help="Resume the jobs that were running")) -> None:
+    """Start Kafka, PostgreSQL, Flink, Trino (set-up included); a no-op when all is up."""
+    settings: KappaSettings = ctx.obj
+    bring_up(settings, resume_jobs=jobs)
+    print_urls(settings)
+
+
+def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
+    from kappa.catalog import ensure_streaming_tables
+    from kappa.jobs import resume_desired
+
+    with step("setting up") as progress:
+        installs.setup(settings.cache, progress)
+    stack = Stack(build_context(settings))
+    started_at = time.monotonic()
+    with step("starting the stack") as progress:
+        started = stack.up(progress)
+        progress("creating Iceberg tables")
+        ensure_streaming_tables(stack.ctx)
+        resumed = resume_desired(stack.ctx) if resume_jobs else []
+    if started:
+        console.print(f"[green]started[/green] {', '.join(started)} in {time.monotonic() - started_at:.0f}s")
+    else:
+        console.print("[green]already running[/green]: nothing to start")
+    if resumed:
+        console.print(f"resumed jobs: {', '.join(resumed)}")
+    return stack
+
+
+def print_urls(settings: KappaSettings) -> None:
+    console.print(f"  Flink Web UI   {settings.flink_rest_url}")
+    console.print(f"  Trino          {settings.trino_url}  (kappa query \"SELECT ...\")")
+    console.print(f"  Kafka          {settings.kafka_bootstrap}")
+    console.print(f"  PostgreSQL     {settings.host}:{settings.postgres.port}/{settings.postgres.database}")
+    console.print(f"  state and logs {settings.state}")
+
+
+def down(
+    ctx: typer.Context,
+    purge_state: bool = typer.Option(False, "--purge", help="Also delete all state (data, logs, secrets)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before purging"),
+) -> None:
+    """Stop what `kappa up` started (running jobs are savepointed first)."""
+    from kappa.jobs import suspend_all
+
+    settings: KappaSettings = ctx.obj
+    try:
+        stack = Stack(build_context(settings))
+    except KappaError:
+        stack = None
+    if stack is not None:
+        with step("stopping the stack") as progress:
+            if stack.table.get("flink-jobmanager") is not None:
+                progress("savepointing running jobs")
+                suspended = suspend_all(stack.ctx)
+                if suspended:
+                    console.print(f"savepointed jobs: {', '.join(suspended)}")
+            stopped = stack.down(progress)
+        console.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge_state:
+        if not yes:
+            typer.confirm(f"Delete {settings.state} (all data, logs and secrets)?", abort=True)
+        purge(settings)
+        console.print(f"removed {settings.state}")
+
+
+def status(ctx: typer.Context) -> None:
+    """Services, topics with lag, and running jobs."""
+    from kappa.jobs import job_statuses
+
+    settings: KappaSettings = ctx.obj
+    stack = Stack(build_context(settings))
+    services = Table("service", "state", "pid", "port", "version", "uptime", "url", title="services")
+    statuses = stack.status()
+    for st in statuses:
+        color = {"healthy": "green", "unhealthy": "yellow"}.get(st.state, "red")
+        services.add_row(st.name, f"[{color}]{st.state}[/{color}]", str(st.pid or "-"),
+                         ",".join(map(str, st.ports)) or "-", st.version, duration(st.uptime_s), st.url or "-")
+    console.print(services)
+    healthy = {st.name for st in statuses if st.state == "healthy"}
+    if "kafka" in healthy:
+        from kappa.topics import end_offsets
+
+        topics = Table("topic", "partitions", "messages", "retention", title="topics")
+        for name, spec in settings.kafka.topics.items():
+            try:
+                offsets = end_offsets(settings.kafka_bootstrap, name)
+                total = sum(hi - lo for lo, hi in offsets.values())
+                topics.add_row(name, str(len(offsets)), str(total), duration(spec.retention_ms / 1000))
+            except KappaError as exc:
+                topics.add_row(name, "-", str(exc), "-")
+        console.print(topics)
+    if {"flink-jobmanager", "kafka"} <= healthy:
+        jobs = Table("job", "version", "state", "uptime", "checkpoints", "last checkpoint", "lag", title="jobs")
+        for js in job_statuses(stack.ctx):
+            jobs.add_row(js.name, f"v{js.version}", js.state, duration(js.uptime_s),
+                         "-" if js.checkpoints_completed is None else str(js.checkpoints_completed),
+                         "-" if js.last_checkpoint_age_s is None else f"{duration(js.last_checkpoint_age_s)} ago",
+                         "-" if js.lag is None else str(js.lag))
+        console.print(jobs)
+    if len(healthy) < len(statuses):
+        raise typer.Exit(1)
+
+
+def logs(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="postgres, kafka, flink-jobmanager, flink-taskmanager, trino"),
+    follow: bool = typer.Option(False, "--follow", "-f"),
+    lines: int = typer.Option(50, "--lines", "-n"),
+) -> None:
+    """Show a service's log."""
+    settings: KappaSettings = ctx.obj
+    path = settings.logs_dir / f"{service}.log"
+    if not path.exists():
+        known = sorted(p.stem for p in settings.logs_dir.glob("*.log")) if settings.logs_dir.exists() else []
+        raise KappaError(f"no log for {service!r} at {path}; known: {', '.join(known) or 'none (run kappa up)'}")
+    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
+    try:
+        subprocess.run(cmd, check=False)
+    except KeyboardInterrupt:
+        pass
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (setup, up, down, status, logs):
+        app.command()(fn)

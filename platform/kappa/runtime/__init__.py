@@ -1,0 +1,1 @@
+"""The local service runtime shared by the CLI and the tests."""

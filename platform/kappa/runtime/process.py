@@ -1,0 +1,202 @@
+"""Supervised background processes: pid files, log files, health waits with a deadline, clean stops.
+
+A pid file records the pid and the process's start time, so a recycled pid is never mistaken for
+ours and `stop` only ever signals processes this runtime started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from kappa.errors import ServiceError
+
+HealthCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to run one service process."""
+
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    ports: Sequence[int] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    user: str | None = None
+    stop_signal: int = signal.SIGTERM
+    stop_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Running:
+    name: str
+    pid: int
+    create_time: float
+    log_path: Path
+    stop_signal: int = signal.SIGTERM
+
+    @property
+    def uptime_s(self) -> float:
+        return max(0.0, time.time() - self.create_time)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def tcp_open(host: str, port: int, timeout_s: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+class ProcessTable:
+    """The pid files of one state directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def _pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid.json"
+
+    def get(self, name: str) -> Running | None:
+        """The running process recorded for `name`, or None (stale pid files are removed)."""
+        path = self._pid_file(name)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        running = Running(name, int(data["pid"]), float(data["create_time"]), Path(data["log_path"]),
+                          int(data.get("stop_signal", signal.SIGTERM)))
+        if not _alive(running):
+            path.unlink(missing_ok=True)
+            return None
+        return running
+
+    def record(self, running: Running) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._pid_file(running.name).with_suffix(".tmp")
+        tmp.write_text(json.dumps({
+            "pid": running.pid, "create_time": running.create_time, "log_path": str(running.log_path),
+            "stop_signal": int(running.stop_signal),
+        }))
+        tmp.replace(self._pid_file(running.name))
+
+    def forget(self, name: str) -> None:
+        self._pid_file(name).unlink(missing_ok=True)
+
+    def names(self) -> list[str]:
+        if not self.run_dir.exists():
+            return []
+        return sorted(p.name.removesuffix(".pid.json") for p in self.run_dir.glob("*.pid.json"))
+
+    def start(self, spec: ProcessSpec, host: str) -> Running:
+        """Start the process in its own session (it outlives the CLI) with output to its log."""
+        for port in spec.ports:
+            if port_in_use(host, port):
+                raise ServiceError(
+                    spec.name, f"port {port} on {host} is already in use by another program", spec.log_path,
+                    "stop that program or choose another port in kappa.toml / KAPPA__* variables",
+                )
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **spec.env}
+        with spec.log_path.open("ab") as log:
+            log.write(f"\n===== kappa: starting {spec.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')} =====\n".encode())
+            log.flush()
+            try:
+                proc = subprocess.Popen(
+                    list(spec.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=env, cwd=spec.cwd, user=spec.user, start_new_session=True,
+                )
+            except OSError as exc:
+                raise ServiceError(spec.name, f"could not be launched: {exc}", spec.log_path) from exc
+        running = Running(spec.name, proc.pid, psutil.Process(proc.pid).create_time(), spec.log_path,
+                          spec.stop_signal)
+        self.record(running)
+        return running
+
+    def wait_healthy(self, running: Running, healthy: HealthCheck, timeout_s: float, interval_s: float = 0.5) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not _alive(running):
+                self.forget(running.name)
+                tail = log_tail(running.log_path, 5).replace("\n", " | ")
+                raise ServiceError(running.name, f"exited during start-up; last log lines: {tail}", running.log_path)
+            try:
+                if healthy():
+                    return
+            except Exception:  # a health probe that throws just means "not yet"
+                pass
+            time.sleep(interval_s)
+        raise ServiceError(running.name, f"not healthy after {timeout_s:.0f}s", running.log_path)
+
+    def stop(self, name: str, timeout_s: float = 30.0) -> bool:
+        """Stop a recorded process and its children; True if something was stopped."""
+        running = self.get(name)
+        if running is None:
+            self.forget(name)
+            return False
+        sig = running.stop_signal
+        try:
+            proc = psutil.Process(running.pid)
+            family = [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            self.forget(name)
+            return False
+        for p in family:
+            try:
+                p.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(family, timeout=timeout_s)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=10)
+        self.forget(name)
+        return True
+
+
+def _alive(running: Running) -> bool:
+    try:
+        proc = psutil.Process(running.pid)
+        if abs(proc.create_time() - running.create_time) > 1.0:
+            return False  # the pid was recycled by another program
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -1,0 +1,129 @@
+"""The whole local stack: start in dependency order, wait for health, stop only what we started."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kappa.artifacts.installs import installed
+from kappa.errors import KappaError, ServiceError
+from kappa.runtime.process import ProcessTable, Running
+from kappa.runtime.secrets import load_or_create
+from kappa.services.base import Context, Service
+from kappa.services.flink import FlinkJobManager, FlinkTaskManager
+from kappa.services.kafka import Kafka
+from kappa.services.postgres import Postgres
+from kappa.services.trino import Trino
+from kappa.settings import KappaSettings
+
+Progress = Callable[[str], None]
+
+
+def build_context(settings: KappaSettings) -> Context:
+    return Context(settings=settings, installs=installed(settings.cache), secrets=load_or_create(settings.state))
+
+
+def services(ctx: Context) -> list[Service]:
+    """In start order."""
+    return [Postgres(ctx), Kafka(ctx), FlinkJobManager(ctx), Trino(ctx), FlinkTaskManager(ctx)]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str  # healthy | unhealthy | stopped
+    pid: int | None
+    ports: list[int]
+    version: str
+    url: str | None
+    uptime_s: float | None
+    log_path: str
+
+
+class Stack:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.table = ProcessTable(ctx.settings.run_dir)
+        self.services = services(ctx)
+        self.by_name = {s.name: s for s in self.services}
+
+    def up(self, progress: Progress = lambda _m: None) -> list[str]:
+        """Start whatever is not running; returns the names started. All-or-nothing on failure."""
+        s = self.ctx.settings
+        s.logs_dir.mkdir(parents=True, exist_ok=True)
+        started: list[str] = []
+        launched: dict[str, Running] = {}
+        try:
+            for svc in self.services:
+                running = self.table.get(svc.name)
+                if running is None:
+                    for dep in svc.depends_on:
+                        self._wait(launched, dep, progress)
+                    svc.prepare()
+                    progress(f"starting {svc.name}")
+                    running = self.table.start(svc.spec(), s.host)
+                    started.append(svc.name)
+                launched[svc.name] = running
+            for name in launched:
+                self._wait(launched, name, progress)
+            for svc in self.services:
+                svc.after_start()
+        except BaseException:
+            for name in reversed(started):
+                self.table.stop(name)
+            raise
+        return started
+
+    def _wait(self, launched: dict[str, Running], name: str, progress: Progress) -> None:
+        running = launched.get(name)
+        if running is None:
+            return
+        progress(f"waiting for {name} to be healthy")
+        start = time.monotonic()
+        self.table.wait_healthy(running, self.by_name[name].healthy, self.ctx.settings.startup_timeout_s)
+        progress(f"{name} healthy after {time.monotonic() - start:.1f}s")
+
+    def down(self, progress: Progress = lambda _m: None) -> list[str]:
+        stopped = []
+        order = [s.name for s in reversed(self.services)]
+        extra = [n for n in self.table.names() if n not in order]
+        for name in extra + order:
+            if self.table.get(name) is not None:
+                progress(f"stopping {name}")
+            if self.table.stop(name):
+                stopped.append(name)
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        out = []
+        for svc in self.services:
+            running = self.table.get(svc.name)
+            state = "stopped"
+            if running is not None:
+                try:
+                    state = "healthy" if svc.healthy() else "unhealthy"
+                except Exception:
+                    state = "unhealthy"
+            out.append(ServiceStatus(
+                name=svc.name, state=state, pid=running.pid if running else None, ports=svc.ports(),
+                version=str(svc.version), url=svc.url(), uptime_s=running.uptime_s if running else None,
+                log_path=str(self.ctx.log_path(svc.name)),
+            ))
+        return out
+
+    def all_healthy(self) -> bool:
+        return all(st.state == "healthy" for st in self.status())
+
+
+def purge(settings: KappaSettings) -> None:
+    """Remove the state directory (data, logs, secrets). The stack must be down."""
+    table = ProcessTable(settings.run_dir)
+    if table.names() and any(table.get(n) for n in table.names()):
+        raise KappaError("the stack is still running; run `kappa down` first")
+    if settings.state.exists():
+        shutil.rmtree(settings.state)
+
+
+__all__ = ["Stack", "ServiceError", "build_context", "purge"]

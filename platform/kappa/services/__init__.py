@@ -1,0 +1,1 @@
+"""One module per supervised service: how to configure, start and probe it."""

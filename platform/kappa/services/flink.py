@@ -1,0 +1,157 @@
+"""A Flink session cluster (JobManager + TaskManager) from the PyFlink distribution.
+
+Both processes run `bin/*.sh start-foreground` (which `exec`s the JVM, so the pid is the JVM's) with
+FLINK_CONF_DIR pointing at configuration rendered from the settings and FLINK_LIB_DIR at a lib/
+that adds the Kafka, Iceberg, Hadoop and JDBC jars to the wheel's own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import requests
+
+from kappa.artifacts.installs import pyflink_dir
+from kappa.artifacts.java import find_java
+from kappa.artifacts.versions import FLINK_JAVA_MAJORS, FLINK_VERSION
+from kappa.runtime.process import ProcessSpec
+from kappa.services.base import Context
+
+# The JVM flags Flink's own config.yaml ships with (module access for Java 17+).
+_JAVA_OPTS = " ".join(
+    [f"--add-exports={m}=ALL-UNNAMED" for m in (
+        "java.base/sun.net.util", "java.rmi/sun.rmi.registry", "jdk.compiler/com.sun.tools.javac.api",
+        "jdk.compiler/com.sun.tools.javac.file", "jdk.compiler/com.sun.tools.javac.parser",
+        "jdk.compiler/com.sun.tools.javac.tree", "jdk.compiler/com.sun.tools.javac.util",
+        "java.security.jgss/sun.security.krb5",
+    )]
+    + [f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
+        "java.lang", "java.net", "java.io", "java.nio", "sun.nio.ch", "java.lang.reflect", "java.text",
+        "java.time", "java.util", "java.util.concurrent", "java.util.concurrent.atomic",
+        "java.util.concurrent.locks",
+    )]
+)
+
+
+def flink_config(ctx: Context) -> dict[str, str | int]:
+    s = ctx.settings
+    f = s.flink
+    state = s.state / "flink"
+    return {
+        "env.java.opts.all": _JAVA_OPTS,
+        "jobmanager.rpc.address": s.host,
+        "jobmanager.rpc.port": f.rpc_port,
+        "jobmanager.bind-host": s.host,
+        "jobmanager.memory.process.size": f"{f.jobmanager_memory_mb}m",
+        "taskmanager.host": s.host,
+        "taskmanager.bind-host": s.host,
+        "taskmanager.numberOfTaskSlots": f.task_slots,
+        "taskmanager.memory.process.size": f"{f.taskmanager_memory_mb}m",
+        "rest.address": s.host,
+        "rest.bind-address": s.host,
+        "rest.port": f.rest_port,
+        "parallelism.default": f.parallelism,
+        "execution.checkpointing.interval": f"{f.checkpoint_interval_s}s",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.num-retained": 3,
+        "state.backend.type": "hashmap",
+        "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
+        "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": f.restart_attempts,
+        "restart-strategy.fixed-delay.delay": f"{f.restart_delay_s}s",
+        "table.local-time-zone": "UTC",
+        "classloader.check-leaked-classloader": "false",
+        "io.tmp.dirs": str(state / "tmp"),
+        "web.upload.dir": str(state / "uploads"),
+        "python.client.executable": str(ctx.installs.flink_python),
+        "python.executable": str(ctx.installs.flink_python),
+    }
+
+
+def render_config_yaml(config: dict[str, str | int]) -> str:
+    # Flink 2 reads standard YAML and accepts flattened keys; JSON scalars are valid YAML.
+    return "".join(f"{key}: {json.dumps(value)}\n" for key, value in config.items())
+
+
+class _FlinkProcess:
+    depends_on: tuple[str, ...] = ()
+    version = FLINK_VERSION
+    script = ""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.conf_dir = ctx.settings.state / "flink" / "conf"
+
+    def _java(self):  # type: ignore[no-untyped-def]
+        lo, hi = FLINK_JAVA_MAJORS
+        return find_java("Flink", minimum=lo, maximum=hi, explicit=self.ctx.settings.java_home, prefer=17)
+
+    def env(self) -> dict[str, str]:
+        return flink_env(self.ctx, str(self._java().home))
+
+    def prepare(self) -> None:
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("checkpoints", "savepoints", "tmp", "uploads"):
+            (self.ctx.settings.state / "flink" / sub).mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "config.yaml").write_text(render_config_yaml(flink_config(self.ctx)))
+        dist_conf = pyflink_dir(self.ctx.installs.flink_python) / "conf"
+        for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties"):
+            if not (self.conf_dir / name).exists():
+                shutil.copy(dist_conf / name, self.conf_dir / name)
+
+    def spec(self) -> ProcessSpec:
+        return ProcessSpec(
+            name=self.name,  # type: ignore[attr-defined]
+            argv=[str(self.ctx.installs.flink_home / "bin" / self.script), "start-foreground"],
+            log_path=self.ctx.log_path(self.name),  # type: ignore[attr-defined]
+            ports=self.ports(),  # type: ignore[attr-defined]
+            env=self.env(),
+            cwd=self.ctx.settings.state / "flink",
+        )
+
+    def url(self) -> str | None:
+        return self.ctx.settings.flink_rest_url
+
+    def after_start(self) -> None:
+        return None
+
+
+def flink_env(ctx: Context, java_home: str) -> dict[str, str]:
+    home = ctx.installs.flink_home
+    return {
+        "JAVA_HOME": java_home,
+        "FLINK_HOME": str(home),
+        "FLINK_CONF_DIR": str(ctx.settings.state / "flink" / "conf"),
+        "FLINK_LIB_DIR": str(home / "lib"),
+        "FLINK_LOG_DIR": str(ctx.settings.logs_dir / "flink"),
+        "PATH": f"{Path(java_home) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+    }
+
+
+class FlinkJobManager(_FlinkProcess):
+    name = "flink-jobmanager"
+    script = "jobmanager.sh"
+
+    def ports(self) -> list[int]:
+        return [self.ctx.settings.flink.rest_port, self.ctx.settings.flink.rpc_port]
+
+    def healthy(self) -> bool:
+        r = requests.get(f"{self.ctx.settings.flink_rest_url}/overview", timeout=2)
+        return r.status_code == 200
+
+
+class FlinkTaskManager(_FlinkProcess):
+    name = "flink-taskmanager"
+    script = "taskmanager.sh"
+    depends_on = ("flink-jobmanager",)
+
+    def ports(self) -> list[int]:
+        return []
+
+    def healthy(self) -> bool:
+        r = requests.get(f"{self.ctx.settings.flink_rest_url}/overview", timeout=2)
+        return r.status_code == 200 and int(r.json().get("taskmanagers", 0)) >= 1

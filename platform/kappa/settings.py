@@ -1,0 +1,226 @@
+"""The one typed settings object.
+
+Loaded once at the entry point from one TOML file (``kappa.toml``) plus environment overrides
+(``KAPPA__SECTION__KEY=value``, double underscore = nesting), then passed down to every service
+renderer, job spec and client. Nothing else reads the environment for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_FILE_NAME = "kappa.toml"
+CONFIG_ENV_VAR = "KAPPA_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kappa"
+
+
+class TopicSettings(_Section):
+    partitions: int = Field(6, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, description="-1 keeps data forever")
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+
+
+def _default_topics() -> dict[str, TopicSettings]:
+    return {"transactions": TopicSettings()}
+
+
+class KafkaSettings(_Section):
+    port: int = 9092
+    controller_port: int = 9093
+    heap_mb: int = Field(1024, ge=256)
+    topics: dict[str, TopicSettings] = Field(default_factory=_default_topics)
+
+
+class PostgresSettings(_Section):
+    port: int = 5433
+    database: str = "iceberg"
+    user: str = "kappa"
+
+
+class FlinkSettings(_Section):
+    rest_port: int = 8081
+    rpc_port: int = 6123
+    jobmanager_memory_mb: int = Field(1024, ge=768)
+    taskmanager_memory_mb: int = Field(2560, ge=1024)
+    task_slots: int = Field(4, ge=1)
+    parallelism: int = Field(2, ge=1)
+    checkpoint_interval_s: int = Field(10, ge=1)
+    restart_attempts: int = Field(10, ge=0)
+    restart_delay_s: int = Field(5, ge=0)
+
+
+class TrinoSettings(_Section):
+    port: int = 8080
+    heap_mb: int = Field(2048, ge=1024)
+    java_home: Path | None = Field(None, description="A JDK >= 24 for Trino; found automatically if unset")
+
+
+class CatalogSettings(_Section):
+    """The Iceberg JDBC catalog shared by Flink, PyIceberg and Trino."""
+
+    name: str = "kappa"
+    warehouse_dir: Path | None = Field(None, description="Defaults to <state_dir>/warehouse")
+
+
+class TransactionsJobSettings(_Section):
+    """The first pipeline: transactions -> raw landing table + tumbling windows per user."""
+
+    topic: str = "transactions"
+    window_size_min: int = Field(5, ge=1)
+    out_of_orderness_s: int = Field(5, ge=0)
+    idle_timeout_s: int = Field(10, ge=1)
+
+
+class JobsSettings(_Section):
+    namespace: str = "streaming"
+    transactions_5m: TransactionsJobSettings = TransactionsJobSettings()
+
+
+class KappaSettings(BaseSettings):
+    """Everything the platform needs to know, in one place."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KAPPA__", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    project_dir: Path = Field(default_factory=Path.cwd, description="Where kappa.toml lives")
+    host: str = "127.0.0.1"
+    state_dir: Path = Path(".kappa")
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    java_home: Path | None = Field(None, description="A JDK 17 for Kafka and Flink; found if unset")
+    startup_timeout_s: int = Field(180, ge=10)
+
+    kafka: KafkaSettings = KafkaSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    flink: FlinkSettings = FlinkSettings()
+    trino: TrinoSettings = TrinoSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    jobs: JobsSettings = JobsSettings()
+
+    @field_validator("host")
+    @classmethod
+    def _loopback_or_explicit(cls, v: str) -> str:
+        if not v:
+            raise ValueError("host must not be empty")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file, which arrives as init kwargs.
+        return (env_settings, init_settings)
+
+    # Derived locations: defined once here, used everywhere.
+    @property
+    def state(self) -> Path:
+        return _absolute(self.state_dir, self.project_dir)
+
+    @property
+    def cache(self) -> Path:
+        return _absolute(self.cache_dir, self.project_dir)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state / "run"
+
+    @property
+    def warehouse(self) -> Path:
+        if self.catalog.warehouse_dir is not None:
+            return _absolute(self.catalog.warehouse_dir, self.project_dir)
+        return self.state / "warehouse"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka.port}"
+
+    @property
+    def flink_rest_url(self) -> str:
+        return f"http://{self.host}:{self.flink.rest_port}"
+
+    @property
+    def trino_url(self) -> str:
+        return f"http://{self.host}:{self.trino.port}"
+
+    @property
+    def jdbc_url(self) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.postgres.port}/{self.postgres.database}"
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def find_config_file(explicit: Path | None = None, start: Path | None = None) -> Path | None:
+    """The config file: explicit path, then $KAPPA_CONFIG, then the nearest kappa.toml upwards."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(CONFIG_ENV_VAR)
+    if env:
+        return Path(env)
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class ConfigError(Exception):
+    """A settings file or override that cannot be used."""
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> KappaSettings:
+    """Load the settings once: file values, then environment overrides, then explicit overrides."""
+    path = find_config_file(config_file)
+    values: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        values.setdefault("project_dir", path.resolve().parent)
+    values.update(overrides)
+    try:
+        return KappaSettings(**values)
+    except Exception as exc:  # pydantic.ValidationError, reported in one line by the CLI
+        raise ConfigError(_one_line_validation_error(exc, path)) from exc
+
+
+def _one_line_validation_error(exc: Exception, path: Path | None) -> str:
+    errors = getattr(exc, "errors", None)
+    where = f" in {path}" if path else ""
+    if callable(errors):
+        parts = []
+        for err in errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{loc}: {err.get('msg')}")
+        return f"invalid settings{where} or KAPPA__* environment: " + "; ".join(parts)
+    return f"invalid settings{where}: {exc}"
