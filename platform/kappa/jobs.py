@@ -18,11 +18,11 @@ from typing import Any
 import requests
 
 import flink_jobs
+from kappa.artifacts.java import find_java
+from kappa.artifacts.versions import FLINK_JAVA_MAJORS
 from kappa.errors import KappaError
 from kappa.services.base import Context
 from kappa.services.flink import flink_env
-from kappa.artifacts.java import find_java
-from kappa.artifacts.versions import FLINK_JAVA_MAJORS
 
 FLINK_JOBS_DIR = Path(flink_jobs.__file__).resolve().parent
 
@@ -125,7 +125,7 @@ class FlinkRest:
         try:
             r = requests.get(self.url + path, timeout=10)
         except requests.ConnectionError as exc:
-            raise KappaError(f"the Flink JobManager does not answer at {self.url}; is the stack up (`kappa up`)?") from exc
+            raise KappaError(f"the Flink JobManager does not answer at {self.url}; is the stack up?") from exc
         r.raise_for_status()
         return r.json()
 
@@ -282,8 +282,9 @@ def stop_job(ctx: Context, name: str, *, savepoint: bool = True, keep_desired: b
 
 
 def job_statuses(ctx: Context) -> list[JobStatus]:
-    from kappa.topics import group_lag
     from confluent_kafka.admin import AdminClient
+
+    from kappa.topics import group_lag
 
     rest = FlinkRest(ctx.settings.flink_rest_url)
     cluster_jobs = rest.jobs()

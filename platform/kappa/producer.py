@@ -66,7 +66,11 @@ def produce(
                 time.sleep(delay)
         while True:
             try:
-                producer.produce(topic, key=event.key, value=event.value, on_delivery=_on_delivery(event))
+                if event.partition is None:
+                    producer.produce(topic, key=event.key, value=event.value, on_delivery=_on_delivery(event))
+                else:
+                    producer.produce(topic, key=event.key, value=event.value, partition=event.partition,
+                                     on_delivery=_on_delivery(event))
                 break
             except BufferError:
                 producer.poll(0.05)

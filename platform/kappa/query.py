@@ -14,8 +14,8 @@ import trino
 from trino.exceptions import TrinoQueryError
 
 from kappa.errors import KappaError
-from kappa.settings import KappaSettings
 from kappa.services.trino import ICEBERG_CATALOG
+from kappa.settings import KappaSettings
 
 
 @dataclass(frozen=True)

@@ -207,11 +207,21 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> KappaSet
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
         values.setdefault("project_dir", path.resolve().parent)
-    values.update(overrides)
+    values = _deep_merge(values, overrides)
     try:
         return KappaSettings(**values)
     except Exception as exc:  # pydantic.ValidationError, reported in one line by the CLI
         raise ConfigError(_one_line_validation_error(exc, path)) from exc
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _one_line_validation_error(exc: Exception, path: Path | None) -> str:

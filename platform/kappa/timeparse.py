@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kappa.errors import KappaError
 
@@ -30,5 +30,5 @@ def parse_time_ms(text: str, now_ms: int | None = None) -> int:
             f"cannot read time {text!r}: use now, now-30m, an ISO time (2026-11-23T10:00:00Z) or epoch ms"
         ) from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)

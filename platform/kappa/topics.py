@@ -68,7 +68,7 @@ class PartitionLag:
 
 def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10) -> dict[int, tuple[int, int]]:
     """(log-start, end) offsets per partition."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kappa-offsets-probe", "enable.auto.commit": False})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kappa-offsets", "enable.auto.commit": False})
     try:
         md = consumer.list_topics(topic, timeout=timeout_s)
         if topic not in md.topics or md.topics[topic].error is not None:

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kappa.artifacts import maven
-from kappa.artifacts.versions import BUNDLES, FLINK_PYTHON_REQUIREMENTS, FLINK_VERSION, TRINO_PLUGINS, TRINO_VERSION
+from kappa.artifacts.versions import (
+    BUNDLES,
+    FLINK_PYTHON_REQUIREMENTS,
+    FLINK_VERSION,
+    TRINO_PLUGINS,
+    TRINO_VERSION,
+)
 from kappa.errors import KappaError
 
 REPO_REQUIREMENTS = Path(__file__).resolve().parents[3] / "requirements"

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from kappa.errors import KappaError
 from kappa.artifacts.versions import BUNDLES, Bundle, Coordinate
+from kappa.errors import KappaError
 
 LOCK_FILE = Path(__file__).with_name("jvm-lock.json")
 _MARKER = ".complete"
@@ -87,7 +87,7 @@ def fetch_bundle(bundle: Bundle, cache: Path, progress: Progress, *, update_lock
     if (dest / _MARKER).exists():
         return dest
     if shutil.which("mvn") is None:
-        raise KappaError("Maven (`mvn`) is not on PATH; it fetches the JVM artifacts. Install it (apt-get install maven).")
+        raise KappaError("Maven (`mvn`) is not on PATH; it fetches the JVM artifacts (apt-get install maven)")
     partial = dest.with_name(dest.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)

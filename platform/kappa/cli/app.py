@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,7 +21,7 @@ app = typer.Typer(
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Optional[Path] = typer.Option(  # noqa: UP007 - typer needs Optional here
+    config: Path | None = typer.Option(  # noqa: UP007 - typer needs Optional here
         None, "--config", "-c", help="Settings file (default: $KAPPA_CONFIG or the nearest kappa.toml)"
     ),
 ) -> None:
@@ -47,10 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: click's usual one-line message
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {exc}")
+        sys.exit(int(getattr(exc, "exit_code", 2)))

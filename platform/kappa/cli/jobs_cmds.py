@@ -27,8 +27,10 @@ def list_jobs(ctx: typer.Context) -> None:
 
 
 @app.command()
-def start(ctx: typer.Context, name: str,
-          fresh: bool = typer.Option(False, help="Ignore the last savepoint and start from the earliest offsets")) -> None:
+def start(
+    ctx: typer.Context, name: str,
+    fresh: bool = typer.Option(False, help="Ignore the last savepoint and start from the earliest offsets"),
+) -> None:
     """Start a job (resuming from its last savepoint or retained checkpoint)."""
     settings: KappaSettings = ctx.obj
     c = build_context(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 
@@ -15,7 +16,9 @@ from kappa.runtime.stack import Stack, build_context, purge
 from kappa.settings import KappaSettings
 
 
-def setup(ctx: typer.Context, update_lock: bool = typer.Option(False, help="Record new checksums (maintainers)")) -> None:
+def setup(
+    ctx: typer.Context, update_lock: bool = typer.Option(False, help="Record new checksums (maintainers)")
+) -> None:
     """Fetch and install every component into the cache (idempotent; offline once cached)."""
     settings: KappaSettings = ctx.obj
     started = time.monotonic()
@@ -142,10 +145,8 @@ def logs(
         known = sorted(p.stem for p in settings.logs_dir.glob("*.log")) if settings.logs_dir.exists() else []
         raise KappaError(f"no log for {service!r} at {path}; known: {', '.join(known) or 'none (run kappa up)'}")
     cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         subprocess.run(cmd, check=False)
-    except KeyboardInterrupt:
-        pass
 
 
 def register(app: typer.Typer) -> None:

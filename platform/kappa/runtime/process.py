@@ -6,6 +6,7 @@ ours and `stop` only ever signals processes this runtime started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -177,16 +178,12 @@ class ProcessTable:
             self.forget(name)
             return False
         for p in family:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.send_signal(sig)
-            except psutil.NoSuchProcess:
-                pass
         _, alive = psutil.wait_procs(family, timeout=timeout_s)
         for p in alive:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(alive, timeout=10)
         self.forget(name)
         return True

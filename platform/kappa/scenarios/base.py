@@ -32,6 +32,7 @@ class Event:
     value: bytes
     record: dict[str, Any] | None
     malformed_kind: str | None = None
+    partition: int | None = None  # None: Kafka's key hashing decides
 
 
 class ZipfKeys:

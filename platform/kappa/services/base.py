@@ -29,8 +29,10 @@ class Context:
 
 class Service(Protocol):
     name: str
-    version: str
     depends_on: tuple[str, ...]
+
+    @property
+    def version(self) -> str: ...
 
     def ports(self) -> list[int]: ...
 

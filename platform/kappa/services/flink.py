@@ -147,7 +147,7 @@ class FlinkJobManager(_FlinkProcess):
 class FlinkTaskManager(_FlinkProcess):
     name = "flink-taskmanager"
     script = "taskmanager.sh"
-    depends_on = ("flink-jobmanager",)
+    depends_on: tuple[str, ...] = ("flink-jobmanager",)
 
     def ports(self) -> list[int]:
         return []

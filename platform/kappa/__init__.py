@@ -1,0 +1,1 @@
+"""Kappa lakehouse platform: settings, runtime, CLI."""

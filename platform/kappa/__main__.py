@@ -1,0 +1,3 @@
+from kappa.cli.app import main
+
+main()

@@ -1,0 +1,71 @@
+"""One real stack for the whole integration tier.
+
+By default a fresh stack on free ports in a temporary state directory (its own Kafka, PostgreSQL,
+Flink and Trino processes, stopped at the end). With KAPPA_TEST_STACK=reuse the tests run against
+the stack that `kappa up` started from the repository's kappa.toml, and leave it running.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kappa import query
+from kappa.artifacts import installs
+from kappa.catalog import ensure_streaming_tables
+from kappa.runtime.process import free_port
+from kappa.runtime.stack import Stack, build_context
+from kappa.services.base import Context
+from kappa.settings import KappaSettings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> KappaSettings:
+    if os.environ.get("KAPPA_TEST_STACK") == "reuse":
+        return load_settings(ROOT / "kappa.toml")
+    state = tmp_path_factory.mktemp("kappa-state")
+    return load_settings(
+        ROOT / "kappa.toml",
+        state_dir=str(state),
+        kafka={"port": free_port(), "controller_port": free_port()},
+        postgres={"port": free_port()},
+        flink={"rest_port": free_port(), "rpc_port": free_port(), "checkpoint_interval_s": 3},
+        trino={"port": free_port()},
+    )
+
+
+@pytest.fixture(scope="session")
+def ctx(settings: KappaSettings) -> Iterator[Context]:
+    installs.setup(settings.cache, lambda _m: None)
+    stack = Stack(build_context(settings))
+    reuse = os.environ.get("KAPPA_TEST_STACK") == "reuse"
+    started = stack.up()
+    ensure_streaming_tables(stack.ctx)
+    try:
+        yield stack.ctx
+    finally:
+        if not reuse or started:
+            stack.down()
+
+
+def wait_for(probe: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 2.0) -> Any:
+    """Poll until `probe` returns something truthy; fail with `what` and the last value."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}; last value: {last!r}")
+
+
+def trino_rows(settings: KappaSettings, sql: str) -> list[list[Any]]:
+    return query.run(settings, sql).rows

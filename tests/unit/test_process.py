@@ -1,0 +1,89 @@
+"""The supervisor against real (tiny) processes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kappa.errors import ServiceError
+from kappa.runtime.process import ProcessSpec, ProcessTable, free_port, tcp_open
+
+
+def http_server(tmp_path: Path, port: int, name: str = "web") -> ProcessSpec:
+    return ProcessSpec(
+        name=name, argv=[sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        log_path=tmp_path / "logs" / f"{name}.log", ports=[port], cwd=tmp_path,
+    )
+
+
+def test_start_wait_reuse_and_stop(tmp_path: Path) -> None:
+    table = ProcessTable(tmp_path / "run")
+    port = free_port()
+    running = table.start(http_server(tmp_path, port), "127.0.0.1")
+    table.wait_healthy(running, lambda: tcp_open("127.0.0.1", port), timeout_s=20)
+    again = table.get("web")
+    assert again is not None and again.pid == running.pid
+    assert table.names() == ["web"]
+    assert table.stop("web") is True
+    assert table.get("web") is None
+    assert not tcp_open("127.0.0.1", port)
+    assert table.stop("web") is False  # stopping twice is harmless
+
+
+def test_port_in_use_names_service_and_log(tmp_path: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        with pytest.raises(ServiceError) as err:
+            ProcessTable(tmp_path / "run").start(http_server(tmp_path, port), "127.0.0.1")
+    msg = str(err.value)
+    assert msg.startswith("web: port") and "web.log" in msg and "\n" not in msg
+
+
+def test_process_dying_at_start_reports_its_log(tmp_path: Path) -> None:
+    table = ProcessTable(tmp_path / "run")
+    spec = ProcessSpec(name="boom", argv=[sys.executable, "-c", "print('config broken'); raise SystemExit(3)"],
+                       log_path=tmp_path / "boom.log")
+    running = table.start(spec, "127.0.0.1")
+    with pytest.raises(ServiceError) as err:
+        table.wait_healthy(running, lambda: False, timeout_s=20)
+    assert "exited during start-up" in str(err.value)
+    assert "config broken" in str(err.value)
+    assert str(tmp_path / "boom.log") in str(err.value)
+    assert table.get("boom") is None
+
+
+def test_unhealthy_until_deadline(tmp_path: Path) -> None:
+    table = ProcessTable(tmp_path / "run")
+    spec = ProcessSpec(name="slow", argv=[sys.executable, "-c", "import time; time.sleep(60)"],
+                       log_path=tmp_path / "slow.log")
+    running = table.start(spec, "127.0.0.1")
+    try:
+        with pytest.raises(ServiceError, match="not healthy after 1s"):
+            table.wait_healthy(running, lambda: False, timeout_s=1)
+    finally:
+        table.stop("slow")
+
+
+def test_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
+    """A pid file whose process start time does not match is stale: stop must not touch that pid."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        run = tmp_path / "run"
+        run.mkdir()
+        (run / "ghost.pid.json").write_text(
+            f'{{"pid": {bystander.pid}, "create_time": {time.time() - 10_000}, "log_path": "x"}}'
+        )
+        table = ProcessTable(run)
+        assert table.get("ghost") is None
+        assert table.stop("ghost") is False
+        assert bystander.poll() is None, "an unrelated process was signalled"
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -1,0 +1,84 @@
+"""Service configuration and job specs are rendered from the one settings object."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flink_jobs.spec import JobSpec, ident
+from flink_jobs.transactions_5m import parsed_view_sql, windows_insert_sql
+from kappa.artifacts.installs import Installs
+from kappa.jobs import get_definition, render_spec
+from kappa.runtime.secrets import Secrets, load_or_create
+from kappa.services.base import Context
+from kappa.services.flink import flink_config, render_config_yaml
+from kappa.services.kafka import render_server_properties
+from kappa.services.trino import iceberg_catalog_properties
+from kappa.settings import load_settings
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Context:
+    cfg = tmp_path / "kappa.toml"
+    cfg.write_text(
+        "[kafka]\nport = 19092\ncontroller_port = 19093\n[postgres]\nport = 15433\n"
+        "[flink]\nrest_port = 18081\ncheckpoint_interval_s = 7\n[trino]\nport = 18080\n"
+        "[jobs.transactions_5m]\nwindow_size_min = 10\nout_of_orderness_s = 3\n"
+    )
+    fake = tmp_path / "installs"
+    installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "trino", fake / "cli.jar")
+    return Context(load_settings(cfg), installs, Secrets("super", "catalog-pw"))
+
+
+def test_kafka_properties_use_the_settings_ports(ctx: Context) -> None:
+    props = dict(line.split("=", 1) for line in render_server_properties(ctx, "/d").splitlines())
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["auto.create.topics.enable"] == "false"
+
+
+def test_flink_config_yaml(ctx: Context) -> None:
+    conf = flink_config(ctx)
+    assert conf["rest.port"] == 18081
+    assert conf["execution.checkpointing.interval"] == "7s"
+    assert conf["execution.checkpointing.dir"] == (ctx.settings.state / "flink" / "checkpoints").as_uri()
+    text = render_config_yaml(conf)
+    assert 'rest.port: 18081\n' in text
+    assert 'execution.checkpointing.interval: "7s"\n' in text
+
+
+def test_trino_catalog_shares_the_jdbc_catalog(ctx: Context) -> None:
+    props = iceberg_catalog_properties(ctx)
+    assert props["iceberg.jdbc-catalog.catalog-name"] == ctx.settings.catalog.name
+    assert props["iceberg.jdbc-catalog.connection-url"] == "jdbc:postgresql://127.0.0.1:15433/iceberg"
+    assert props["iceberg.jdbc-catalog.schema-version"] == "V1"
+    assert props["iceberg.jdbc-catalog.connection-password"] == "catalog-pw"
+
+
+def test_job_spec_round_trip_and_parameters(ctx: Context) -> None:
+    job = get_definition(ctx, "transactions_5m")
+    spec = JobSpec.from_dict(json.loads(json.dumps(render_spec(ctx, job, version=3))))
+    assert spec.pipeline_name == "kappa.transactions_5m.v3"
+    assert spec.kafka.group_id == "kappa.transactions_5m.v3"
+    assert spec.kafka.bootstrap == "127.0.0.1:19092"
+    assert spec.catalog.jdbc_url == ctx.settings.jdbc_url
+    assert spec.checkpoint_interval_s == 7
+    assert "INTERVAL '10' MINUTE" in windows_insert_sql(spec)
+    assert spec.table("windows") == "`kappa`.`streaming`.`transactions_5m`"
+    assert "reason" in parsed_view_sql(spec)
+
+
+@pytest.mark.parametrize("bad", ["a b", "x`; DROP", "", "1abc"])
+def test_identifiers_are_validated(bad: str) -> None:
+    with pytest.raises(ValueError):
+        ident(bad)
+
+
+def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
+    first = load_or_create(tmp_path)
+    second = load_or_create(tmp_path)
+    assert first == second
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
+    assert "****" in repr(first) and first.catalog_password not in repr(first)
