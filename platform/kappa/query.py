@@ -49,11 +49,22 @@ def run(settings: KappaSettings, sql: str, params: list[Any] | None = None) -> R
 
 
 def plain(value: Any) -> Any:
+    """JSON/CSV-friendly values: decimals as exact strings, times in ISO 8601."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return value
+
+
+def display(value: Any) -> str:
+    """How a value reads in a table."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        return text + (" UTC" if value.utcoffset() is not None and not value.utcoffset() else "")
+    return str(plain(value))
 
 
 def to_csv(result: Result) -> str:

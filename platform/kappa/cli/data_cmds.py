@@ -78,7 +78,7 @@ def query(
 def print_table(result: q.Result, title: str | None = None) -> None:
     table = Table(*result.columns, title=title)
     for row in result.rows:
-        table.add_row(*[str(q.plain(v)) if v is not None else "NULL" for v in row])
+        table.add_row(*[q.display(v) for v in row])
     console.print(table)
     console.print(f"({len(result.rows)} rows)")
 

@@ -36,13 +36,13 @@ def demo(
         job_id = j.start_job(stack.ctx, "transactions_5m")
     console.print(f"job transactions_5m running (Flink job {job_id})")
 
-    # Event time: 30 minutes up to now, continuing after the previous demo run so nothing is late.
+    # Event time: 30 minutes up to now, or on a re-run the 30 minutes after the previous run's last
+    # event, so that nothing this run produces is late.
     marker = settings.state / "demo.json"
-    now_ms = int(time.time() * 1000)
-    start_ms = now_ms - DEMO_SPAN_MS
+    start_ms = int(time.time() * 1000) - DEMO_SPAN_MS
     if marker.exists():
         start_ms = max(start_ms, int(json.loads(marker.read_text())["last_event_ms"]) + 1)
-    interval = max(1.0, (now_ms - start_ms) / events)
+    interval = DEMO_SPAN_MS / events
     opts = ScenarioOptions(count=events, seed=int(start_ms % 100_000), start_ms=start_ms,
                            event_interval_ms=interval, keys=50, malformed_share=0.01)
     produced = list(generate("transactions", opts))

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 
 from rich.console import Console
 
-console = Console(highlight=False)
+# Wide enough for result tables when output goes to a file or CI log instead of a terminal.
+console = Console(highlight=False, width=None if Console().is_terminal else 150)
 err_console = Console(stderr=True, highlight=False)
 
 
