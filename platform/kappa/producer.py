@@ -33,6 +33,10 @@ def make_producer(bootstrap: str) -> Producer:
     })
 
 
+PRIME_MAX_EVENTS = 500  # give up priming if the keys never reach some partition
+PRIME_PAUSE_S = 2.0  # several watermark intervals (200 ms) and consumer polls
+
+
 def produce(
     bootstrap: str,
     topic: str,
@@ -40,24 +44,41 @@ def produce(
     *,
     rate: float = 0.0,
     collect: bool = False,
+    prime: bool = True,
     on_progress: Callable[[int], None] = lambda _n: None,
 ) -> tuple[int, list[Delivered]]:
-    """Send events (rate <= 0 means as fast as possible). Returns (count, deliveries if collect)."""
+    """Send events (rate <= 0 means as fast as possible). Returns (count, deliveries if collect).
+
+    With `prime`, events go out one at a time until every partition has one, then the producer
+    pauses briefly before the rest. A Flink source marks a partition idle after a quiet spell and
+    ignores it for the watermark; in a burst after a lull the first partition read could otherwise
+    push the watermark past the events still waiting in the others, making them late. Priming
+    wakes every partition first; the events and their order are unchanged.
+    """
     producer = make_producer(bootstrap)
     delivered: list[Delivered] = []
     errors: list[str] = []
     sent = 0
     started = time.monotonic()
+    partitions_seen: set[int] = set()
+    unprimed = _partition_count(producer, topic) if prime else 0
 
     def _on_delivery(event: Event):  # type: ignore[no-untyped-def]
         def callback(err, msg):  # type: ignore[no-untyped-def]
             if err is not None:
                 errors.append(str(err))
-            elif collect:
+                return
+            partitions_seen.add(msg.partition())
+            if collect:
                 delivered.append(Delivered(event, msg.partition(), msg.offset()))
         return callback
 
     for event in events:
+        if unprimed:
+            producer.flush(30)
+            if len(partitions_seen) >= unprimed or sent >= PRIME_MAX_EVENTS:
+                unprimed = 0
+                time.sleep(PRIME_PAUSE_S)
         if rate > 0:
             due = started + sent / rate
             delay = due - time.monotonic()
@@ -87,6 +108,13 @@ def produce(
     if remaining:
         raise KappaError(f"{remaining} events to {topic} were not acknowledged within 60s; is Kafka up at {bootstrap}?")
     return sent, delivered
+
+
+def _partition_count(producer: Producer, topic: str) -> int:
+    md = producer.list_topics(topic, timeout=10)
+    if topic not in md.topics or md.topics[topic].error is not None:
+        raise KappaError(f"topic {topic} does not exist; is it in kappa.toml's [kafka.topics]?")
+    return len(md.topics[topic].partitions)
 
 
 __all__ = ["Delivered", "make_producer", "produce"]
