@@ -69,7 +69,7 @@ def demo(
     with step("waiting for windows to land in Iceberg") as progress:
         while time.monotonic() < deadline:
             landed = int(q.run(settings, f"SELECT count(*) FROM transactions_5m WHERE {where}").rows[0][0])
-            progress(f"{landed}/{len(expected)} closed (window, user) rows visible in Trino")
+            progress(f"{landed} window rows visible in Trino (waiting for at least {len(expected)})")
             if landed >= len(expected):
                 break
             time.sleep(3)
