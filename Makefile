@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 KAPPA  := $(BIN)/kappa
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration setup up down status lint fmt clean lock
+.PHONY: demo test test-unit test-flink test-integration setup up down status lint fmt clean lock
 
 $(STAMP): pyproject.toml requirements/platform.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -28,12 +28,16 @@ down: $(STAMP)
 status: $(STAMP)
 	$(KAPPA) status
 
-test: setup lint           ## every tier: unit, then integration against a real stack on free ports
+test: setup lint           ## every tier: unit, job logic on a local Flink, integration on a real stack
 	$(BIN)/pytest -m unit
+	$(MAKE) --no-print-directory test-flink
 	$(BIN)/pytest -m integration
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit
+
+test-flink: setup          ## the jobs' SQL on a local Flink, in the Flink environment
+	"$$($(KAPPA) paths --get flink_python)" -m pytest -p no:cacheprovider tests/flink
 
 test-integration: setup
 	$(BIN)/pytest -m integration

@@ -52,9 +52,13 @@ class JobSpec:
     catalog: CatalogSpec
     namespace: str
     tables: dict[str, str]
+    contract: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
     checkpoint_interval_s: int = 10
     parallelism: int = 1
+    alerts_topic: str = ""
+    source: str = "kafka"  # or "file": a CSV of payloads and Kafka metadata, for local tests
+    source_path: str = ""
 
     @property
     def pipeline_name(self) -> str:
@@ -69,9 +73,12 @@ class JobSpec:
         return cls(
             job=data["job"], version=int(data["version"]),
             kafka=KafkaSource(**data["kafka"]), catalog=CatalogSpec(**data["catalog"]),
-            namespace=data["namespace"], tables=dict(data["tables"]), params=dict(data.get("params", {})),
+            namespace=data["namespace"], tables=dict(data["tables"]), contract=dict(data["contract"]),
+            params=dict(data.get("params", {})),
             checkpoint_interval_s=int(data.get("checkpoint_interval_s", 10)),
             parallelism=int(data.get("parallelism", 1)),
+            alerts_topic=str(data.get("alerts_topic", "")),
+            source=str(data.get("source", "kafka")), source_path=str(data.get("source_path", "")),
         )
 
     @classmethod

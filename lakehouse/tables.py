@@ -1,13 +1,15 @@
 """Iceberg table definitions: one place for every table's schema, partitioning and properties.
 
-Tables are created here (by `kappa up` / `kappa jobs start`) before a Flink job writes them, so the
-schema is reviewed as code rather than implied by a job's `CREATE TABLE IF NOT EXISTS`.
+Tables are created here (by `kappa up` / `kappa jobs start`, through PyIceberg) before a Flink job
+writes them, so the schema is reviewed as code rather than implied by a job's DDL. Raw landing
+tables follow their topic's contract.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
@@ -16,12 +18,16 @@ from pyiceberg.schema import Schema
 from pyiceberg.transforms import DayTransform
 from pyiceberg.types import (
     DecimalType,
+    DoubleType,
+    IcebergType,
     IntegerType,
     LongType,
     NestedField,
     StringType,
     TimestamptzType,
 )
+
+from lakehouse.contracts import contract
 
 # Format v2, Parquet with zstd, 128 MiB target files; old metadata files are cleaned on commit.
 DEFAULT_PROPERTIES = {
@@ -51,67 +57,134 @@ class TableSpec:
                            name=f"{self.day_partition_source}_day")
         )
 
+    def renamed(self, name: str) -> TableSpec:
+        """The same table under another name (a replay's new version, e.g. `x__v2`)."""
+        return TableSpec(name, self.schema, self.day_partition_source, self.properties, self.description)
 
-def _schema(*fields: tuple[str, object]) -> Schema:
+
+def _schema(*fields: tuple[str, IcebergType]) -> Schema:
     # Columns are optional: a NOT NULL column makes Flink's sink fail the job on a null, and
     # malformed events are routed to quarantine before they get here anyway.
     return Schema(*[
-        NestedField(field_id=i, name=name, field_type=ftype, required=False)  # type: ignore[arg-type]
+        NestedField(field_id=i, name=name, field_type=ftype, required=False)
         for i, (name, ftype) in enumerate(fields, start=1)
     ])
 
 
 MONEY = DecimalType(18, 2)
+TS = TimestamptzType()
 
-KAFKA_METADATA = (
+KAFKA_METADATA: tuple[tuple[str, IcebergType], ...] = (
     ("kafka_topic", StringType()),
     ("kafka_partition", IntegerType()),
     ("kafka_offset", LongType()),
-    ("kafka_timestamp", TimestamptzType()),
-    ("ingest_time", TimestamptzType()),
+    ("kafka_timestamp", TS),
+    ("ingest_time", TS),
 )
 
-TRANSACTIONS_RAW = TableSpec(
-    "transactions_raw",
-    _schema(
-        ("transaction_id", StringType()),
-        ("user_id", StringType()),
-        ("amount", MONEY),
-        ("merchant", StringType()),
-        ("event_time", TimestamptzType()),
-        ("event_ts_ms", LongType()),
-        *KAFKA_METADATA,
-    ),
-    day_partition_source="event_time",
-    description="Every valid transaction event, with its Kafka coordinates",
-)
 
-TRANSACTIONS_5M = TableSpec(
-    "transactions_5m",
-    _schema(
-        ("window_start", TimestamptzType()),
-        ("window_end", TimestamptzType()),
-        ("user_id", StringType()),
-        ("transaction_count", LongType()),
-        ("total_amount", MONEY),
-    ),
-    day_partition_source="window_start",
-    description="Tumbling event-time windows of transactions per user",
-)
+def iceberg_type(sql_type: str) -> IcebergType:
+    sql_type = sql_type.replace(" ", "").upper()
+    if sql_type in ("STRING", "JSON"):
+        return StringType()
+    if sql_type == "BIGINT":
+        return LongType()
+    if sql_type == "DOUBLE":
+        return DoubleType()
+    if sql_type.startswith("DECIMAL("):
+        precision, scale = sql_type[len("DECIMAL("):-1].split(",")
+        return DecimalType(int(precision), int(scale))
+    raise ValueError(f"no Iceberg type for contract type {sql_type}")
+
+
+def raw_table(name: str, topic: str) -> TableSpec:
+    """A topic's landing table: the contract's fields, the event time, the Kafka coordinates."""
+    props: dict[str, Any] = contract(topic)["properties"]
+    fields = [(n, iceberg_type(p.get("x-sql-type", "STRING"))) for n, p in props.items() if n != "timestamp"]
+    return TableSpec(
+        name,
+        _schema(*fields, ("event_time", TS), ("event_ts_ms", LongType()), *KAFKA_METADATA),
+        day_partition_source="event_time",
+        description=f"Every valid, on-time event of topic {topic}, with its Kafka coordinates",
+    )
+
+
+def _windowed(name: str, *fields: tuple[str, IcebergType], description: str) -> TableSpec:
+    return TableSpec(name, _schema(("window_start", TS), ("window_end", TS), *fields),
+                     day_partition_source="window_start", description=description)
+
 
 QUARANTINE = TableSpec(
     "quarantine",
-    _schema(
-        ("job", StringType()),
-        ("reason", StringType()),
-        ("payload", StringType()),
-        *KAFKA_METADATA,
-    ),
+    _schema(("job", StringType()), ("reason", StringType()), ("payload", StringType()), *KAFKA_METADATA),
     day_partition_source="ingest_time",
     description="Events a job could not use, with the reason and the raw payload",
 )
 
-STREAMING_TABLES: tuple[TableSpec, ...] = (TRANSACTIONS_RAW, TRANSACTIONS_5M, QUARANTINE)
+LATE_EVENTS = TableSpec(
+    "late_events",
+    _schema(("job", StringType()), ("event_time", TS), ("watermark", TS), ("payload", StringType()),
+            *KAFKA_METADATA),
+    day_partition_source="ingest_time",
+    description="Valid events that arrived after the watermark had passed them (windows would drop them)",
+)
+
+SHARED_TABLES = {"quarantine": QUARANTINE, "late": LATE_EVENTS}
+
+JOB_TABLES: dict[str, dict[str, TableSpec]] = {
+    "transactions": {
+        "raw": raw_table("transactions_raw", "transactions"),
+        "windows": _windowed(
+            "transactions_5m", ("user_id", StringType()), ("transaction_count", LongType()),
+            ("total_amount", MONEY), description="Tumbling event-time windows of transactions per user"),
+        "suspicious": _windowed(
+            "suspicious_activity", ("user_id", StringType()), ("transaction_count", LongType()),
+            ("total_amount", MONEY), ("rule", StringType()), ("alert_id", StringType()),
+            description="Tumbling windows per user with too many transactions or too much spent"),
+    },
+    "user_activity": {
+        "raw": raw_table("user_events_raw", "user-events"),
+        "spend": _windowed(
+            "user_spend_5m", ("user_id", StringType()), ("total_spent", MONEY), ("transaction_count", LongType()),
+            description="Purchases per user in sliding windows"),
+        "fraud": _windowed(
+            "fraud_alerts", ("user_id", StringType()), ("total_spent", MONEY), ("transaction_count", LongType()),
+            ("alert_id", StringType()), description="Sliding windows whose spend is above the threshold"),
+        "patterns": TableSpec(
+            "suspicious_patterns",
+            _schema(("user_id", StringType()), ("failed_event_id", StringType()), ("failed_time", TS),
+                    ("success_event_id", StringType()), ("success_time", TS),
+                    ("purchase_event_id", StringType()), ("purchase_time", TS), ("purchase_amount", MONEY),
+                    ("alert_id", StringType())),
+            day_partition_source="failed_time",
+            description="login_failed, then login_success, then a large purchase, within minutes"),
+        "sessions": TableSpec(
+            "user_sessions",
+            _schema(("user_id", StringType()), ("session_start", TS), ("session_end", TS),
+                    ("event_count", LongType()), ("purchases", IntegerType()), ("total_spent", MONEY)),
+            day_partition_source="session_start",
+            description="Session windows per user (session_end = last event + gap)"),
+    },
+    "iot_sensors": {
+        "raw": raw_table("iot_sensors_raw", "iot-sensors"),
+        "stats": _windowed(
+            "sensor_stats_1m", ("sensor_id", StringType()), ("location", StringType()),
+            ("avg_temperature", DoubleType()), ("min_temperature", DoubleType()), ("max_temperature", DoubleType()),
+            ("avg_humidity", DoubleType()), ("min_humidity", DoubleType()), ("max_humidity", DoubleType()),
+            ("reading_count", LongType()), description="Per-minute statistics per sensor and location"),
+        "alerts": TableSpec(
+            "sensor_alerts",
+            _schema(("sensor_id", StringType()), ("location", StringType()), ("event_time", TS),
+                    ("temperature", DoubleType()), ("humidity", DoubleType()), ("rule", StringType()),
+                    ("alert_id", StringType())),
+            day_partition_source="event_time",
+            description="Readings above a threshold, one row per rule that fired"),
+    },
+}
+
+
+def all_streaming_tables() -> list[TableSpec]:
+    return [*SHARED_TABLES.values(), *(t for tables in JOB_TABLES.values() for t in tables.values())]
 
 
 def ensure_tables(catalog: Catalog, namespace: str, specs: Iterable[TableSpec]) -> list[str]:

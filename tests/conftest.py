@@ -9,11 +9,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+try:  # tests/flink run in the Flink environment (apache-flink); elsewhere they are not collected
+    import pyflink  # noqa: F401
+except ImportError:
+    collect_ignore_glob = ["flink/*"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
-        if tier in ("unit", "integration"):
+        if tier in ("unit", "integration", "flink"):
             item.add_marker(getattr(pytest.mark, tier))
 
 

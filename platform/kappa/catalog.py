@@ -6,7 +6,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from kappa.services.base import Context
 from lakehouse.catalog import open_catalog
-from lakehouse.tables import STREAMING_TABLES, ensure_tables
+from lakehouse.tables import all_streaming_tables, ensure_tables
 
 
 def catalog(ctx: Context) -> SqlCatalog:
@@ -19,4 +19,4 @@ def catalog(ctx: Context) -> SqlCatalog:
 
 def ensure_streaming_tables(ctx: Context) -> list[str]:
     ctx.settings.warehouse.mkdir(parents=True, exist_ok=True)
-    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, STREAMING_TABLES)
+    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, all_streaming_tables())

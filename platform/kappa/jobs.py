@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from kappa.artifacts.versions import FLINK_JAVA_MAJORS
 from kappa.errors import KappaError
 from kappa.services.base import Context
 from kappa.services.flink import flink_env
+from lakehouse.contracts import contract
+from lakehouse.tables import JOB_TABLES, SHARED_TABLES
 
 FLINK_JOBS_DIR = Path(flink_jobs.__file__).resolve().parent
 
@@ -32,29 +35,27 @@ class JobDefinition:
     name: str
     module: str
     topic: str
-    tables: dict[str, str]
+    tables: dict[str, str]  # role -> table name
     params: dict[str, Any]
+    autostart: bool
     description: str
+
+
+JOB_MODULES = {
+    "transactions": ("flink_jobs.transactions", "transactions -> raw, 5-minute windows, suspicious activity"),
+    "user_activity": ("flink_jobs.user_activity", "user-events -> raw, spend windows, fraud, patterns, sessions"),
+    "iot_sensors": ("flink_jobs.iot_sensors", "iot-sensors -> raw, per-minute stats, threshold alerts"),
+}
 
 
 def job_definitions(ctx: Context) -> dict[str, JobDefinition]:
     s = ctx.settings
-    tx = s.jobs.transactions_5m
-    defs = [
-        JobDefinition(
-            name="transactions_5m",
-            module="flink_jobs.transactions_5m",
-            topic=tx.topic,
-            tables={"raw": "transactions_raw", "windows": "transactions_5m", "quarantine": "quarantine"},
-            params={
-                "window_size_min": tx.window_size_min,
-                "out_of_orderness_s": tx.out_of_orderness_s,
-                "idle_timeout_s": tx.idle_timeout_s,
-            },
-            description=f"{tx.topic} -> raw landing + {tx.window_size_min}-minute tumbling windows per user",
-        ),
-    ]
-    return {d.name: d for d in defs}
+    defs = {}
+    for name, (module, description) in JOB_MODULES.items():
+        cfg = getattr(s.jobs, name)
+        tables = {role: spec.name for role, spec in {**SHARED_TABLES, **JOB_TABLES[name]}.items()}
+        defs[name] = JobDefinition(name, module, cfg.topic, tables, cfg.params(), cfg.autostart, description)
+    return defs
 
 
 def get_definition(ctx: Context, name: str) -> JobDefinition:
@@ -65,7 +66,7 @@ def get_definition(ctx: Context, name: str) -> JobDefinition:
 
 
 def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: str = "earliest-offset",
-                **kafka_extra: Any) -> dict[str, Any]:
+                tables: dict[str, str] | None = None, **kafka_extra: Any) -> dict[str, Any]:
     s = ctx.settings
     return {
         "job": job.name,
@@ -79,10 +80,12 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
             "password": ctx.secrets.catalog_password, "warehouse": s.warehouse.as_uri(),
         },
         "namespace": s.jobs.namespace,
-        "tables": job.tables,
+        "tables": tables or job.tables,
+        "contract": contract(job.topic),
         "params": job.params,
         "checkpoint_interval_s": s.flink.checkpoint_interval_s,
         "parallelism": s.flink.parallelism,
+        "alerts_topic": s.jobs.alerts_topic,
     }
 
 
@@ -95,7 +98,9 @@ class JobRecord:
     job_id: str | None = None
     submitted_at: float | None = None
     last_savepoint: str | None = None
-    desired: str = "stopped"  # running | stopped: what `kappa up` restores after `kappa down`
+    # running | stopped: what `kappa up` restores; "" until a user starts or stops the job, when
+    # the job's `autostart` setting decides.
+    desired: str = ""
 
 
 class JobStore:
@@ -329,11 +334,14 @@ def suspend_all(ctx: Context) -> list[str]:
     return suspended
 
 
-def resume_desired(ctx: Context) -> list[str]:
-    """After `kappa up`: restart jobs that were running when the stack went down."""
+def resume_desired(ctx: Context, progress: Callable[[str], None] = lambda _m: None) -> list[str]:
+    """After `kappa up`: start the jobs that should run (were running, or autostart and never
+    stopped by a user), each from its newest savepoint or checkpoint."""
     resumed = []
-    for name in job_definitions(ctx):
-        if JobStore(ctx.settings.state).get(name).desired == "running":
+    for name, job in job_definitions(ctx).items():
+        desired = JobStore(ctx.settings.state).get(name).desired
+        if desired == "running" or (desired == "" and job.autostart):
+            progress(f"starting job {name}")
             start_job(ctx, name)
             resumed.append(name)
     return resumed

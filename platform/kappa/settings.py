@@ -36,7 +36,12 @@ class TopicSettings(_Section):
 
 
 def _default_topics() -> dict[str, TopicSettings]:
-    return {"transactions": TopicSettings()}
+    return {
+        "transactions": TopicSettings(),
+        "user-events": TopicSettings(),
+        "iot-sensors": TopicSettings(partitions=3),
+        "alerts": TopicSettings(partitions=3),
+    }
 
 
 class KafkaSettings(_Section):
@@ -56,9 +61,9 @@ class FlinkSettings(_Section):
     rest_port: int = 8081
     rpc_port: int = 6123
     jobmanager_memory_mb: int = Field(1024, ge=768)
-    taskmanager_memory_mb: int = Field(2560, ge=1024)
-    task_slots: int = Field(4, ge=1)
-    parallelism: int = Field(2, ge=1)
+    taskmanager_memory_mb: int = Field(3072, ge=1024)
+    task_slots: int = Field(8, ge=1)
+    parallelism: int = Field(1, ge=1, description="per job; the default jobs share 2 cores")
     checkpoint_interval_s: int = Field(10, ge=1)
     restart_attempts: int = Field(10, ge=0)
     restart_delay_s: int = Field(5, ge=0)
@@ -77,18 +82,57 @@ class CatalogSettings(_Section):
     warehouse_dir: Path | None = Field(None, description="Defaults to <state_dir>/warehouse")
 
 
-class TransactionsJobSettings(_Section):
-    """The first pipeline: transactions -> raw landing table + tumbling windows per user."""
+class _JobSettings(_Section):
+    """What every job has: its topic, event-time tolerance and whether `kappa up` starts it."""
+
+    topic: str
+    autostart: bool = True
+    out_of_orderness_s: int = Field(5, ge=0, description="watermark delay = allowed lateness")
+    idle_timeout_s: int = Field(10, ge=1, description="a partition quiet this long stops holding the watermark")
+    max_payload_chars: int = Field(65536, ge=256)
+
+    def params(self) -> dict[str, int | float]:
+        """What the job itself needs (everything but the topic and start-up flag)."""
+        return {k: v for k, v in self.model_dump().items() if k not in ("topic", "autostart")}
+
+
+class TransactionsJobSettings(_JobSettings):
+    """transactions -> raw, 5-minute tumbling windows per user, suspicious activity."""
 
     topic: str = "transactions"
     window_size_min: int = Field(5, ge=1)
-    out_of_orderness_s: int = Field(5, ge=0)
-    idle_timeout_s: int = Field(10, ge=1)
+    suspicious_window_min: int = Field(5, ge=1)
+    suspicious_count_above: int = Field(10, ge=0)
+    suspicious_total_above: int = Field(5000, ge=0)
+
+
+class UserActivityJobSettings(_JobSettings):
+    """user-events -> raw, sliding spend windows, fraud alerts, login patterns, sessions."""
+
+    topic: str = "user-events"
+    spend_window_min: int = Field(5, ge=1)
+    spend_slide_min: int = Field(1, ge=1)
+    fraud_total_above: int = Field(1000, ge=0)
+    pattern_within_min: int = Field(10, ge=1)
+    pattern_purchase_above: int = Field(500, ge=0)
+    session_gap_min: int = Field(30, ge=1)
+
+
+class SensorsJobSettings(_JobSettings):
+    """iot-sensors -> raw, per-minute statistics, threshold alerts."""
+
+    topic: str = "iot-sensors"
+    stats_window_min: int = Field(1, ge=1)
+    temperature_above: float = 30.0
+    humidity_above: float = 70.0
 
 
 class JobsSettings(_Section):
     namespace: str = "streaming"
-    transactions_5m: TransactionsJobSettings = TransactionsJobSettings()
+    alerts_topic: str = "alerts"
+    transactions: TransactionsJobSettings = TransactionsJobSettings()
+    user_activity: UserActivityJobSettings = UserActivityJobSettings()
+    iot_sensors: SensorsJobSettings = SensorsJobSettings()
 
 
 class KappaSettings(BaseSettings):

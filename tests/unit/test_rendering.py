@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flink_jobs.spec import JobSpec, ident
-from flink_jobs.transactions_5m import parsed_view_sql, windows_insert_sql
+from flink_jobs.sql import reason_sql
 from kappa.artifacts.installs import Installs
 from kappa.jobs import get_definition, render_spec
 from kappa.runtime.secrets import Secrets, load_or_create
@@ -25,7 +25,7 @@ def ctx(tmp_path: Path) -> Context:
     cfg.write_text(
         "[kafka]\nport = 19092\ncontroller_port = 19093\n[postgres]\nport = 15433\n"
         "[flink]\nrest_port = 18081\ncheckpoint_interval_s = 7\n[trino]\nport = 18080\n"
-        "[jobs.transactions_5m]\nwindow_size_min = 10\nout_of_orderness_s = 3\n"
+        "[jobs.transactions]\nwindow_size_min = 10\nout_of_orderness_s = 3\n"
     )
     fake = tmp_path / "installs"
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "trino", fake / "cli.jar")
@@ -58,16 +58,18 @@ def test_trino_catalog_shares_the_jdbc_catalog(ctx: Context) -> None:
 
 
 def test_job_spec_round_trip_and_parameters(ctx: Context) -> None:
-    job = get_definition(ctx, "transactions_5m")
+    job = get_definition(ctx, "transactions")
     spec = JobSpec.from_dict(json.loads(json.dumps(render_spec(ctx, job, version=3))))
-    assert spec.pipeline_name == "kappa.transactions_5m.v3"
-    assert spec.kafka.group_id == "kappa.transactions_5m.v3"
+    assert spec.pipeline_name == "kappa.transactions.v3"
+    assert spec.kafka.group_id == "kappa.transactions.v3"
     assert spec.kafka.bootstrap == "127.0.0.1:19092"
     assert spec.catalog.jdbc_url == ctx.settings.jdbc_url
     assert spec.checkpoint_interval_s == 7
-    assert "INTERVAL '10' MINUTE" in windows_insert_sql(spec)
+    assert spec.params["window_size_min"] == 10 and spec.params["out_of_orderness_s"] == 3
     assert spec.table("windows") == "`kappa`.`streaming`.`transactions_5m`"
-    assert "reason" in parsed_view_sql(spec)
+    assert spec.contract["x-topic"] == "transactions"
+    reasons = reason_sql(spec)
+    assert "'missing transaction_id'" in reasons and "'amount out of range'" in reasons
 
 
 @pytest.mark.parametrize("bad", ["a b", "x`; DROP", "", "1abc"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,10 @@ class Installs:
 
 
 def flink_venv_dir(cache: Path) -> Path:
-    return cache / "venvs" / f"flink-{FLINK_VERSION}-py{sys.version_info.major}{sys.version_info.minor}"
+    """Named after what it holds, so a change of requirements or pins builds a new one."""
+    pins = (REPO_REQUIREMENTS / "flink.txt").read_bytes() if (REPO_REQUIREMENTS / "flink.txt").exists() else b""
+    digest = hashlib.sha256(repr(FLINK_PYTHON_REQUIREMENTS).encode() + pins).hexdigest()[:8]
+    return cache / "venvs" / f"flink-{FLINK_VERSION}-py{sys.version_info.major}{sys.version_info.minor}-{digest}"
 
 
 def ensure_flink_venv(cache: Path, progress: maven.Progress) -> Path:
@@ -51,7 +55,7 @@ def ensure_flink_venv(cache: Path, progress: maven.Progress) -> Path:
     cmd = [str(python), "-m", "pip", "install", "--quiet", *FLINK_PYTHON_REQUIREMENTS]
     if constraints.exists():
         cmd += ["-c", str(constraints)]
-    log = cache / "venvs" / f"flink-{FLINK_VERSION}-pip.log"
+    log = venv.with_name(venv.name + "-pip.log")
     with log.open("w") as fh:
         if subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode != 0:
             raise KappaError(f"installing apache-flink {FLINK_VERSION} failed; pip's log: {log}")

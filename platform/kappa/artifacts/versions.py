@@ -25,7 +25,8 @@ TRINO_JAVA_MIN = 24
 
 # The Flink environment: apache-flink caps pyarrow < 17 through apache-beam, so it lives apart from
 # the platform environment (pyiceberg 0.12 needs pyarrow >= 18).
-FLINK_PYTHON_REQUIREMENTS = (f"apache-flink=={FLINK_VERSION}",)
+# pytest runs the jobs' local tests (tests/flink) inside this environment.
+FLINK_PYTHON_REQUIREMENTS = (f"apache-flink=={FLINK_VERSION}", "pytest", "pytest-timeout")
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ def demo(
     settings: KappaSettings = ctx.obj
     began = time.monotonic()
     stack = bring_up(settings)
-    job = j.get_definition(stack.ctx, "transactions_5m")
-    with step("starting the transactions_5m job"):
-        job_id = j.start_job(stack.ctx, "transactions_5m")
-    console.print(f"job transactions_5m running (Flink job {job_id})")
+    job = j.get_definition(stack.ctx, "transactions")
+    with step("starting the transactions job"):
+        job_id = j.start_job(stack.ctx, "transactions")
+    console.print(f"job transactions running (Flink job {job_id}): {settings.flink_rest_url}")
 
     # Event time: 30 minutes up to now, or on a re-run the 30 minutes after the previous run's last
     # event, so that nothing this run produces is late.
@@ -53,8 +53,8 @@ def demo(
 
     # Windows the watermark will surely close: those ending a minute before the last event time less
     # the allowed out-of-orderness (partitions go idle one by one, so the final watermark is not exact).
-    size_ms = settings.jobs.transactions_5m.window_size_min * 60_000
-    closed_before = last_ms - settings.jobs.transactions_5m.out_of_orderness_s * 1000 - 60_000
+    size_ms = settings.jobs.transactions.window_size_min * 60_000
+    closed_before = last_ms - settings.jobs.transactions.out_of_orderness_s * 1000 - 60_000
     expected: dict[tuple[int, str], int] = defaultdict(int)
     for e in produced:
         if e.record:

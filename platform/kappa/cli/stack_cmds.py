@@ -47,13 +47,13 @@ def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
         started = stack.up(progress)
         progress("creating Iceberg tables")
         ensure_streaming_tables(stack.ctx)
-        resumed = resume_desired(stack.ctx) if resume_jobs else []
+        resumed = resume_desired(stack.ctx, progress) if resume_jobs else []
     if started:
         console.print(f"[green]started[/green] {', '.join(started)} in {time.monotonic() - started_at:.0f}s")
     else:
         console.print("[green]already running[/green]: nothing to start")
     if resumed:
-        console.print(f"resumed jobs: {', '.join(resumed)}")
+        console.print(f"jobs running: {', '.join(resumed)}")
     return stack
 
 
@@ -149,6 +149,20 @@ def logs(
         subprocess.run(cmd, check=False)
 
 
+def paths(ctx: typer.Context, get: str = typer.Option("", help="print only this one")) -> None:
+    """Where things live: state, logs, cache, the Flink environment and homes."""
+    settings: KappaSettings = ctx.obj
+    items = {"state": settings.state, "logs": settings.logs_dir, "cache": settings.cache,
+             "warehouse": settings.warehouse, "flink_python": installs.flink_venv_dir(settings.cache) / "bin" / "python"}
+    if get:
+        if get not in items:
+            raise KappaError(f"unknown path {get!r}; known: {', '.join(items)}")
+        print(items[get])
+        return
+    for name, path in items.items():
+        console.print(f"{name:13} {path}")
+
+
 def register(app: typer.Typer) -> None:
-    for fn in (setup, up, down, status, logs):
+    for fn in (setup, up, down, status, logs, paths):
         app.command()(fn)

@@ -21,6 +21,8 @@ class ScenarioOptions:
     malformed_share: float = 0.0
     out_of_order_share: float = 0.0
     max_disorder_ms: int = 2000
+    late_share: float = 0.0  # events stamped `late_by_ms` in the past: behind any watermark
+    late_by_ms: int = 600_000
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,6 +55,16 @@ class ZipfKeys:
 
 
 MALFORMED_KINDS = ("invalid_json", "missing_field", "wrong_type", "oversized", "empty")
+
+
+def event_time(rng: random.Random, opts: ScenarioOptions, i: int) -> int:
+    """The i-th event's time: on schedule, a little out of order, or (rarely) late."""
+    ts = opts.start_ms + int(i * opts.event_interval_ms)
+    if opts.out_of_order_share and rng.random() < opts.out_of_order_share:
+        ts -= rng.randint(1, opts.max_disorder_ms)
+    if opts.late_share and rng.random() < opts.late_share:
+        ts -= opts.late_by_ms
+    return ts
 
 
 def encode(record: dict[str, Any]) -> bytes:

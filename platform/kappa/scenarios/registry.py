@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from kappa.errors import KappaError
-from kappa.scenarios import transactions
+from kappa.scenarios import iot_sensors, transactions, user_events
 from kappa.scenarios.base import Event, ScenarioOptions
 
 
@@ -19,7 +19,12 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (Scenario("transactions", "transactions", transactions.generate, "user-"),)
+    s.name: s
+    for s in (
+        Scenario("transactions", "transactions", transactions.generate, "user-"),
+        Scenario("user-events", "user-events", user_events.generate, "user-"),
+        Scenario("iot-sensors", "iot-sensors", iot_sensors.generate, "sensor-"),
+    )
 }
 
 

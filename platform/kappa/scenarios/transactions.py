@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from kappa.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, malformed
+from kappa.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
 
 MERCHANTS = ("amazon", "ebay", "walmart", "target", "bestbuy", "zalando", "mercadolibre", "aliexpress")
 REQUIRED = ("transaction_id", "user_id", "amount", "timestamp")
@@ -15,9 +15,7 @@ def generate(opts: ScenarioOptions) -> Iterator[Event]:
     rng = random.Random(opts.seed)
     users = ZipfKeys(opts.keys, opts.skew, opts.key_prefix)
     for i in range(opts.count):
-        ts = opts.start_ms + int(i * opts.event_interval_ms)
-        if opts.out_of_order_share and rng.random() < opts.out_of_order_share:
-            ts -= rng.randint(1, opts.max_disorder_ms)
+        ts = event_time(rng, opts, i)
         user = users.draw(rng)
         amount = round(min(rng.lognormvariate(3.6, 1.1), 9_999.0), 2)
         record = {

@@ -1,0 +1,90 @@
+"""Event contracts: versioned JSON Schemas, one per topic, in lakehouse/contracts/.
+
+The same file documents the topic for producers, validates generated events in tests, and is
+embedded in each job's spec, where it becomes the job's parsing and quarantine rules.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+CONTRACTS_DIR = Path(__file__).with_name("contracts")
+
+
+@cache
+def contract(topic: str, version: int = 1) -> dict[str, Any]:
+    path = CONTRACTS_DIR / f"{topic}.v{version}.schema.json"
+    if not path.exists():
+        known = sorted(p.name.split(".v")[0] for p in CONTRACTS_DIR.glob("*.schema.json"))
+        raise KeyError(f"no contract for topic {topic!r} v{version}; known: {', '.join(known)}")
+    return dict(json.loads(path.read_text()))
+
+
+def _scalar_text(value: Any) -> str | None:
+    """What Flink's JSON_VALUE returns for a field: text for scalars, NULL for null/objects/arrays."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _numeric(text: str, sql_type: str) -> float | int | None:
+    try:
+        if sql_type == "BIGINT":
+            return int(text) if text.lstrip("-").isdigit() else None
+        return float(text)
+    except ValueError:
+        return None
+
+
+def violations(record: Any, schema: dict[str, Any]) -> list[str]:
+    """Why a decoded event breaks the contract, in the jobs' order (empty when it conforms).
+
+    An independent statement of the rules the jobs generate in SQL from the same schema: text
+    fields accept any scalar, numbers must parse, enums and ranges are checked, a field that is
+    an object or array where a scalar is expected counts as missing.
+    """
+    if not isinstance(record, dict):
+        return ["invalid JSON"]
+    problems = []
+    for name, prop in schema["properties"].items():
+        sql_type = prop.get("x-sql-type", "STRING")
+        if sql_type == "JSON":
+            continue
+        text = _scalar_text(record.get(name))
+        needed = name in schema.get("required", ())
+        for key, allowed in prop.get("x-required-when", {}).items():
+            needed = needed or _scalar_text(record.get(key)) in allowed
+        if text is None or text == "":
+            if needed:
+                problems.append(f"missing {name}")
+            continue
+        if sql_type == "STRING":
+            if "enum" in prop and text not in prop["enum"]:
+                problems.append(f"invalid {name}")
+            elif "maxLength" in prop and len(text) > prop["maxLength"]:
+                problems.append(f"{name} too long")
+            continue
+        number = _numeric(text, sql_type)
+        if number is None:
+            problems.append(f"invalid {name}")
+        elif ("minimum" in prop and number < prop["minimum"]) or ("maximum" in prop and number > prop["maximum"]):
+            problems.append(f"{name} out of range")
+    return problems
+
+
+def quarantine_reason(payload: bytes, schema: dict[str, Any], max_payload_chars: int) -> str | None:
+    """The reason a job quarantines this payload, or None if it is accepted."""
+    text = payload.decode("utf-8", errors="replace")
+    if len(text) > max_payload_chars:
+        return f"oversized payload (> {max_payload_chars} characters)"
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return "invalid JSON"
+    problems = violations(record, schema)
+    return problems[0] if problems else None

@@ -1,0 +1,69 @@
+"""transactions job on a local Flink with explicit timestamps: windows, late and malformed events."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from tests.flink.harness import records, run_outputs, spec_for, write_csv
+
+T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000  # a 5-minute boundary
+MIN = 60_000
+TABLES = {"raw": "r", "windows": "w", "suspicious": "s", "quarantine": "q", "late": "l"}
+PARAMS = {"window_size_min": 5, "suspicious_window_min": 5, "suspicious_count_above": 3,
+          "suspicious_total_above": 500}
+
+
+def tx(i: int, user: str, amount: float, ts: int) -> dict:
+    return {"transaction_id": f"t{i}", "user_id": user, "amount": amount, "merchant": "m", "timestamp": ts}
+
+
+def run(tmp_path: Path, payloads: list) -> dict:
+    path = tmp_path / "transactions.csv"
+    write_csv(path, records(payloads, "transactions"))
+    return run_outputs("flink_jobs.transactions", spec_for("transactions", "transactions", TABLES, PARAMS, path))
+
+
+def test_windows_late_and_malformed(tmp_path: Path) -> None:
+    payloads = [
+        tx(1, "alice", 10.10, T0 + 1 * MIN),
+        tx(2, "bob", 20.00, T0 + 2 * MIN),
+        tx(3, "alice", 5.05, T0 + 2 * MIN - 3_000),    # 3 s behind the newest event: within the 5 s bound
+        tx(4, "alice", 100.00, T0 + 6 * MIN),          # next window
+        '{"transaction_id": "bad", "user_id": ',       # invalid JSON
+        tx(5, "carol", -1, T0 + 6 * MIN),              # negative amount
+        {"transaction_id": "t6", "user_id": "bob", "timestamp": T0 + 6 * MIN},  # no amount
+        tx(7, "bob", 1.00, T0 + 3 * MIN),              # behind the watermark (T0+6m-5s): late
+        tx(8, "alice", 7.00, T0 + 6 * MIN + 30_000),
+        None,                                          # a tombstone
+    ]
+    out = run(tmp_path, payloads)
+    windows = {(r["window_start"], r["user_id"]): (r["transaction_count"], r["total_amount"]) for r in out["windows"]}
+    assert windows == {
+        (T0, "alice"): (2, Decimal("15.15")),
+        (T0, "bob"): (1, Decimal("20.00")),
+        (T0 + 5 * MIN, "alice"): (2, Decimal("107.00")),
+    }
+    assert all(r["window_end"] - r["window_start"] == 5 * MIN for r in out["windows"])
+    assert sorted(r["transaction_id"] for r in out["raw"]) == ["t1", "t2", "t3", "t4", "t8"]
+    assert {r["kafka_offset"]: r["reason"] for r in out["quarantine"]} == {
+        4: "invalid JSON", 5: "amount out of range", 6: "missing amount", 9: "empty payload",
+    }
+    late = out["late"]
+    assert [r["kafka_offset"] for r in late] == [7]
+    assert late[0]["watermark"] == T0 + 6 * MIN - 5_000
+    # every record is accounted for exactly once
+    assert len(out["raw"]) + len(out["quarantine"]) + len(late) == len(payloads)
+
+
+def test_suspicious_windows_by_count_or_total(tmp_path: Path) -> None:
+    payloads = [tx(i, "eve", 1.0, T0 + i * 1000) for i in range(4)]           # count 4 > 3
+    payloads += [tx(10, "mallory", 600.0, T0 + 10_000)]                         # total 600 > 500
+    payloads += [tx(11, "bob", 1.0, T0 + 11_000), tx(12, "x", 1.0, T0 + 20 * MIN)]
+    out = run(tmp_path, payloads)
+    rules = {r["user_id"]: r["rule"] for r in out["suspicious"]}
+    assert rules == {"eve": "count > 3", "mallory": "total > 500"}
+    ids = {r["user_id"]: r["alert_id"] for r in out["suspicious"]}
+    assert len(set(ids.values())) == 2 and all(len(v) == 32 for v in ids.values())
+    assert sorted(a["entity_id"] for a in out["alerts_topic"]) == ["eve", "mallory"]
+    assert {a["alert_id"] for a in out["alerts_topic"]} == set(ids.values())
