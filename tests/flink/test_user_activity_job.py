@@ -4,7 +4,6 @@ each compared with a plain-Python computation over the same events."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 

@@ -153,7 +153,8 @@ def paths(ctx: typer.Context, get: str = typer.Option("", help="print only this 
     """Where things live: state, logs, cache, the Flink environment and homes."""
     settings: KappaSettings = ctx.obj
     items = {"state": settings.state, "logs": settings.logs_dir, "cache": settings.cache,
-             "warehouse": settings.warehouse, "flink_python": installs.flink_venv_dir(settings.cache) / "bin" / "python"}
+             "warehouse": settings.warehouse,
+             "flink_python": installs.flink_venv_dir(settings.cache) / "bin" / "python"}
     if get:
         if get not in items:
             raise KappaError(f"unknown path {get!r}; known: {', '.join(items)}")
