@@ -42,17 +42,19 @@ def outputs(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-de
         (f"humidity > {p['humidity_above']}", f"humidity > {float(p['humidity_above'])!r}"),
     ]
     selects = [
-        f"""SELECT sensor_id, location, event_time, temperature, humidity, {literal(name)} AS rule,
+        f"""SELECT sensor_id, location, event_time, event_ts_ms, temperature, humidity, {literal(name)} AS rule,
                    {alert_id('sensor_alert', 'sensor_id', literal(name), 'CAST(event_ts_ms AS STRING)')} AS alert_id
             FROM {ident(ONTIME)} WHERE {condition}"""
         for name, condition in rules
     ]
     t_env.execute_sql(f"CREATE TEMPORARY VIEW sensor_alerts_view AS {' UNION ALL '.join(selects)}")
-    result.append(output(spec, "alerts", "SELECT * FROM sensor_alerts_view"))
+    result.append(output(spec, "alerts", """
+        SELECT sensor_id, location, event_time, temperature, humidity, rule, alert_id FROM sensor_alerts_view"""))
     create_alerts_sink(t_env, spec)
     result.append(alert_output(
         spec, alert_type="sensor_alert", entity="sensor_id", source="sensor_alerts_view",
-        start="event_time", end="event_time",
+        # a sink takes one time attribute: the second bound is the same instant, as a plain value
+        start="event_time", end="TO_TIMESTAMP_LTZ(event_ts_ms, 3)",
         detail="JSON_OBJECT('rule' VALUE rule, 'location' VALUE location, 'temperature' VALUE temperature, "
                "'humidity' VALUE humidity)"))
     return result

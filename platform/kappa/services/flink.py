@@ -60,6 +60,9 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         "state.backend.type": "hashmap",
         "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
         "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
+        # Notice a dead TaskManager in seconds rather than the default 50 s, so jobs recover quickly.
+        "heartbeat.interval": 2000,
+        "heartbeat.timeout": 12000,
         "restart-strategy.type": "fixed-delay",
         "restart-strategy.fixed-delay.attempts": f.restart_attempts,
         "restart-strategy.fixed-delay.delay": f"{f.restart_delay_s}s",
