@@ -32,6 +32,8 @@ def produce(
     keys: int = typer.Option(1000, "--keys", min=1, help="number of distinct keys (Zipf-skewed)"),
     malformed_share: float = typer.Option(0.0, "--malformed-share", min=0.0, max=1.0),
     out_of_order_share: float = typer.Option(0.0, "--out-of-order-share", min=0.0, max=1.0),
+    late_share: float = typer.Option(0.0, "--late-share", min=0.0, max=1.0,
+                                     help="events stamped 10 minutes in the past (late for the jobs)"),
 ) -> None:
     """Produce a deterministic event stream for a scenario."""
     settings: KappaSettings = ctx.obj
@@ -42,6 +44,7 @@ def produce(
     opts = ScenarioOptions(
         count=count, seed=seed, start_ms=parse_time_ms(start), event_interval_ms=interval, keys=keys,
         key_prefix=sc.key_prefix, malformed_share=malformed_share, out_of_order_share=out_of_order_share,
+        late_share=late_share,
     )
     began = time.monotonic()
     with Progress(TextColumn(f"producing {scenario} -> {sc.topic}"), BarColumn(), MofNCompleteColumn(),
