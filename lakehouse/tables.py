@@ -183,6 +183,28 @@ JOB_TABLES: dict[str, dict[str, TableSpec]] = {
 }
 
 
+# Tables analysts query through `analytics` views; quarantine and late events stay operational.
+PUBLISHED_ROLES: dict[str, tuple[str, ...]] = {
+    "transactions": ("raw", "windows", "suspicious"),
+    "user_activity": ("raw", "spend", "fraud", "patterns", "sessions"),
+    "iot_sensors": ("raw", "stats", "alerts"),
+}
+
+
+def job_table_specs(job: str, version: int = 1) -> dict[str, TableSpec]:
+    """Every table a job version writes, by role. Version 1 writes the base names; a replay's
+    version N writes `<name>__vN` (shared tables: `<name>__<job>_vN`), so versions never mix."""
+    specs: dict[str, TableSpec] = {}
+    for role, spec in {**SHARED_TABLES, **JOB_TABLES[job]}.items():
+        if version == 1:
+            specs[role] = spec
+        elif role in SHARED_TABLES:
+            specs[role] = spec.renamed(f"{spec.name}__{job}_v{version}")
+        else:
+            specs[role] = spec.renamed(f"{spec.name}__v{version}")
+    return specs
+
+
 def all_streaming_tables() -> list[TableSpec]:
     return [*SHARED_TABLES.values(), *(t for tables in JOB_TABLES.values() for t in tables.values())]
 

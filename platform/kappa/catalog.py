@@ -6,7 +6,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from kappa.services.base import Context
 from lakehouse.catalog import open_catalog
-from lakehouse.tables import all_streaming_tables, ensure_tables
+from lakehouse.tables import all_streaming_tables, ensure_tables, job_table_specs
 
 
 def catalog(ctx: Context) -> SqlCatalog:
@@ -20,3 +20,8 @@ def catalog(ctx: Context) -> SqlCatalog:
 def ensure_streaming_tables(ctx: Context) -> list[str]:
     ctx.settings.warehouse.mkdir(parents=True, exist_ok=True)
     return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, all_streaming_tables())
+
+
+def ensure_job_tables(ctx: Context, job: str, version: int) -> list[str]:
+    ctx.settings.warehouse.mkdir(parents=True, exist_ok=True)
+    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, job_table_specs(job, version).values())

@@ -25,7 +25,7 @@ from kappa.errors import KappaError
 from kappa.services.base import Context
 from kappa.services.flink import flink_env
 from lakehouse.contracts import contract
-from lakehouse.tables import JOB_TABLES, SHARED_TABLES
+from lakehouse.tables import job_table_specs
 
 FLINK_JOBS_DIR = Path(flink_jobs.__file__).resolve().parent
 
@@ -53,9 +53,14 @@ def job_definitions(ctx: Context) -> dict[str, JobDefinition]:
     defs = {}
     for name, (module, description) in JOB_MODULES.items():
         cfg = getattr(s.jobs, name)
-        tables = {role: spec.name for role, spec in {**SHARED_TABLES, **JOB_TABLES[name]}.items()}
-        defs[name] = JobDefinition(name, module, cfg.topic, tables, cfg.params(), cfg.autostart, description)
+        defs[name] = JobDefinition(name, module, cfg.topic, tables_for(name, 1), cfg.params(), cfg.autostart,
+                                   description)
     return defs
+
+
+def tables_for(job: str, version: int) -> dict[str, str]:
+    """Role -> table name for one version of a job."""
+    return {role: spec.name for role, spec in job_table_specs(job, version).items()}
 
 
 def get_definition(ctx: Context, name: str) -> JobDefinition:
@@ -80,7 +85,7 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
             "password": ctx.secrets.catalog_password, "warehouse": s.warehouse.as_uri(),
         },
         "namespace": s.jobs.namespace,
-        "tables": tables or job.tables,
+        "tables": tables or tables_for(job.name, version),
         "contract": contract(job.topic),
         "params": job.params,
         "checkpoint_interval_s": s.flink.checkpoint_interval_s,
@@ -230,7 +235,7 @@ class JobStatus:
 
 def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
     """Start a job (or return the running one); resumes from its last savepoint unless `fresh`."""
-    from kappa.catalog import ensure_streaming_tables
+    from kappa.catalog import ensure_job_tables
 
     job = get_definition(ctx, name)
     store = JobStore(ctx.settings.state)
@@ -239,7 +244,7 @@ def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
     active = rest.running_by_name(f"kappa.{name}.v{record.version}")
     if active:
         return str(active[0]["jid"])
-    ensure_streaming_tables(ctx)
+    ensure_job_tables(ctx, name, record.version)
     savepoint = None if fresh else latest_restore_point(ctx, record)
     spec = render_spec(ctx, job, record.version)
     job_id = submit(ctx, job, spec, savepoint=savepoint)

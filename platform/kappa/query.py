@@ -10,10 +10,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import requests
 import trino
-from trino.exceptions import TrinoQueryError
+from trino.auth import BasicAuthentication
+from trino.exceptions import TrinoAuthError, TrinoQueryError, TrinoUserError
 
 from kappa.errors import KappaError
+from kappa.runtime.secrets import load_or_create
 from kappa.services.trino import ICEBERG_CATALOG
 from kappa.settings import KappaSettings
 
@@ -24,28 +27,55 @@ class Result:
     rows: list[list[Any]]
 
 
-def connect(settings: KappaSettings, user: str = "kappa", schema: str | None = None) -> trino.dbapi.Connection:
+DEFAULT_USER = "admin"  # the operator; analysts use --user analyst
+
+
+def connect(settings: KappaSettings, user: str = DEFAULT_USER, schema: str | None = None,
+            password: str | None = None) -> trino.dbapi.Connection:
+    """An HTTPS connection authenticated as one of the platform's Trino users."""
+    if password is None:
+        password = load_or_create(settings.state).trino_password(user)
+    session = requests.Session()
+    session.verify = str(settings.trino_ca_file)
+    # REQUESTS_CA_BUNDLE in the environment would otherwise replace our CA (a requests quirk).
+    session.trust_env = False
     return trino.dbapi.connect(
-        host=settings.host, port=settings.trino.port, user=user, catalog=ICEBERG_CATALOG,
-        schema=schema or settings.jobs.namespace, http_scheme="http", request_timeout=120,
+        host=settings.host, port=settings.trino.https_port, user=user, catalog=ICEBERG_CATALOG,
+        schema=schema or settings.jobs.namespace, http_scheme="https", request_timeout=120,
+        auth=BasicAuthentication(user, password), http_session=session,
     )
 
 
-def run(settings: KappaSettings, sql: str, params: list[Any] | None = None) -> Result:
+def run(settings: KappaSettings, sql: str, params: list[Any] | None = None, *, user: str = DEFAULT_USER,
+        password: str | None = None) -> Result:
     try:
-        conn = connect(settings)
-        cur = conn.cursor()
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-        columns = [d[0] for d in cur.description or []]
-        conn.close()
+        conn = connect(settings, user, password=password)
+        try:
+            cur = conn.cursor()
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            columns = [d[0] for d in cur.description or []]
+        finally:
+            conn.close()
         return Result(columns, [list(r) for r in rows])
     except TrinoQueryError as exc:
-        raise KappaError(f"Trino: {exc.error_name}: {exc.message}") from exc
-    except Exception as exc:
-        if "Connection refused" in str(exc) or "Max retries" in str(exc):
-            raise KappaError(f"Trino does not answer at {settings.trino_url}; is the stack up (`kappa up`)?") from exc
-        raise
+        raise KappaError(f"Trino: {exc.error_name}: {_one_line(exc.message)}") from exc
+    except TrinoUserError as exc:
+        raise KappaError(f"Trino: {_one_line(str(exc))}") from exc
+    except TrinoAuthError as exc:
+        raise KappaError(f"Trino refused the credentials of user {user!r}") from exc
+    except (requests.exceptions.ConnectionError, trino.exceptions.TrinoConnectionError) as exc:
+        if "SSL" in str(exc):
+            raise KappaError(f"TLS to Trino failed ({settings.trino_ca_file} is the CA to trust)") from exc
+        raise KappaError(f"Trino does not answer at {settings.trino_url}; is the stack up (`kappa up`)?") from exc
+    except trino.exceptions.HttpError as exc:
+        if "401" in str(exc):
+            raise KappaError(f"Trino refused the credentials of user {user!r}") from exc
+        raise KappaError(f"Trino: {_one_line(str(exc))}") from exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def plain(value: Any) -> Any:

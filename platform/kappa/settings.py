@@ -70,7 +70,8 @@ class FlinkSettings(_Section):
 
 
 class TrinoSettings(_Section):
-    port: int = 8080
+    port: int = Field(8080, description="HTTP: health and the coordinator's own traffic only")
+    https_port: int = Field(8443, description="HTTPS with password authentication: every client")
     heap_mb: int = Field(2048, ge=1024)
     java_home: Path | None = Field(None, description="A JDK >= 24 for Trino; found automatically if unset")
 
@@ -129,6 +130,8 @@ class SensorsJobSettings(_JobSettings):
 
 class JobsSettings(_Section):
     namespace: str = "streaming"
+    views_namespace: str = Field("analytics", description="the stable views analysts query")
+    ops_namespace: str = Field("ops", description="platform bookkeeping, e.g. replay history")
     alerts_topic: str = "alerts"
     transactions: TransactionsJobSettings = TransactionsJobSettings()
     user_activity: UserActivityJobSettings = UserActivityJobSettings()
@@ -208,7 +211,15 @@ class KappaSettings(BaseSettings):
 
     @property
     def trino_url(self) -> str:
-        return f"http://{self.host}:{self.trino.port}"
+        return f"https://{self.host}:{self.trino.https_port}"
+
+    @property
+    def trino_health_url(self) -> str:
+        return f"http://{self.host}:{self.trino.port}/v1/info"
+
+    @property
+    def trino_ca_file(self) -> Path:
+        return self.state / "trino" / "tls" / "trino-ca.pem"
 
     @property
     def jdbc_url(self) -> str:

@@ -66,10 +66,11 @@ def query(
     ctx: typer.Context,
     sql: str = typer.Argument(..., help="SQL to run on Trino (catalog iceberg, schema streaming)"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    user: str = typer.Option(q.DEFAULT_USER, "--user", "-u", help="admin, pipeline or analyst"),
 ) -> None:
-    """Run SQL on Trino and print the result."""
+    """Run SQL on Trino (HTTPS, password authentication) and print the result."""
     settings: KappaSettings = ctx.obj
-    result = q.run(settings, sql)
+    result = q.run(settings, sql, user=user)
     if fmt is Format.csv:
         console.print(q.to_csv(result), end="", markup=False)
     elif fmt is Format.json:

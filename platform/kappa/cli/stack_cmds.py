@@ -38,6 +38,7 @@ def up(ctx: typer.Context, jobs: bool = typer.Option(True, help="Resume the jobs
 def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
     from kappa.catalog import ensure_streaming_tables
     from kappa.jobs import resume_desired
+    from kappa.serving import apply_views
 
     with step("setting up") as progress:
         installs.setup(settings.cache, progress)
@@ -47,6 +48,8 @@ def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
         started = stack.up(progress)
         progress("creating Iceberg tables")
         ensure_streaming_tables(stack.ctx)
+        progress("applying the analytics views")
+        apply_views(stack.ctx)
         resumed = resume_desired(stack.ctx, progress) if resume_jobs else []
     if started:
         console.print(f"[green]started[/green] {', '.join(started)} in {time.monotonic() - started_at:.0f}s")

@@ -5,29 +5,46 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+TRINO_ROLES = ("admin", "pipeline", "analyst")
 
 
 @dataclass(frozen=True)
 class Secrets:
     postgres_superuser_password: str
     catalog_password: str
+    trino_admin_password: str
+    trino_pipeline_password: str
+    trino_analyst_password: str
+    trino_shared_secret: str
+
+    def trino_password(self, user: str) -> str:
+        if user not in TRINO_ROLES:
+            raise KeyError(f"no Trino user {user!r}; users: {', '.join(TRINO_ROLES)}")
+        return str(getattr(self, f"trino_{user}_password"))
 
     def __repr__(self) -> str:  # never print a password by accident
         return "Secrets(****)"
 
 
 def load_or_create(state: Path) -> Secrets:
+    """The stack's secrets; any that a newer version needs and the file lacks are generated once."""
     path = state / "secrets.json"
-    if path.exists():
-        return Secrets(**json.loads(path.read_text()))
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [f.name for f in fields(Secrets) if f.name not in values]
+    if not missing:
+        return Secrets(**{f.name: values[f.name] for f in fields(Secrets)})
+    for name in missing:
+        values[name] = secrets.token_urlsafe(24 if name != "trino_shared_secret" else 48)
     state.mkdir(parents=True, exist_ok=True)
-    value = Secrets(
-        postgres_superuser_password=secrets.token_urlsafe(24),
-        catalog_password=secrets.token_urlsafe(24),
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump(asdict(value), fh)
-    return value
+        json.dump(values, fh)
+    tmp.replace(path)
+    return Secrets(**{f.name: values[f.name] for f in fields(Secrets)})
+
+
+__all__ = ["TRINO_ROLES", "Secrets", "asdict", "load_or_create"]

@@ -8,6 +8,7 @@ from kappa.artifacts.java import JavaRuntime, find_java
 from kappa.artifacts.versions import TRINO_JAVA_MIN, TRINO_VERSION
 from kappa.runtime.process import ProcessSpec
 from kappa.services.base import Context
+from kappa.services.trino_security import write_security
 
 ICEBERG_CATALOG = "iceberg"  # the name analysts type: iceberg.<schema>.<table>
 
@@ -47,7 +48,7 @@ class Trino:
         self.etc = self.dir / "etc"
 
     def ports(self) -> list[int]:
-        return [self.ctx.settings.trino.port]
+        return [self.ctx.settings.trino.port, self.ctx.settings.trino.https_port]
 
     def url(self) -> str | None:
         return self.ctx.settings.trino_url
@@ -62,14 +63,20 @@ class Trino:
         (self.etc / "catalog").mkdir(parents=True, exist_ok=True)
         heap_mb = s.trino.heap_mb
         query_mb = max(256, int(heap_mb * 0.5))
+        security = write_security(self.etc, s.trino_ca_file.parent, self.ctx.secrets, s.host,
+                                  s.jobs.views_namespace)
         (self.etc / "config.properties").write_text(_properties({
             "coordinator": "true",
             "node-scheduler.include-coordinator": "true",
             "http-server.http.port": str(s.trino.port),
-            "discovery.uri": s.trino_url,
+            "http-server.https.port": str(s.trino.https_port),
+            "discovery.uri": f"http://{s.host}:{s.trino.port}",
             "query.max-memory": f"{query_mb}MB",
             "query.max-memory-per-node": f"{query_mb}MB",
             "task.concurrency": "2",
+            "password-authenticator.config-files": str(self.etc / "password-authenticator.properties"),
+            "access-control.config-files": str(self.etc / "access-control.properties"),
+            **security,
         }))
         (self.etc / "log.properties").write_text("io.trino=INFO\n")
         catalog = self.etc / "catalog" / f"{ICEBERG_CATALOG}.properties"
@@ -110,7 +117,7 @@ class Trino:
         )
 
     def healthy(self) -> bool:
-        r = requests.get(f"{self.ctx.settings.trino_url}/v1/info", timeout=2)
+        r = requests.get(self.ctx.settings.trino_health_url, timeout=2)
         return r.status_code == 200 and r.json().get("starting") is False
 
     def after_start(self) -> None:
