@@ -12,7 +12,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,13 @@ class JobRecord:
     """What the platform remembers about a job between commands."""
 
     name: str
-    version: int = 1
+    version: int = 1  # the live version: the one the analytics views point at
     job_id: str | None = None
     submitted_at: float | None = None
     last_savepoint: str | None = None
+    previous_version: int | None = None  # what `kappa replay rollback` returns to
+    max_version: int = 1  # highest version ever started (replays never reuse a number)
+    retired: dict[str, str] = field(default_factory=dict)  # version -> savepoint it stopped with
     # running | stopped: what `kappa up` restores; "" until a user starts or stops the job, when
     # the job's `autostart` setting decides.
     desired: str = ""
@@ -147,6 +150,17 @@ class FlinkRest:
 
     def checkpoints(self, job_id: str) -> dict[str, Any]:
         return dict(self._get(f"/jobs/{job_id}/checkpoints"))
+
+    def watermark_ms(self, job_id: str) -> int | None:
+        """The job's event-time progress: the highest input watermark any operator has reached."""
+        best = None
+        for vertex in self.job(job_id).get("vertices", []):
+            marks = self._get(f"/jobs/{job_id}/vertices/{vertex['id']}/watermarks")
+            values = [int(m["value"]) for m in marks if m["id"].endswith("currentInputWatermark")]
+            values = [v for v in values if v > 0]
+            if values:
+                best = max(best or 0, min(values))
+        return best
 
     def running_by_name(self, pipeline_name: str) -> list[dict[str, Any]]:
         return [j for j in self.jobs() if j["name"] == pipeline_name and j["state"] in ACTIVE_STATES]
@@ -246,7 +260,9 @@ def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
         return str(active[0]["jid"])
     ensure_job_tables(ctx, name, record.version)
     savepoint = None if fresh else latest_restore_point(ctx, record)
-    spec = render_spec(ctx, job, record.version)
+    # Without a savepoint or checkpoint: `fresh` reads the topic from the start; otherwise the job's
+    # consumer group resumes where it committed (a group that never committed starts at the earliest).
+    spec = render_spec(ctx, job, record.version, startup_mode="earliest-offset" if fresh else "group-offsets")
     job_id = submit(ctx, job, spec, savepoint=savepoint)
     record.job_id, record.submitted_at, record.desired = job_id, time.time(), "running"
     store.put(record)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kappa.cli import data_cmds, demo, jobs_cmds, stack_cmds
+from kappa.cli import data_cmds, demo, jobs_cmds, replay_cmds, stack_cmds
 from kappa.cli.output import err_console
 from kappa.errors import KappaError
 from kappa.settings import ConfigError, load_settings
@@ -32,6 +32,7 @@ stack_cmds.register(app)
 data_cmds.register(app)
 app.add_typer(jobs_cmds.app, name="jobs")
 app.command("demo")(demo.demo)
+app.command("replay")(replay_cmds.replay)
 
 
 def main(argv: list[str] | None = None) -> None:

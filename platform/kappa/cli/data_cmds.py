@@ -79,6 +79,28 @@ def query(
         print_table(result)
 
 
+def sql(
+    ctx: typer.Context,
+    user: str = typer.Option(q.DEFAULT_USER, "--user", "-u", help="admin, pipeline or analyst"),
+) -> None:
+    """An interactive Trino CLI session (HTTPS, the user's generated password)."""
+    import os
+
+    from kappa.artifacts.installs import installed
+    from kappa.artifacts.java import find_java
+    from kappa.artifacts.versions import TRINO_JAVA_MIN
+    from kappa.runtime.secrets import load_or_create
+
+    settings: KappaSettings = ctx.obj
+    password = load_or_create(settings.state).trino_password(user)
+    cli = installed(settings.cache).trino_cli
+    java = find_java("the Trino CLI", minimum=TRINO_JAVA_MIN, explicit=settings.trino.java_home)
+    argv = [str(java.java), "-jar", str(cli), "--server", settings.trino_url, "--user", user, "--password",
+            "--truststore-path", str(settings.trino_ca_file), "--catalog", "iceberg",
+            "--schema", settings.jobs.namespace if user != "analyst" else settings.jobs.views_namespace]
+    os.execve(argv[0], argv, {**os.environ, "TRINO_PASSWORD": password})
+
+
 def print_table(result: q.Result, title: str | None = None) -> None:
     table = Table(*result.columns, title=title)
     for row in result.rows:
@@ -90,3 +112,4 @@ def print_table(result: q.Result, title: str | None = None) -> None:
 def register(app: typer.Typer) -> None:
     app.command()(produce)
     app.command()(query)
+    app.command()(sql)

@@ -8,6 +8,8 @@ import secrets
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from kappa.errors import KappaError
+
 TRINO_ROLES = ("admin", "pipeline", "analyst")
 
 
@@ -22,7 +24,7 @@ class Secrets:
 
     def trino_password(self, user: str) -> str:
         if user not in TRINO_ROLES:
-            raise KeyError(f"no Trino user {user!r}; users: {', '.join(TRINO_ROLES)}")
+            raise KappaError(f"no Trino user {user!r}; users: {', '.join(TRINO_ROLES)}")
         return str(getattr(self, f"trino_{user}_password"))
 
     def __repr__(self) -> str:  # never print a password by accident

@@ -1,0 +1,337 @@
+"""Kappa reprocessing: replay a job's topic into a new table version, gate it, switch the views.
+
+    plan -> start the new version (new operator ids and consumer group, no savepoint, exact offsets)
+         -> follow it until it has caught up with the live version
+         -> quality gate (replay_gate.py) -> cut-over: views to the new tables, old job stopped
+            with a savepoint, old tables kept -> `rollback` switches back.
+
+The live version keeps running the whole time. Every replay, cut-over and rollback is appended to
+the Iceberg table `ops.replay_history`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from confluent_kafka.admin import AdminClient
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.schema import Schema
+from pyiceberg.types import BooleanType, IntegerType, NestedField, StringType, TimestamptzType
+
+from kappa import query
+from kappa.catalog import catalog, ensure_job_tables
+from kappa.errors import KappaError
+from kappa.jobs import (
+    FlinkRest,
+    JobStore,
+    get_definition,
+    job_definitions,
+    render_spec,
+    start_job,
+    stop_job,
+    submit,
+    tables_for,
+)
+from kappa.offsets import PartitionRange, resolve, to_flink_offsets
+from kappa.replay_gate import GateResult, run_gate
+from kappa.services.base import Context
+from kappa.serving import apply_job_views
+from kappa.topics import group_lag
+from lakehouse.tables import PUBLISHED_ROLES, job_table_specs
+
+Progress = Callable[[str], None]
+HISTORY_TABLE = "replay_history"
+
+
+@dataclass
+class ReplayPlan:
+    job: str
+    topic: str
+    from_version: int
+    to_version: int
+    ranges: list[PartitionRange]
+    bounded: bool
+    tables: dict[str, str]
+    live_params: dict[str, Any]
+    params: dict[str, Any]
+
+    @property
+    def events(self) -> int:
+        return sum(r.events for r in self.ranges)
+
+    def describe(self) -> list[str]:
+        lines = [f"replay {self.job}: v{self.from_version} (live) -> v{self.to_version}, topic {self.topic}"]
+        for r in self.ranges:
+            end = r.end if r.end is not None else f"follow (now {r.log_end})"
+            lines.append(f"  partition {r.partition}: offsets {r.start} .. {end}   ({r.events} events; "
+                         f"log holds {r.log_start}..{r.log_end})")
+        follows = "" if self.bounded else " so far (the replay keeps following the topic)"
+        lines.append(f"  events to process: {self.events}{follows}")
+        lines.append(f"  target tables: {', '.join(self.tables[r] for r in PUBLISHED_ROLES[self.job])}")
+        changed = {k: (self.live_params.get(k), v) for k, v in self.params.items() if self.live_params.get(k) != v}
+        if changed:
+            lines.append("  parameters changed: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
+        steps = ["create the new tables", f"start kappa.{self.job}.v{self.to_version} from these offsets",
+                 "wait until it has caught up", "run the quality gate"]
+        if not self.bounded:
+            steps.append("switch the analytics views, stop the old job with a savepoint (old tables kept)")
+        lines.append("  steps: " + "; ".join(steps))
+        return lines
+
+
+def _live_spec(ctx: Context, job: str, version: int) -> dict[str, Any]:
+    path = ctx.settings.state / "jobs" / job / f"v{version}.spec.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def plan(ctx: Context, job_name: str, start: str, stop: str | None = None) -> ReplayPlan:
+    job = get_definition(ctx, job_name)
+    record = JobStore(ctx.settings.state).get(job_name)
+    ranges = resolve(ctx.settings.kafka_bootstrap, job.topic, start, stop)
+    to_version = max(record.max_version, record.version) + 1
+    live = _live_spec(ctx, job_name, record.version)
+    return ReplayPlan(
+        job=job_name, topic=job.topic, from_version=record.version, to_version=to_version, ranges=ranges,
+        bounded=stop is not None, tables=tables_for(job_name, to_version),
+        live_params=dict(live.get("params", job.params)), params=dict(job.params),
+    )
+
+
+@dataclass
+class ReplayRun:
+    plan: ReplayPlan
+    job_id: str
+    started_at: float = field(default_factory=time.time)
+    gate: GateResult | None = None
+    outcome: str = "running"
+
+
+def start(ctx: Context, p: ReplayPlan) -> ReplayRun:
+    job = get_definition(ctx, p.job)
+    store = JobStore(ctx.settings.state)
+    record = store.get(p.job)
+    record.max_version = p.to_version
+    store.put(record)
+    ensure_job_tables(ctx, p.job, p.to_version)
+    extra: dict[str, Any] = {"specific_offsets": to_flink_offsets(p.ranges, "start")}
+    if p.bounded:
+        extra |= {"bounded_mode": "specific-offsets", "bounded_specific_offsets": to_flink_offsets(p.ranges, "end")}
+    spec = render_spec(ctx, job, p.to_version, startup_mode="specific-offsets", **extra)
+    return ReplayRun(p, submit(ctx, job, spec))
+
+
+@dataclass
+class ReplayProgress:
+    consumed: dict[int, int]
+    end: dict[int, int]
+    events_per_s: float
+    replay_watermark: int | None
+    live_watermark: int | None
+    state: str
+
+    @property
+    def lag(self) -> int:
+        return sum(max(0, self.end[p] - self.consumed.get(p, 0)) for p in self.end)
+
+
+def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None, interval_s: float) -> ReplayProgress:
+    p = run.plan
+    rest = FlinkRest(ctx.settings.flink_rest_url)
+    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+    lags = group_lag(admin, ctx.settings.kafka_bootstrap, f"kappa.{p.job}.v{p.to_version}", p.topic)
+    starts = {r.partition: r.start for r in p.ranges}
+    consumed = {lag.partition: max(lag.committed or 0, starts[lag.partition]) for lag in lags}
+    ends = {r.partition: r.end for r in p.ranges if r.end is not None} if p.bounded else {lag.partition: lag.end
+                                                                                         for lag in lags}
+    done = sum(consumed[q] - starts[q] for q in consumed)
+    before = sum(last.consumed[q] - starts[q] for q in last.consumed) if last else 0
+    rate = (done - before) / interval_s if last else 0.0
+    state = str(rest.job(run.job_id)["state"])
+    live_wm = None
+    record = JobStore(ctx.settings.state).get(p.job)
+    live_jobs = rest.running_by_name(f"kappa.{p.job}.v{record.version}")
+    if live_jobs:
+        live_wm = rest.watermark_ms(str(live_jobs[0]["jid"]))
+    replay_wm = rest.watermark_ms(run.job_id) if state == "RUNNING" else None
+    return ReplayProgress(consumed, ends, rate, replay_wm, live_wm, state)
+
+
+def caught_up(progress: ReplayProgress, bounded: bool, lag_tolerance: int = 50) -> bool:
+    if bounded:
+        return progress.state == "FINISHED"
+    if progress.state != "RUNNING" or progress.lag > lag_tolerance:
+        return False
+    if progress.live_watermark is None:
+        return True
+    return progress.replay_watermark is not None and progress.replay_watermark >= progress.live_watermark
+
+
+def follow(ctx: Context, run: ReplayRun, report: Callable[[ReplayProgress], None], *, timeout_s: float = 3600,
+           interval_s: float = 3.0) -> ReplayProgress:
+    deadline = time.monotonic() + timeout_s
+    last: ReplayProgress | None = None
+    while time.monotonic() < deadline:
+        current = progress_of(ctx, run, last, interval_s)
+        report(current)
+        if current.state in ("FAILED", "CANCELED"):
+            raise KappaError(f"the replay job kappa.{run.plan.job}.v{run.plan.to_version} is {current.state}; "
+                             f"see {ctx.settings.flink_rest_url}/#/job/completed/{run.job_id}/exceptions")
+        if caught_up(current, run.plan.bounded):
+            return current
+        last = current
+        time.sleep(interval_s)
+    raise KappaError(f"the replay did not catch up within {timeout_s:.0f}s")
+
+
+def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress) -> GateResult:
+    p = run.plan
+    live = tables_for(p.job, p.from_version)
+    # Offsets the replay has committed in Kafka and (on the same checkpoint) in Iceberg.
+    if p.bounded:
+        offsets = {r.partition: (r.start, r.end or r.start) for r in p.ranges}
+    else:
+        time.sleep(3)  # the checkpoint's Iceberg commits follow its Kafka commit within milliseconds
+        offsets = {r.partition: (r.start, progress.consumed.get(r.partition, r.start)) for r in p.ranges}
+    range_ms = _common_range(ctx, p, progress)
+    run.gate = run_gate(ctx, p.job, live, p.tables, p.live_params, p.params, range_ms, offsets, p.topic)
+    return run.gate
+
+
+def _common_range(ctx: Context, p: ReplayPlan, progress: ReplayProgress) -> tuple[int, int] | None:
+    """Event time both versions have fully processed: from the replay's first event to the lower
+    of the two watermarks (for a finished bounded replay: its last event)."""
+    ns = ctx.settings.jobs.namespace
+    row = query.run(ctx.settings, f"SELECT min(event_ts_ms), max(event_ts_ms) FROM {ns}.{p.tables['raw']}",
+                    user="pipeline").rows[0]
+    if row[0] is None:
+        return None
+    upper = [int(row[1])] if p.bounded else []
+    upper += [w for w in (progress.replay_watermark, progress.live_watermark) if w is not None]
+    live_row = query.run(ctx.settings, f"SELECT max(event_ts_ms) FROM {ns}.{tables_for(p.job, p.from_version)['raw']}",
+                         user="pipeline").rows[0]
+    if live_row[0] is not None:
+        upper.append(int(live_row[0]))
+    return int(row[0]), min(upper)
+
+
+def cutover(ctx: Context, job: str, version: int, replay_job_id: str | None = None) -> list[str]:
+    """Point the views at `version`, stop the old version with a savepoint; the old tables stay."""
+    store = JobStore(ctx.settings.state)
+    record = store.get(job)
+    old = record.version
+    if old == version:
+        raise KappaError(f"{job} v{version} is already live")
+    switched = apply_job_views(ctx, job, version)
+    savepoint = stop_job(ctx, job, savepoint=True)
+    record = store.get(job)
+    if savepoint:
+        record.retired[str(old)] = savepoint
+    record.previous_version, record.version = old, version
+    record.job_id, record.last_savepoint, record.desired = replay_job_id, None, "running"
+    store.put(record)
+    return switched
+
+
+def rollback(ctx: Context, job_or_table: str) -> tuple[str, int, int]:
+    """Switch a job's views back to its previous version and run that version again (from the
+    savepoint it stopped with); the rolled-back version is stopped with a savepoint of its own."""
+    job = resolve_job(ctx, job_or_table)
+    store = JobStore(ctx.settings.state)
+    record = store.get(job)
+    if record.previous_version is None:
+        raise KappaError(f"{job} has no previous version to roll back to (live: v{record.version})")
+    current, previous = record.version, record.previous_version
+    apply_job_views(ctx, job, previous)
+    savepoint = stop_job(ctx, job, savepoint=True)
+    record = store.get(job)
+    if savepoint:
+        record.retired[str(current)] = savepoint
+    record.version, record.previous_version = previous, current
+    record.last_savepoint, record.job_id = record.retired.get(str(previous)), None
+    store.put(record)
+    start_job(ctx, job)
+    return job, current, previous
+
+
+def resolve_job(ctx: Context, name: str) -> str:
+    """A job name, or a table or view name, to the job that owns it."""
+    defs = job_definitions(ctx)
+    if name in defs:
+        return name
+    bare = name.split(".")[-1]
+    for job in defs:
+        if bare in {spec.name for spec in job_table_specs(job, 1).values()}:
+            return job
+    raise KappaError(f"{name!r} is neither a job ({', '.join(defs)}) nor one of their tables")
+
+
+def cancel(ctx: Context, run: ReplayRun) -> None:
+    rest = FlinkRest(ctx.settings.flink_rest_url)
+    if rest.job(run.job_id)["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING"):
+        rest.cancel(run.job_id)
+
+
+# --- history -------------------------------------------------------------------------------------
+
+HISTORY_SCHEMA = Schema(
+    NestedField(1, "replay_id", StringType(), required=False),
+    NestedField(2, "action", StringType(), required=False),
+    NestedField(3, "job", StringType(), required=False),
+    NestedField(4, "requested_by", StringType(), required=False),
+    NestedField(5, "started_at", TimestamptzType(), required=False),
+    NestedField(6, "finished_at", TimestamptzType(), required=False),
+    NestedField(7, "from_version", IntegerType(), required=False),
+    NestedField(8, "to_version", IntegerType(), required=False),
+    NestedField(9, "offsets", StringType(), required=False),
+    NestedField(10, "params", StringType(), required=False),
+    NestedField(11, "gate_passed", BooleanType(), required=False),
+    NestedField(12, "gate_report", StringType(), required=False),
+    NestedField(13, "outcome", StringType(), required=False),
+)
+
+
+def _history_table(ctx: Context):  # type: ignore[no-untyped-def]
+    cat = catalog(ctx)
+    ns = ctx.settings.jobs.ops_namespace
+    with contextlib.suppress(NamespaceAlreadyExistsError):
+        cat.create_namespace(ns)
+    try:
+        return cat.load_table((ns, HISTORY_TABLE))
+    except NoSuchTableError:
+        return cat.create_table((ns, HISTORY_TABLE), schema=HISTORY_SCHEMA, properties={"format-version": "2"})
+
+
+def record_history(ctx: Context, *, action: str, job: str, from_version: int, to_version: int, outcome: str,
+                   started_at: float, ranges: list[PartitionRange] | None = None,
+                   params: dict[str, Any] | None = None, gate_result: GateResult | None = None,
+                   replay_id: str | None = None) -> str:
+    replay_id = replay_id or uuid.uuid4().hex[:12]
+    row = {
+        "replay_id": replay_id, "action": action, "job": job, "requested_by": getpass.getuser(),
+        "started_at": datetime.fromtimestamp(started_at, UTC), "finished_at": datetime.now(UTC),
+        "from_version": from_version, "to_version": to_version,
+        "offsets": json.dumps([{"partition": r.partition, "start": r.start, "end": r.end} for r in ranges or []]),
+        "params": json.dumps(params or {}, sort_keys=True),
+        "gate_passed": None if gate_result is None else gate_result.passed,
+        "gate_report": None if gate_result is None else json.dumps(gate_result.as_dict()),
+        "outcome": outcome,
+    }
+    table = _history_table(ctx)
+    arrow_schema = table.schema().as_arrow()
+    table.append(pa.Table.from_pylist([row], schema=arrow_schema))
+    return replay_id
+
+
+def history(ctx: Context, limit: int = 50) -> list[dict[str, Any]]:
+    rows = _history_table(ctx).scan().to_arrow().to_pylist()
+    rows.sort(key=lambda r: r["finished_at"], reverse=True)
+    return rows[:limit]
