@@ -102,6 +102,7 @@ def produce(
         if errors:
             break
     remaining = producer.flush(60)
+    producer.close()
     on_progress(sent)
     if errors:
         raise KappaError(f"Kafka rejected events on {topic}: {errors[0]} ({len(errors)} failures)")

@@ -37,7 +37,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> KappaSettings:
         kafka={"port": free_port(), "controller_port": free_port()},
         postgres={"port": free_port()},
         flink={"rest_port": free_port(), "rpc_port": free_port(), "checkpoint_interval_s": 3},
-        trino={"port": free_port()},
+        trino={"port": free_port(), "https_port": free_port()},
     )
 
 
