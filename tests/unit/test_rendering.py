@@ -29,7 +29,7 @@ def ctx(tmp_path: Path) -> Context:
     )
     fake = tmp_path / "installs"
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "trino", fake / "cli.jar")
-    return Context(load_settings(cfg), installs, Secrets("super", "catalog-pw"))
+    return Context(load_settings(cfg), installs, Secrets("super", "catalog-pw", "a", "p", "n", "s"))
 
 
 def test_kafka_properties_use_the_settings_ports(ctx: Context) -> None:
@@ -66,7 +66,7 @@ def test_job_spec_round_trip_and_parameters(ctx: Context) -> None:
     assert spec.catalog.jdbc_url == ctx.settings.jdbc_url
     assert spec.checkpoint_interval_s == 7
     assert spec.params["window_size_min"] == 10 and spec.params["out_of_orderness_s"] == 3
-    assert spec.table("windows") == "`kappa`.`streaming`.`transactions_5m`"
+    assert spec.table("windows") == "`kappa`.`streaming`.`transactions_5m__v3`"
     assert spec.contract["x-topic"] == "transactions"
     reasons = reason_sql(spec)
     assert "'missing transaction_id'" in reasons and "'amount out of range'" in reasons
