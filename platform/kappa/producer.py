@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -87,11 +88,13 @@ def produce(
                 time.sleep(delay)
         while True:
             try:
-                if event.partition is None:
-                    producer.produce(topic, key=event.key, value=event.value, on_delivery=_on_delivery(event))
-                else:
-                    producer.produce(topic, key=event.key, value=event.value, partition=event.partition,
-                                     on_delivery=_on_delivery(event))
+                options: dict[str, Any] = {}
+                if event.partition is not None:
+                    options["partition"] = event.partition
+                if event.kafka_ts_ms is not None:
+                    options["timestamp"] = event.kafka_ts_ms
+                producer.produce(topic, key=event.key, value=event.value, on_delivery=_on_delivery(event),
+                                 **options)
                 break
             except BufferError:
                 producer.poll(0.05)

@@ -132,6 +132,8 @@ class JobsSettings(_Section):
     namespace: str = "streaming"
     views_namespace: str = Field("analytics", description="the stable views analysts query")
     ops_namespace: str = Field("ops", description="platform bookkeeping, e.g. replay history")
+    backfill_lookahead_h: int = Field(24, ge=0, description="a backfilled day also reads records that reached "
+                                      "Kafka this long after it ended")
     alerts_topic: str = "alerts"
     transactions: TransactionsJobSettings = TransactionsJobSettings()
     user_activity: UserActivityJobSettings = UserActivityJobSettings()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kappa.cli import data_cmds, demo, jobs_cmds, replay_cmds, stack_cmds
+from kappa.cli import backfill_cmds, data_cmds, demo, jobs_cmds, replay_cmds, stack_cmds
 from kappa.cli.output import err_console
 from kappa.errors import KappaError
 from kappa.settings import ConfigError, load_settings
@@ -33,6 +33,7 @@ data_cmds.register(app)
 app.add_typer(jobs_cmds.app, name="jobs")
 app.command("demo")(demo.demo)
 app.command("replay")(replay_cmds.replay)
+app.command("backfill")(backfill_cmds.backfill)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,6 +35,7 @@ class Event:
     record: dict[str, Any] | None
     malformed_kind: str | None = None
     partition: int | None = None  # None: Kafka's key hashing decides
+    kafka_ts_ms: int | None = None  # None: the time it is produced
 
 
 class ZipfKeys:

@@ -1,0 +1,1 @@
+"""The Dagster code location: assets, quality checks, backfills, health sensors, table maintenance."""

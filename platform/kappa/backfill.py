@@ -1,0 +1,141 @@
+"""Backfill whole days: reprocess them from Kafka with a bounded Flink job and overwrite exactly
+those day partitions of the live tables, so that a rerun is idempotent.
+
+    day D -> Kafka offsets of the records produced from D 00:00 to D+1 00:00 + lookahead (24 h by
+             default: events of D that reached Kafka late are still found)
+          -> bounded job into staging tables (the job's next version number)
+          -> blocking quality checks on D's staged rows
+          -> per table, one Iceberg overwrite of D's rows (atomic; retried on a concurrent commit)
+          -> staging tables dropped
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
+
+from kappa import query, replay
+from kappa.catalog import catalog, ensure_job_tables
+from kappa.errors import KappaError
+from kappa.jobs import JobStore, get_definition, render_spec, submit, tables_for
+from kappa.offsets import resolve, to_flink_offsets
+from kappa.services.base import Context
+from lakehouse.tables import SHARED_TABLES, job_table_specs
+
+# A check on the rows about to be published: (table base name, rows) -> (passed, message).
+Check = Callable[[str, pa.Table], tuple[bool, str]]
+DAY_MS = 86_400_000
+
+
+@dataclass
+class DayResult:
+    day: dt.date
+    events: int
+    published: dict[str, int] = field(default_factory=dict)  # table -> rows written for the day
+    blocked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocked
+
+
+def parse_day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise KappaError(f"cannot read day {text!r}: use YYYY-MM-DD") from None
+
+
+def days(first: dt.date, last: dt.date) -> list[dt.date]:
+    if last < first:
+        raise KappaError(f"--to {last} is before --from {first}")
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _lookahead_ms(ctx: Context, params: dict[str, Any]) -> int:
+    """How long after midnight records of the day may still arrive (Kafka time) and matter."""
+    minutes = max([v for k, v in params.items() if k.endswith("_min")], default=0)
+    return max(int(ctx.settings.jobs.backfill_lookahead_h * 3_600_000), int(minutes * 60_000))
+
+
+def backfill_day(ctx: Context, job_name: str, day: dt.date, check: Check | None = None,
+                 progress: Callable[[str], None] = lambda _m: None, timeout_s: float = 1800) -> DayResult:
+    job = get_definition(ctx, job_name)
+    start_ms = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
+    end_ms = start_ms + DAY_MS
+    ranges = resolve(ctx.settings.kafka_bootstrap, job.topic, str(start_ms),
+                     str(min(end_ms + _lookahead_ms(ctx, job.params), int(time.time() * 1000))))
+    result = DayResult(day, sum(r.events for r in ranges))
+    if result.events == 0:
+        progress(f"{day}: Kafka holds no {job.topic} records for that day; nothing to do")
+        return result
+    store = JobStore(ctx.settings.state)
+    record = store.get(job_name)
+    staging_version = max(record.max_version, record.version) + 1
+    record.max_version = staging_version
+    store.put(record)
+    ensure_job_tables(ctx, job_name, staging_version)
+    spec = render_spec(ctx, job, staging_version, startup_mode="specific-offsets",
+                       specific_offsets=to_flink_offsets(ranges, "start"), bounded_mode="specific-offsets",
+                       bounded_specific_offsets=to_flink_offsets(ranges, "end"))
+    progress(f"{day}: reprocessing {result.events} events with a bounded job (staging v{staging_version})")
+    job_id = submit(ctx, job, spec)
+    plan = replay.ReplayPlan(job_name, job.topic, record.version, staging_version, ranges, True,
+                             tables_for(job_name, staging_version), job.params, job.params)
+    try:
+        replay.follow(ctx, replay.ReplayRun(plan, job_id), lambda _p: None, timeout_s=timeout_s)
+        _publish(ctx, job_name, record.version, staging_version, start_ms, end_ms, check, result, progress)
+    finally:
+        _drop_staging(ctx, job_name, staging_version)
+    return result
+
+
+def _publish(ctx: Context, job: str, live_version: int, staging_version: int, start_ms: int, end_ms: int,
+             check: Check | None, result: DayResult, progress: Callable[[str], None]) -> None:
+    cat = catalog(ctx)
+    ns = ctx.settings.jobs.namespace
+    live, staging = job_table_specs(job, live_version), job_table_specs(job, staging_version)
+    base = job_table_specs(job, 1)
+    lo = dt.datetime.fromtimestamp(start_ms / 1000, dt.UTC)
+    hi = dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC)
+    staged: dict[str, tuple[Any, pa.Table]] = {}
+    for role, spec in staging.items():
+        if role in SHARED_TABLES or spec.day_partition_source is None:
+            continue
+        day_filter = And(GreaterThanOrEqual(term=spec.day_partition_source, value=lo.isoformat()),
+                         LessThan(term=spec.day_partition_source, value=hi.isoformat()))
+        rows = cat.load_table((ns, spec.name)).scan(row_filter=day_filter).to_arrow()
+        if check is not None:
+            passed, message = check(base[role].name, rows)
+            if not passed:
+                result.blocked.append(message)
+        staged[role] = (day_filter, rows)
+    if result.blocked:
+        progress(f"{result.day}: quality checks failed; nothing published: {'; '.join(result.blocked)}")
+        return
+    for role, (day_filter, rows) in staged.items():
+        target = live[role].name
+        for attempt in range(1, 6):
+            table = cat.load_table((ns, target))
+            try:
+                table.overwrite(rows.cast(table.schema().as_arrow()), overwrite_filter=day_filter)
+                break
+            except CommitFailedException:
+                if attempt == 5:
+                    raise
+                time.sleep(attempt)  # a streaming commit got there first: reload and retry
+        result.published[target] = rows.num_rows
+        progress(f"{result.day}: {target}: {rows.num_rows} rows for the day")
+
+
+def _drop_staging(ctx: Context, job: str, version: int) -> None:
+    """Trino's DROP TABLE removes the staging tables' files as well as their catalog entries."""
+    for spec in job_table_specs(job, version).values():
+        query.run(ctx.settings, f'DROP TABLE IF EXISTS "{ctx.settings.jobs.namespace}"."{spec.name}"')
