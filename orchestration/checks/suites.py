@@ -13,6 +13,7 @@ from typing import Any
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from lakehouse.contracts import contract
 
@@ -142,6 +143,7 @@ def validate(df: pd.DataFrame, suite: Suite, params: dict[str, Any], max_keys: i
     """Run the suite on a dataframe; failures carry up to `max_keys` failing rows' keys."""
     df = prepare(df, suite)
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     batch = (context.data_sources.add_pandas("kappa").add_dataframe_asset(suite.table)
              .add_batch_definition_whole_dataframe("latest"))
     gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.table, expectations=suite.expectations(params)))

@@ -7,6 +7,7 @@ renderer, job spec and client. Nothing else reads the environment for configurat
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -54,6 +55,7 @@ class KafkaSettings(_Section):
 class PostgresSettings(_Section):
     port: int = 5433
     database: str = "iceberg"
+    dagster_database: str = Field("dagster", description="Dagster's run, event and schedule storage")
     user: str = "kappa"
 
 
@@ -74,6 +76,25 @@ class TrinoSettings(_Section):
     https_port: int = Field(8443, description="HTTPS with password authentication: every client")
     heap_mb: int = Field(2048, ge=1024)
     java_home: Path | None = Field(None, description="A JDK >= 24 for Trino; found automatically if unset")
+
+
+class DagsterSettings(_Section):
+    port: int = 3000
+    enabled: bool = Field(True, description="start the Dagster UI and daemon with `kappa up`")
+
+
+class OperationsSettings(_Section):
+    """Thresholds of the health sensors and the table maintenance schedules."""
+
+    max_lag_events: int = Field(50_000, ge=0)
+    max_checkpoint_age_s: int = Field(180, ge=10)
+    max_restarts: int = Field(3, ge=0)
+    freshness_slo_min: int = Field(24 * 60, ge=1, description="newest event older than this: stale")
+    check_lookback_h: int = Field(24, ge=1, description="quality checks validate this much recent data")
+    snapshot_retention_h: int = Field(24, ge=1)
+    orphan_min_age_h: int = Field(24, ge=1)
+    compact_file_size_mb: int = Field(64, ge=1, description="files smaller than this are compacted")
+    backfill_start: str = Field("2026-01-01", description="first day offered for backfills in Dagster")
 
 
 class CatalogSettings(_Section):
@@ -160,6 +181,8 @@ class KappaSettings(BaseSettings):
     trino: TrinoSettings = TrinoSettings()
     catalog: CatalogSettings = CatalogSettings()
     jobs: JobsSettings = JobsSettings()
+    dagster: DagsterSettings = DagsterSettings()
+    operations: OperationsSettings = OperationsSettings()
 
     @field_validator("host")
     @classmethod
@@ -224,6 +247,15 @@ class KappaSettings(BaseSettings):
         return self.state / "trino" / "tls" / "trino-ca.pem"
 
     @property
+    def dagster_url(self) -> str:
+        return f"http://{self.host}:{self.dagster.port}"
+
+    @property
+    def effective_settings_file(self) -> Path:
+        """The settings as loaded, for processes the platform starts (the Dagster code location)."""
+        return self.state / "settings.effective.json"
+
+    @property
     def jdbc_url(self) -> str:
         return f"jdbc:postgresql://{self.host}:{self.postgres.port}/{self.postgres.database}"
 
@@ -260,9 +292,11 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> KappaSet
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
-            values = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+            # .json: the effective settings a parent process wrote for the processes it starts
+            text = path.read_text()
+            values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from exc
         values.setdefault("project_dir", path.resolve().parent)
     values = _deep_merge(values, overrides)
     try:

@@ -61,6 +61,8 @@ def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
 
 
 def print_urls(settings: KappaSettings) -> None:
+    if settings.dagster.enabled:
+        console.print(f"  Dagster UI     {settings.dagster_url}")
     console.print(f"  Flink Web UI   {settings.flink_rest_url}")
     console.print(f"  Trino          {settings.trino_url}  (kappa query \"SELECT ...\")")
     console.print(f"  Kafka          {settings.kafka_bootstrap}")

@@ -159,6 +159,8 @@ class ProcessTable:
             try:
                 if healthy():
                     return
+            except ServiceError:  # the service is up but told us what is wrong: no point waiting
+                raise
             except Exception:  # a health probe that throws just means "not yet"
                 pass
             time.sleep(interval_s)

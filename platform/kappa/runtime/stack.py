@@ -12,6 +12,7 @@ from kappa.errors import KappaError, ServiceError
 from kappa.runtime.process import ProcessTable, Running
 from kappa.runtime.secrets import load_or_create
 from kappa.services.base import Context, Service
+from kappa.services.dagster import DagsterDaemon, DagsterWebserver
 from kappa.services.flink import FlinkJobManager, FlinkTaskManager
 from kappa.services.kafka import Kafka
 from kappa.services.postgres import Postgres
@@ -27,7 +28,10 @@ def build_context(settings: KappaSettings) -> Context:
 
 def services(ctx: Context) -> list[Service]:
     """In start order."""
-    return [Postgres(ctx), Kafka(ctx), FlinkJobManager(ctx), Trino(ctx), FlinkTaskManager(ctx)]
+    started: list[Service] = [Postgres(ctx), Kafka(ctx), FlinkJobManager(ctx), Trino(ctx), FlinkTaskManager(ctx)]
+    if ctx.settings.dagster.enabled:
+        started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
+    return started
 
 
 @dataclass(frozen=True)
@@ -55,35 +59,37 @@ class Stack:
         s.logs_dir.mkdir(parents=True, exist_ok=True)
         started: list[str] = []
         launched: dict[str, Running] = {}
+        ready: set[str] = set()
         try:
             for svc in self.services:
                 running = self.table.get(svc.name)
                 if running is None:
                     for dep in svc.depends_on:
-                        self._wait(launched, dep, progress)
+                        self._ready(launched, ready, dep, progress)
                     svc.prepare()
                     progress(f"starting {svc.name}")
                     running = self.table.start(svc.spec(), s.host)
                     started.append(svc.name)
                 launched[svc.name] = running
             for name in launched:
-                self._wait(launched, name, progress)
-            for svc in self.services:
-                svc.after_start()
+                self._ready(launched, ready, name, progress)
         except BaseException:
             for name in reversed(started):
                 self.table.stop(name)
             raise
         return started
 
-    def _wait(self, launched: dict[str, Running], name: str, progress: Progress) -> None:
+    def _ready(self, launched: dict[str, Running], ready: set[str], name: str, progress: Progress) -> None:
+        """Wait until `name` is healthy, then create what others need inside it (once)."""
         running = launched.get(name)
-        if running is None:
+        if running is None or name in ready:
             return
         progress(f"waiting for {name} to be healthy")
         start = time.monotonic()
         self.table.wait_healthy(running, self.by_name[name].healthy, self.ctx.settings.startup_timeout_s)
         progress(f"{name} healthy after {time.monotonic() - start:.1f}s")
+        self.by_name[name].after_start()
+        ready.add(name)
 
     def down(self, progress: Progress = lambda _m: None) -> list[str]:
         stopped = []

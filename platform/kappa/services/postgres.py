@@ -134,9 +134,10 @@ class Postgres:
                     sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(self.cfg.user)),
                     (self.ctx.secrets.catalog_password,),
                 )
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.cfg.database,))
-                if cur.fetchone() is None:
-                    cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(self.cfg.database), sql.Identifier(self.cfg.user)))
+                for database in (self.cfg.database, self.cfg.dagster_database):
+                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+                    if cur.fetchone() is None:
+                        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                            sql.Identifier(database), sql.Identifier(self.cfg.user)))
         finally:
             conn.close()

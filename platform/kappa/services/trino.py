@@ -28,6 +28,9 @@ def iceberg_catalog_properties(ctx: Context) -> dict[str, str]:
         # Flink writes file:/ paths; Trino's local file system serves them with its root at "/".
         "fs.native-local.enabled": "true",
         "local.location": "/",
+        # The platform's maintenance applies its own (longer) retention; these are Trino's floors.
+        "iceberg.expire-snapshots.min-retention": "1h",
+        "iceberg.remove-orphan-files.min-retention": "1h",
         "iceberg.file-format": "PARQUET",
         "iceberg.compression-codec": "ZSTD",
     }

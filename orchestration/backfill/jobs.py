@@ -1,0 +1,39 @@
+"""Backfills in Dagster: one daily-partitioned job per streaming job. Launching a partition range
+from the UI reprocesses those days from Kafka and overwrites exactly those day partitions."""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from kappa.backfill import backfill_day
+from kappa.jobs import JOB_MODULES
+from orchestration.checks.gate import arrow_check
+from orchestration.resources import Platform
+
+
+def backfill_jobs(platform: Platform) -> list[dg.JobDefinition]:
+    partitions = dg.DailyPartitionsDefinition(start_date=platform.settings.operations.backfill_start,
+                                              timezone="UTC")
+    jobs = []
+    for name in JOB_MODULES:
+        def build(job: str = name) -> dg.JobDefinition:
+            @dg.op(name=f"backfill_{job}_day")
+            def backfill_op(context: dg.OpExecutionContext) -> dg.Output[int]:
+                day = dt.date.fromisoformat(context.partition_key)
+                result = backfill_day(platform.ctx, job, day, arrow_check(platform.ctx, job),
+                                      progress=context.log.info)
+                if not result.ok:
+                    raise dg.Failure(description="quality checks blocked publishing: " + "; ".join(result.blocked),
+                                     metadata={"day": day.isoformat()})
+                return dg.Output(result.events, metadata={"events": result.events,
+                                                          **{t: n for t, n in result.published.items()}})
+
+            @dg.job(name=f"backfill_{job}", partitions_def=partitions,
+                    description=f"Reprocess days of `{job}` from Kafka and overwrite their partitions")
+            def backfill_job() -> None:
+                backfill_op()
+
+            return backfill_job
+        jobs.append(build())
+    return jobs

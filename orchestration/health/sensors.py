@@ -1,0 +1,111 @@
+"""Sensors: observe the streaming tables (snapshot, rows added, freshness) and watch the streams'
+health. A breach fails the sensor's tick, which Dagster shows in red with the numbers."""
+
+
+import time
+from typing import Any
+
+import dagster as dg
+from confluent_kafka.admin import AdminClient
+
+from kappa import query
+from kappa.catalog import catalog
+from kappa.jobs import ACTIVE_STATES, FlinkRest, JobStore, job_definitions
+from kappa.topics import group_lag
+from lakehouse.tables import job_table_specs
+from orchestration.assets.lineage import streaming_tables, table_key
+from orchestration.resources import Platform
+
+
+def table_observations(platform: Platform) -> list[dg.AssetObservation]:
+    ctx = platform.ctx
+    ns = ctx.settings.jobs.namespace
+    cat = catalog(ctx)
+    events = []
+    for table, (job, role) in streaming_tables(ctx.settings).items():
+        spec = job_table_specs(job, JobStore(ctx.settings.state).get(job).version)[role]
+        snapshot = cat.load_table((ns, spec.name)).current_snapshot()
+        if snapshot is None:
+            continue
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        column = spec.day_partition_source or "ingest_time"
+        newest = query.run(ctx.settings, f"SELECT to_unixtime(max({column})) FROM {ns}.{spec.name}",
+                           user="pipeline").rows[0][0]
+        metadata: dict[str, Any] = {
+            "table": spec.name, "snapshot_id": str(snapshot.snapshot_id),
+            "rows_added": int(summary.get("added-records", 0)), "total_rows": int(summary.get("total-records", 0)),
+            "committed_by": summary.get("flink.job-id", "-"),
+        }
+        if newest is not None:
+            metadata["freshness_s"] = round(time.time() - float(newest), 1)
+        events.append(dg.AssetObservation(asset_key=table_key(ns, table), metadata=metadata))
+    return events
+
+
+def stream_problems(platform: Platform) -> list[str]:
+    """Everything wrong with the streams right now, each with its numbers."""
+    ctx = platform.ctx
+    ops = ctx.settings.operations
+    rest = FlinkRest(ctx.settings.flink_rest_url)
+    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+    store = JobStore(ctx.settings.state)
+    problems = []
+    for name, job in job_definitions(ctx).items():
+        record = store.get(name)
+        if record.desired != "running":
+            continue
+        pipeline = f"kappa.{name}.v{record.version}"
+        running = [j for j in rest.jobs() if j["name"] == pipeline and j["state"] in ACTIVE_STATES]
+        if not running:
+            problems.append(f"{name}: Flink job {pipeline} is not running")
+            continue
+        jid = running[0]["jid"]
+        if running[0]["state"] != "RUNNING":
+            problems.append(f"{name}: Flink job is {running[0]['state']}")
+        restarts = rest._get(f"/jobs/{jid}/metrics?get=numRestarts")
+        count = int(float(restarts[0]["value"])) if restarts else 0
+        if count > ops.max_restarts:
+            problems.append(f"{name}: restarted {count} times (limit {ops.max_restarts})")
+        latest = (rest.checkpoints(jid).get("latest") or {}).get("completed")
+        uptime_s = running[0]["duration"] / 1000
+        age = time.time() - latest["latest_ack_timestamp"] / 1000 if latest else uptime_s
+        if age > ops.max_checkpoint_age_s and uptime_s > ops.max_checkpoint_age_s:
+            problems.append(f"{name}: last successful checkpoint {age:.0f}s ago (limit {ops.max_checkpoint_age_s}s)")
+        lag = sum(p.lag for p in group_lag(admin, ctx.settings.kafka_bootstrap, pipeline, job.topic))
+        if lag > ops.max_lag_events:
+            problems.append(f"{name}: consumer lag {lag} events (limit {ops.max_lag_events})")
+    return problems
+
+
+def freshness_problems(observations: list[dg.AssetObservation], slo_min: int) -> list[str]:
+    out = []
+    for obs in observations:
+        fresh = obs.metadata.get("freshness_s")
+        age_s = float(fresh.value) if fresh is not None and isinstance(fresh.value, (int, float)) else None
+        if age_s is not None and age_s > slo_min * 60:
+            out.append(f"{obs.asset_key.to_user_string()}: newest event {age_s / 60:.0f} min old (SLO {slo_min} min)")
+    return out
+
+
+def sensors(platform: Platform) -> list[dg.SensorDefinition]:
+    @dg.sensor(name="observe_streaming_tables", minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Records each streaming table's latest snapshot, rows added and freshness")
+    def observe(_context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        return dg.SensorResult(asset_events=table_observations(platform))
+
+    @dg.sensor(name="stream_health", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Fails, with the numbers, when a job is down or restarting, a checkpoint is too old, "
+                           "consumer lag is too high or a table is staler than its SLO")
+    def health(_context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        problems = stream_problems(platform)
+        problems += freshness_problems(table_observations(platform), platform.settings.operations.freshness_slo_min)
+        if problems:
+            raise StreamUnhealthy("; ".join(problems))
+        return dg.SkipReason("all streams healthy")
+
+    return [observe, health]
+
+
+class StreamUnhealthy(Exception):
+    """Raised by the health sensor: its message is what the Dagster UI shows for the failed tick."""

@@ -1,0 +1,19 @@
+"""The platform handle every op, sensor and check uses: the same Context the CLI builds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from kappa.runtime.stack import build_context
+from kappa.services.base import Context
+from kappa.settings import KappaSettings
+
+
+@dataclass(frozen=True)
+class Platform:
+    settings: KappaSettings
+
+    @cached_property
+    def ctx(self) -> Context:
+        return build_context(self.settings)

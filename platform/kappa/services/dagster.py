@@ -1,0 +1,128 @@
+"""The Dagster UI (webserver) and daemon, with instance storage in the platform's PostgreSQL, so run
+history survives restarts. Both load the code location `orchestration.definitions` with the same
+settings as the CLI (the effective settings file)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+import yaml
+
+from kappa.errors import ServiceError
+from kappa.runtime.process import ProcessSpec
+from kappa.services.base import Context
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+LOCATION = "kappa"
+_LOCATION_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { loadStatus
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+_DAEMON_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+
+
+def dagster_home(ctx: Context) -> Path:
+    return ctx.settings.state / "dagster"
+
+
+def render_instance(ctx: Context) -> dict:
+    s = ctx.settings
+    # psycopg2 explicitly: SQLAlchemy 2.1 defaults to psycopg 3, whose server-side parameters break
+    # dagster-postgres's `NOTIFY run_events, %(id)s`.
+    url = (f"postgresql+psycopg2://{quote(s.postgres.user)}:{quote(ctx.secrets.catalog_password)}"
+           f"@{s.host}:{s.postgres.port}/{s.postgres.dagster_database}")
+    return {
+        "storage": {"postgres": {"postgres_url": url}},
+        "telemetry": {"enabled": False},
+        "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator",
+                            "config": {"max_concurrent_runs": 2}},
+    }
+
+
+def render_workspace() -> dict:
+    return {"load_from": [{"python_module": {
+        "module_name": "orchestration.definitions", "working_directory": str(REPO_ROOT), "location_name": LOCATION,
+    }}]}
+
+
+class _Dagster:
+    version = "1.13"
+    depends_on: tuple[str, ...] = ("postgres",)
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.home = dagster_home(ctx)
+
+    def url(self) -> str | None:
+        return self.ctx.settings.dagster_url
+
+    def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        instance = self.home / "dagster.yaml"
+        instance.write_text(yaml.safe_dump(render_instance(self.ctx)))
+        instance.chmod(0o600)
+        (self.home / "workspace.yaml").write_text(yaml.safe_dump(render_workspace()))
+        settings_file = self.ctx.settings.effective_settings_file
+        settings_file.write_text(self.ctx.settings.model_dump_json(indent=1))
+
+    def env(self) -> dict[str, str]:
+        return {"DAGSTER_HOME": str(self.home), "KAPPA_CONFIG": str(self.ctx.settings.effective_settings_file),
+                "PYTHONPATH": str(REPO_ROOT), "TQDM_DISABLE": "1"}
+
+    def bin(self, name: str) -> str:
+        return str(Path(sys.executable).parent / name)
+
+    def after_start(self) -> None:
+        return None
+
+
+class DagsterWebserver(_Dagster):
+    name = "dagster-webserver"
+
+    def ports(self) -> list[int]:
+        return [self.ctx.settings.dagster.port]
+
+    def spec(self) -> ProcessSpec:
+        s = self.ctx.settings
+        return ProcessSpec(
+            name=self.name,
+            argv=[self.bin("dagster-webserver"), "-h", s.host, "-p", str(s.dagster.port),
+                  "-w", str(self.home / "workspace.yaml")],
+            log_path=self.ctx.log_path(self.name), ports=self.ports(), env=self.env(), cwd=REPO_ROOT,
+        )
+
+    def healthy(self) -> bool:
+        """Up, and the code location loaded (a broken one is reported at once, with its error)."""
+        r = requests.post(f"{self.ctx.settings.dagster_url}/graphql", json={"query": _LOCATION_QUERY}, timeout=5)
+        entries = r.json()["data"]["workspaceOrError"]["locationEntries"]
+        for entry in entries:
+            loaded = entry.get("locationOrLoadError") or {}
+            if loaded.get("__typename") == "PythonError":
+                message = " ".join(str(loaded.get("message", "")).split())[:300]
+                raise ServiceError(self.name, f"the code location failed to load: {message}",
+                                   self.ctx.log_path(self.name))
+        return bool(entries) and all(e["loadStatus"] == "LOADED" and e.get("locationOrLoadError") for e in entries)
+
+
+class DagsterDaemon(_Dagster):
+    name = "dagster-daemon"
+    depends_on: tuple[str, ...] = ("postgres", "dagster-webserver")
+
+    def ports(self) -> list[int]:
+        return []
+
+    def url(self) -> str | None:
+        return None
+
+    def spec(self) -> ProcessSpec:
+        return ProcessSpec(
+            name=self.name, argv=[self.bin("dagster-daemon"), "run", "-w", str(self.home / "workspace.yaml")],
+            log_path=self.ctx.log_path(self.name), env=self.env(), cwd=REPO_ROOT,
+        )
+
+    def healthy(self) -> bool:
+        r = requests.post(f"{self.ctx.settings.dagster_url}/graphql", json={"query": _DAEMON_QUERY}, timeout=5)
+        statuses = r.json()["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
+        required = [d for d in statuses if d["required"]]
+        return bool(required) and all(d["healthy"] for d in required)
