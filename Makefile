@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 KAPPA  := $(BIN)/kappa
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-flink test-integration setup up down status lint fmt clean lock
+.PHONY: demo test test-unit test-flink test-integration setup browser up down status lint fmt clean lock
 
 $(STAMP): pyproject.toml requirements/platform.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -28,7 +28,7 @@ down: $(STAMP)
 status: $(STAMP)
 	$(KAPPA) status
 
-test: setup lint           ## every tier: unit, job logic on a local Flink, integration on a real stack
+test: setup browser lint   ## every tier: unit, job logic on a local Flink, integration on a real stack
 	$(BIN)/pytest -m unit
 	$(MAKE) --no-print-directory test-flink
 	$(BIN)/pytest -m integration
@@ -39,15 +39,22 @@ test-unit: $(STAMP)
 test-flink: setup          ## the jobs' SQL on a local Flink, in the Flink environment
 	"$$($(KAPPA) paths --get flink_python)" -m pytest -p no:cacheprovider tests/flink
 
-test-integration: setup
+test-integration: setup browser
 	$(BIN)/pytest -m integration
 
+browser:                   ## headless Chromium (Debian package) for the Dagster UI test
+	@command -v chromium >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "error: chromium is missing and apt-get is not available; install Chromium and put it on PATH"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing chromium from Debian (for the Dagster UI test)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 lint: $(STAMP)
-	$(BIN)/ruff check platform flink_jobs lakehouse tests
+	$(BIN)/ruff check platform flink_jobs lakehouse orchestration tests
 	$(BIN)/mypy platform/kappa lakehouse
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix platform flink_jobs lakehouse tests
+	$(BIN)/ruff check --fix platform flink_jobs lakehouse orchestration tests
 
 lock: $(STAMP)             ## refresh the pinned Python versions (maintainers)
 	$(BIN)/pip freeze --exclude-editable > requirements/platform.txt

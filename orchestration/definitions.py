@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from kappa.settings import load_settings
-from orchestration.assets.daily import daily_assets
+from orchestration.assets.daily import daily_assets, platform_summary
 from orchestration.assets.lineage import lineage_specs
 from orchestration.backfill.jobs import backfill_jobs
 from orchestration.checks.asset_checks import accounting_checks, quality_checks
@@ -20,7 +20,7 @@ def build(platform: Platform) -> dg.Definitions:
     checks_job = dg.define_asset_job("quality_checks", selection=dg.AssetSelection.all_asset_checks())
     maintenance, maintenance_schedules = maintenance_jobs(platform)
     return dg.Definitions(
-        assets=[*lineage_specs(platform.settings), *daily_assets(platform)],
+        assets=[*lineage_specs(platform.settings), *daily_assets(platform), platform_summary(platform)],
         asset_checks=checks,
         jobs=[checks_job, *backfill_jobs(platform), *maintenance],
         schedules=[dg.ScheduleDefinition(job=checks_job, cron_schedule="*/15 * * * *",

@@ -70,3 +70,24 @@ def daily_assets(platform: Platform) -> list[dg.AssetsDefinition]:
             return _asset
         out.append(build())
     return out
+
+
+def platform_summary(platform: Platform) -> dg.AssetsDefinition:
+    """A small on-demand asset: rows and newest event of every published table, as analysts see them."""
+    s = platform.settings
+
+    @dg.asset(name="platform_summary", key_prefix=[s.jobs.views_namespace], group_name="daily", kinds={"trino"},
+              description="Rows and newest event time of every analytics view (materialize on demand)")
+    def _summary() -> dg.MaterializeResult:
+        from lakehouse.tables import PUBLISHED_ROLES, job_table_specs
+
+        counts: dict[str, int] = {}
+        for job, roles in PUBLISHED_ROLES.items():
+            for role in roles:
+                name = job_table_specs(job, 1)[role].name
+                counts[name] = int(query.run(s, f"SELECT count(*) FROM {s.jobs.views_namespace}.{name}",
+                                             user="analyst").rows[0][0])
+        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.json(counts),
+                                              "total_rows": sum(counts.values())})
+
+    return _summary

@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 from pyiceberg.expressions import GreaterThanOrEqual
 
+from kappa import kafka_clients
 from kappa.catalog import catalog
 from kappa.jobs import JobStore, get_definition, tables_for
 from kappa.replay_gate import accounting
@@ -67,12 +68,11 @@ def accounting_checks(platform: Platform) -> list[dg.AssetChecksDefinition]:
                             description="every Kafka record the live job committed is landed, quarantined or "
                                         "late exactly once")
             def _check() -> dg.AssetCheckResult:
-                from confluent_kafka.admin import AdminClient
 
                 ctx = platform.ctx
                 version = JobStore(ctx.settings.state).get(job).version
                 topic = get_definition(ctx, job).topic
-                admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+                admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
                 lags = group_lag(admin, ctx.settings.kafka_bootstrap, f"kappa.{job}.v{version}", topic)
                 # from where the version started (its first offset landed) to what it has committed
                 offsets = accounting_bounds(platform, job, version, topic,

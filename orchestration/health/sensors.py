@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 import dagster as dg
-from confluent_kafka.admin import AdminClient
 
-from kappa import query
+from kappa import kafka_clients, query
 from kappa.catalog import catalog
 from kappa.jobs import ACTIVE_STATES, FlinkRest, JobStore, job_definitions
 from kappa.topics import group_lag
@@ -47,7 +46,7 @@ def stream_problems(platform: Platform) -> list[str]:
     ctx = platform.ctx
     ops = ctx.settings.operations
     rest = FlinkRest(ctx.settings.flink_rest_url)
-    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     store = JobStore(ctx.settings.state)
     problems = []
     for name, job in job_definitions(ctx).items():

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 import flink_jobs
+from kappa import kafka_clients
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import FLINK_JAVA_MAJORS
 from kappa.errors import KappaError
@@ -308,14 +309,13 @@ def stop_job(ctx: Context, name: str, *, savepoint: bool = True, keep_desired: b
 
 
 def job_statuses(ctx: Context) -> list[JobStatus]:
-    from confluent_kafka.admin import AdminClient
 
     from kappa.topics import group_lag
 
     rest = FlinkRest(ctx.settings.flink_rest_url)
     cluster_jobs = rest.jobs()
     store = JobStore(ctx.settings.state)
-    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     out = []
     for name, job in job_definitions(ctx).items():
         record = store.get(name)

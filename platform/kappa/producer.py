@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from kappa import kafka_clients
 from kappa.errors import KappaError
 from kappa.scenarios.base import Event
 
@@ -18,20 +19,6 @@ class Delivered:
     event: Event
     partition: int
     offset: int
-
-
-def make_producer(bootstrap: str) -> Producer:
-    return Producer({
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 20,
-        "batch.num.messages": 10000,
-        "compression.type": "none",
-        "message.max.bytes": 1_000_000,
-        # Java-compatible key hashing: the same key lands on the same partition as with Kafka's own clients.
-        "partitioner": "murmur2_random",
-    })
 
 
 PRIME_MAX_EVENTS = 500  # give up priming if the keys never reach some partition
@@ -56,7 +43,7 @@ def produce(
     push the watermark past the events still waiting in the others, making them late. Priming
     wakes every partition first; the events and their order are unchanged.
     """
-    producer = make_producer(bootstrap)
+    producer = kafka_clients.producer(bootstrap)
     delivered: list[Delivered] = []
     errors: list[str] = []
     sent = 0
@@ -105,7 +92,6 @@ def produce(
         if errors:
             break
     remaining = producer.flush(60)
-    producer.close()
     on_progress(sent)
     if errors:
         raise KappaError(f"Kafka rejected events on {topic}: {errors[0]} ({len(errors)} failures)")
@@ -121,4 +107,4 @@ def _partition_count(producer: Producer, topic: str) -> int:
     return len(md.topics[topic].partitions)
 
 
-__all__ = ["Delivered", "make_producer", "produce"]
+__all__ = ["Delivered", "produce"]

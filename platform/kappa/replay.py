@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from confluent_kafka.admin import AdminClient
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.schema import Schema
 from pyiceberg.types import BooleanType, IntegerType, NestedField, StringType, TimestamptzType
 
-from kappa import query
+from kappa import kafka_clients, query
 from kappa.catalog import catalog, ensure_job_tables
 from kappa.errors import KappaError
 from kappa.jobs import (
@@ -146,7 +145,7 @@ class ReplayProgress:
 def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None, interval_s: float) -> ReplayProgress:
     p = run.plan
     rest = FlinkRest(ctx.settings.flink_rest_url)
-    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     lags = group_lag(admin, ctx.settings.kafka_bootstrap, f"kappa.{p.job}.v{p.to_version}", p.topic)
     starts = {r.partition: r.start for r in p.ranges}
     consumed = {lag.partition: max(lag.committed or 0, starts[lag.partition]) for lag in lags}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, OffsetSpec
 
+from kappa import kafka_clients
 from kappa.errors import KappaError
 from kappa.settings import TopicSettings
 
@@ -68,18 +69,18 @@ class PartitionLag:
 
 def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10) -> dict[int, tuple[int, int]]:
     """(log-start, end) offsets per partition."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kappa-offsets", "enable.auto.commit": False})
-    try:
-        md = consumer.list_topics(topic, timeout=timeout_s)
-        if topic not in md.topics or md.topics[topic].error is not None:
-            raise KappaError(f"topic {topic} does not exist")
-        result = {}
-        for p in md.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-            result[p] = (low, high)
-        return result
-    finally:
-        consumer.close()
+    client = kafka_clients.admin(bootstrap)
+    md = client.list_topics(topic, timeout=timeout_s)
+    if topic not in md.topics or md.topics[topic].error is not None:
+        raise KappaError(f"topic {topic} does not exist")
+    partitions = sorted(md.topics[topic].partitions)
+    result: dict[int, list[int]] = {p: [0, 0] for p in partitions}
+    for index, spec in ((0, OffsetSpec.earliest()), (1, OffsetSpec.latest())):
+        futures = client.list_offsets({TopicPartition(topic, p): spec for p in partitions},
+                                      request_timeout=timeout_s)
+        for tp, future in futures.items():
+            result[tp.partition][index] = future.result(timeout_s).offset
+    return {p: (lo, hi) for p, (lo, hi) in result.items()}
 
 
 def group_lag(admin: AdminClient, bootstrap: str, group: str, topic: str, timeout_s: float = 10) -> list[PartitionLag]:

@@ -8,7 +8,9 @@ the stack that `kappa up` started from the repository's kappa.toml, and leave it
 from __future__ import annotations
 
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import pytest
 from kappa import query
 from kappa.artifacts import installs
 from kappa.catalog import ensure_streaming_tables
-from kappa.runtime.process import free_port
+from kappa.runtime.process import ProcessTable, free_port
 from kappa.runtime.stack import Stack, build_context
 from kappa.services.base import Context
 from kappa.settings import KappaSettings, load_settings
@@ -26,11 +28,31 @@ from kappa.settings import KappaSettings, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def stop_abandoned_stacks(root: Path) -> list[str]:
+    """A test run that died (killed, or a crash) never stopped its stack: stop those now, by their pid
+    files (which the supervisor only honours for processes it started), and remove their state."""
+    stopped = []
+    if not root.exists():
+        return stopped
+    for state in sorted(root.iterdir()):
+        table = ProcessTable(state / "run")
+        for name in table.names():
+            if table.stop(name, timeout_s=10):
+                stopped.append(f"{state.name}/{name}")
+        shutil.rmtree(state, ignore_errors=True)
+    return stopped
+
+
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> KappaSettings:
+def settings() -> KappaSettings:
     if os.environ.get("KAPPA_TEST_STACK") == "reuse":
         return load_settings(ROOT / "kappa.toml")
-    state = tmp_path_factory.mktemp("kappa-state")
+    # Test stacks live in the cache, not in pytest's temporary folders (which pytest prunes), so that
+    # a run that died can be cleaned up by the next one.
+    root = load_settings(ROOT / "kappa.toml").cache / "test-stacks"
+    stop_abandoned_stacks(root)
+    state = root / uuid.uuid4().hex[:8]
+    state.mkdir(parents=True)
     return load_settings(
         ROOT / "kappa.toml",
         state_dir=str(state),
@@ -38,6 +60,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> KappaSettings:
         postgres={"port": free_port()},
         flink={"rest_port": free_port(), "rpc_port": free_port(), "checkpoint_interval_s": 3},
         trino={"port": free_port(), "https_port": free_port()},
+        dagster={"port": free_port()},
     )
 
 
@@ -53,6 +76,8 @@ def ctx(settings: KappaSettings) -> Iterator[Context]:
     finally:
         if not reuse or started:
             stack.down()
+        if not reuse:
+            shutil.rmtree(settings.state, ignore_errors=True)
 
 
 def wait_for(probe: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 2.0) -> Any:

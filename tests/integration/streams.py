@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kappa import kafka_clients
 from kappa.producer import Delivered, produce
 from kappa.scenarios import ScenarioOptions, generate
 from kappa.scenarios.base import Event, encode
@@ -64,3 +65,17 @@ def rows_when(ctx: Context, sql: str, ready: Callable[[list[list[Any]]], bool], 
 
 def ms(value: Any) -> int:
     return int(value.timestamp() * 1000)
+
+
+def settle(ctx: Context, job: str, timeout_s: float = 300) -> None:
+    """Wait until the live job has consumed everything and committed it (two checkpoints later)."""
+
+    from kappa.jobs import JobStore, get_definition
+    from kappa.topics import group_lag
+
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    group = f"kappa.{job}.v{JobStore(ctx.settings.state).get(job).version}"
+    topic = get_definition(ctx, job).topic
+    wait_for(lambda: sum(p.lag for p in group_lag(admin, ctx.settings.kafka_bootstrap, group, topic)) == 0,
+             timeout_s=timeout_s, what=f"{job} to consume its topic")
+    time.sleep(2 * ctx.settings.flink.checkpoint_interval_s + 2)

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient
 
-from kappa import query, replay
+from kappa import kafka_clients, query, replay
 from kappa.errors import KappaError
 from kappa.jobs import JobStore, start_job
 from kappa.offsets import resolve
@@ -155,7 +154,7 @@ def test_bounded_replays_of_one_range_are_identical_and_equal_the_live_output(ct
 
 def test_replay_before_retention_is_refused_with_the_earliest_available(ctx: Context) -> None:
     topic = f"retention-{uuid.uuid4().hex[:6]}"
-    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     ensure_topics(admin, {topic: TopicSettings(partitions=1)})
     produce(ctx.settings.kafka_bootstrap, topic, [Event("k", b"x", None) for _ in range(20)])
     before = int(time.time() * 1000) - 60_000

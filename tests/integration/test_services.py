@@ -6,8 +6,8 @@ import uuid
 
 import pyarrow as pa
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient
 
+from kappa import kafka_clients
 from kappa.catalog import catalog
 from kappa.producer import produce
 from kappa.runtime.stack import Stack
@@ -23,6 +23,7 @@ def test_every_service_is_healthy(ctx: Context) -> None:
     assert {s.name: s.state for s in statuses} == {
         "postgres": "healthy", "kafka": "healthy", "flink-jobmanager": "healthy",
         "trino": "healthy", "flink-taskmanager": "healthy",
+        "dagster-webserver": "healthy", "dagster-daemon": "healthy",
     }
 
 
@@ -32,7 +33,7 @@ def test_second_up_starts_nothing(ctx: Context) -> None:
 
 def test_kafka_round_trip(ctx: Context) -> None:
     topic = f"roundtrip-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     ensure_topics(admin, {topic: TopicSettings(partitions=3)})
     sent = [Event(f"k{i}", f"value-{i}".encode(), None) for i in range(300)]
     count, delivered = produce(ctx.settings.kafka_bootstrap, topic, sent, collect=True)
@@ -59,7 +60,7 @@ def test_kafka_round_trip(ctx: Context) -> None:
 
 
 def test_topic_settings_are_applied(ctx: Context) -> None:
-    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap})
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     md = admin.list_topics(timeout=10)
     for name, spec in ctx.settings.kafka.topics.items():
         assert len(md.topics[name].partitions) == spec.partitions

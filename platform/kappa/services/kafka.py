@@ -8,6 +8,7 @@ import uuid
 
 from confluent_kafka.admin import AdminClient
 
+from kappa import kafka_clients
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import KAFKA_JAVA_MIN, KAFKA_VERSION
 from kappa.errors import ServiceError
@@ -115,7 +116,7 @@ class Kafka:
         )
 
     def admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.ctx.settings.kafka_bootstrap, "socket.timeout.ms": 3000})
+        return kafka_clients.admin(self.ctx.settings.kafka_bootstrap)
 
     def healthy(self) -> bool:
         md = self.admin().list_topics(timeout=3)

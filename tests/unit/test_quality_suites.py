@@ -1,0 +1,107 @@
+"""Each Great Expectations suite passes on valid data and fails, naming the bad rows, on invalid data.
+Valid fixtures come from the generators and the plain-Python reference computations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from kappa.scenarios import ScenarioOptions, generate
+from orchestration.checks.suites import SUITES, validate
+from tests import expected
+
+MIN = 60_000
+T0 = 1_800_000_000_000 - 1_800_000_000_000 % (60 * MIN)
+PARAMS = {"window_size_min": 5, "suspicious_window_min": 5, "suspicious_count_above": 10,
+          "suspicious_total_above": 5000, "spend_window_min": 5, "spend_slide_min": 1, "fraud_total_above": 1000,
+          "stats_window_min": 1, "temperature_above": 30.0, "humidity_above": 70.0}
+
+
+def ts(ms: int) -> pd.Timestamp:
+    return pd.Timestamp(ms, unit="ms", tz="UTC")
+
+
+def records(scenario: str, n: int = 2000) -> list[dict]:
+    opts = ScenarioOptions(count=n, seed=8, start_ms=T0, event_interval_ms=700, keys=40,
+                           key_prefix="s-" if scenario == "iot-sensors" else "u-")
+    return [e.record for e in generate(scenario, opts)]
+
+
+def transactions_5m() -> pd.DataFrame:
+    rows = [{"window_start": ts(s), "window_end": ts(e), "user_id": u, "transaction_count": c, "total_amount": t}
+            for (s, e, u), (c, t) in expected.tumbling_windows(records("transactions"), 5 * MIN).items()]
+    return pd.DataFrame(rows)
+
+
+def transactions_raw() -> pd.DataFrame:
+    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "timestamp"}, "amount": Decimal(str(r["amount"])),
+                          "event_time": ts(r["timestamp"]), "kafka_partition": 0, "kafka_offset": i}
+                         for i, r in enumerate(records("transactions"))])
+
+
+def user_events_raw() -> pd.DataFrame:
+    return pd.DataFrame([{"event_id": r["event_id"], "user_id": r["user_id"], "action": r["action"],
+                          "amount": r.get("amount"), "event_time": ts(r["timestamp"]), "kafka_partition": 0,
+                          "kafka_offset": i} for i, r in enumerate(records("user-events"))])
+
+
+def sensor_stats_1m() -> pd.DataFrame:
+    rows = []
+    for (start, sensor, location), values in expected.sensor_stats(records("iot-sensors"), MIN).items():
+        avg_t, min_t, max_t, avg_h, min_h, max_h, count = values
+        rows.append({"window_start": ts(start), "window_end": ts(start + MIN), "sensor_id": sensor,
+                     "location": location, "avg_temperature": avg_t, "min_temperature": min_t,
+                     "max_temperature": max_t, "avg_humidity": avg_h, "min_humidity": min_h, "max_humidity": max_h,
+                     "reading_count": count})
+    return pd.DataFrame(rows)
+
+
+def sensor_alerts() -> pd.DataFrame:
+    return pd.DataFrame([{"sensor_id": s, "event_time": ts(t), "rule": rule, "location": "x", "alert_id": f"{s}{t}"}
+                         for s, t, rule in expected.sensor_alerts(records("iot-sensors"), 30.0, 70.0)])
+
+
+# table -> (valid fixture, how to break row 3, the key the failure must name)
+CASES = {
+    "transactions_5m": (transactions_5m, lambda df: df.assign(total_amount=df["total_amount"].where(
+        df.index != 3, Decimal("-1"))), "total_amount"),
+    "transactions_raw": (transactions_raw, lambda df: df.assign(user_id=df["user_id"].where(df.index != 3, None)),
+                         "user_id"),
+    "user_events_raw": (user_events_raw, lambda df: df.assign(action=df["action"].where(df.index != 3, "hack")),
+                        "action"),
+    "sensor_stats_1m": (sensor_stats_1m, lambda df: df.assign(max_humidity=df["max_humidity"].where(
+        df.index != 3, 140.0)), "max_humidity"),
+    "sensor_alerts": (sensor_alerts, lambda df: df.assign(rule=df["rule"].where(df.index != 3, "bogus")), "rule"),
+}
+
+
+@pytest.mark.parametrize("table", sorted(CASES))
+def test_suite_passes_on_valid_data(table: str) -> None:
+    build, _, _ = CASES[table]
+    result = validate(build(), SUITES[table], PARAMS)
+    assert result.success, result.summary()
+    assert result.rows > 10
+
+
+@pytest.mark.parametrize("table", sorted(CASES))
+def test_suite_fails_naming_the_bad_row(table: str) -> None:
+    build, break_row, column = CASES[table]
+    df = build()
+    result = validate(break_row(df), SUITES[table], PARAMS)
+    assert not result.success
+    failing = [f for f in result.failures if f["column"] == column]
+    assert failing and failing[0]["unexpected"] == 1
+    key_column = SUITES[table].keys[0]
+    assert failing[0]["keys"][0][key_column] == str(df.iloc[3][key_column])
+
+
+def test_duplicate_windows_and_wrong_window_sizes_are_caught() -> None:
+    df = transactions_5m()
+    broken = pd.concat([df, df.iloc[[0]]], ignore_index=True)
+    broken.loc[1, "window_end"] = broken.loc[1, "window_start"] + pd.Timedelta(minutes=10)
+    result = validate(broken, SUITES["transactions_5m"], PARAMS)
+    kinds = {f["expectation"]: f for f in result.failures}
+    assert kinds["expect_compound_columns_to_be_unique"]["unexpected"] == 2
+    assert kinds["expect_column_values_to_be_between"]["column"] == "window_length_s"
