@@ -141,3 +141,7 @@ class Postgres:
                             sql.Identifier(database), sql.Identifier(self.cfg.user)))
         finally:
             conn.close()
+        # The Iceberg catalog's own tables, created now, before any engine or sensor opens it.
+        from kappa.catalog import catalog
+
+        catalog(self.ctx)
