@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +126,9 @@ def _publish(ctx: Context, job: str, live_version: int, staging_version: int, st
         for attempt in range(1, 6):
             table = cat.load_table((ns, target))
             try:
-                table.overwrite(rows.cast(table.schema().as_arrow()), overwrite_filter=day_filter)
+                with warnings.catch_warnings():  # a day the live table never had is not a problem
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                    table.overwrite(rows.cast(table.schema().as_arrow()), overwrite_filter=day_filter)
                 break
             except CommitFailedException:
                 if attempt == 5:

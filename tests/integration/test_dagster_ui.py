@@ -4,8 +4,10 @@ launched from the UI succeeds (run by the daemon, through Trino)."""
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,14 +19,26 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".pytest-artifacts"
 LATEST = """{ assetOrError(assetKey: {path: ["analytics", "platform_summary"]}) { ... on Asset {
   assetMaterializations(limit: 1) { runId timestamp } } } }"""
 
 
-def _dismiss_welcome(page) -> None:  # type: ignore[no-untyped-def]
-    """Dagster greets a new browser with a community dialog; it would cover the buttons."""
-    with contextlib.suppress(Exception):  # no dialog this time
-        page.get_by_role("button", name="Skip").click(timeout=8000)
+def _when_visible(page, locator, timeout_s: float = 90):  # type: ignore[no-untyped-def]
+    """The locator once it shows. Dagster greets a new browser with a community dialog, at a moment
+    of its choosing, which hides the page behind it (from the accessibility tree too): skip it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        skip = page.get_by_role("button", name="Skip")
+        if skip.count():
+            with contextlib.suppress(Exception):
+                skip.first.click(timeout=2000)
+        if locator.count() and locator.first.is_visible():
+            return locator.first
+        time.sleep(0.5)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dagster-ui-failure.png"))
+    pytest.fail(f"{locator} did not show within {timeout_s}s; screenshot in {SCREENSHOTS}")
 
 
 def _latest_materialization(url: str) -> dict | None:
@@ -44,15 +58,15 @@ def test_asset_graph_and_a_materialization_from_the_ui(ctx: Context) -> None:
         page = browser.new_page()
         # the asset graph around one streaming table: Kafka topic -> table -> analytics view
         page.goto(f"{url}/assets/streaming/transactions_5m?view=lineage", wait_until="networkidle", timeout=120_000)
-        _dismiss_welcome(page)
         for group in ("kafka", "streaming", "analytics"):
-            page.get_by_text(group, exact=True).first.wait_for(timeout=60_000)
+            _when_visible(page, page.get_by_text(group, exact=True))
         assert page.get_by_text("transactions_5m").count() >= 2  # the table and its view
-        page.get_by_text("Flink").first.wait_for(timeout=30_000)
+        _when_visible(page, page.get_by_text("Flink"))
 
         page.goto(f"{url}/assets/analytics/platform_summary", wait_until="networkidle", timeout=120_000)
-        _dismiss_welcome(page)
-        page.get_by_role("button", name="Materialize", exact=True).first.click()
+        # the button's accessible name includes its icon's label: match the visible text
+        materialize = page.locator("button").filter(has_text=re.compile(r"^\s*Materialize\s*$"))
+        _when_visible(page, materialize).click()
         deadline = time.monotonic() + 300
         latest = None
         while time.monotonic() < deadline:
@@ -63,5 +77,5 @@ def test_asset_graph_and_a_materialization_from_the_ui(ctx: Context) -> None:
         else:
             pytest.fail("the materialization launched from the UI did not succeed within 300s")
         page.goto(f"{url}/runs/{latest['runId']}", wait_until="networkidle", timeout=120_000)
-        page.get_by_text("Success").first.wait_for(timeout=60_000)
+        _when_visible(page, page.get_by_text("Success"))
         browser.close()

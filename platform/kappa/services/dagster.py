@@ -46,6 +46,20 @@ def render_workspace() -> dict:
     }}]}
 
 
+def fail_orphaned_runs(home: Path) -> list[str]:
+    """Runs the stored history says are in progress, while no daemon runs: their workers ended with
+    the stack that ran them (a stop, a crash, a reboot). Marked failed, with the reason, so that they
+    no longer hold the run queue's slots; returns their ids."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    in_progress = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+    with DagsterInstance.from_config(str(home.resolve())) as instance:
+        runs = instance.get_runs(filters=RunsFilter(statuses=in_progress))
+        for run in runs:
+            instance.report_run_failed(run, "the platform stopped while this run was in progress; run it again")
+    return [r.run_id for r in runs]
+
+
 class _Dagster:
     version = "1.13"
     depends_on: tuple[str, ...] = ("postgres",)
@@ -114,6 +128,10 @@ class DagsterDaemon(_Dagster):
 
     def url(self) -> str | None:
         return None
+
+    def prepare(self) -> None:
+        super().prepare()
+        fail_orphaned_runs(self.home)
 
     def spec(self) -> ProcessSpec:
         return ProcessSpec(
