@@ -100,9 +100,14 @@ def _position(bootstrap: str, topic: str, text: str, ends: dict[int, tuple[int, 
         unknown = sorted(set(explicit) - set(partitions))
         if unknown:
             raise KappaError(f"topic {topic} has partitions {partitions}; there is no partition {unknown[0]}")
+        missing = [p for p in partitions if p not in explicit]
+        if missing:
+            listed = ",".join(f"{p}={ends[p][0] if is_start else ends[p][1]}" for p in partitions)
+            raise KappaError(f"{text!r} does not name partition(s) {missing} of {topic}; name every partition, "
+                             f"e.g. offsets:{listed}")
         result = {}
         for p in partitions:
-            offset = explicit.get(p, ends[p][0] if is_start else ends[p][1])
+            offset = explicit[p]
             low, high = ends[p]
             if offset < low:
                 raise KappaError(f"partition {p}: offset {offset} is below the log-start offset {low}; Kafka's "
