@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 KAPPA  := $(BIN)/kappa
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-flink test-integration setup browser up down status lint fmt clean lock
+.PHONY: demo test test-unit test-terraform test-flink test-integration setup browser up down status lint fmt clean lock
 
 $(STAMP): pyproject.toml requirements/platform.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -30,11 +30,15 @@ status: $(STAMP)
 
 test: setup browser lint   ## every tier: unit, job logic on a local Flink, integration on a real stack
 	$(BIN)/pytest -m unit
+	$(BIN)/pytest -m terraform
 	$(MAKE) --no-print-directory test-flink
 	$(BIN)/pytest -m integration
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit
+
+test-terraform: setup      ## terraform fmt -check and validate of every module and environment
+	$(BIN)/pytest -m terraform
 
 test-flink: setup          ## the jobs' SQL on a local Flink, in the Flink environment
 	"$$($(KAPPA) paths --get flink_python)" -m pytest -p no:cacheprovider tests/flink

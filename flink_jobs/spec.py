@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,16 @@ class CatalogSpec:
     warehouse: str
 
 
+def _catalog(data: dict[str, Any]) -> CatalogSpec:
+    """A spec without the catalog password (Kubernetes: the spec is a ConfigMap) takes it from the
+    KAPPA_CATALOG_PASSWORD environment variable (there: a Secret)."""
+    values = {**data, "password": data.get("password") or os.environ.get(CATALOG_PASSWORD_ENV, "")}
+    return CatalogSpec(**values)
+
+
+CATALOG_PASSWORD_ENV = "KAPPA_CATALOG_PASSWORD"
+
+
 @dataclass(frozen=True)
 class JobSpec:
     job: str
@@ -72,7 +83,7 @@ class JobSpec:
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
         return cls(
             job=data["job"], version=int(data["version"]),
-            kafka=KafkaSource(**data["kafka"]), catalog=CatalogSpec(**data["catalog"]),
+            kafka=KafkaSource(**data["kafka"]), catalog=_catalog(data["catalog"]),
             namespace=data["namespace"], tables=dict(data["tables"]), contract=dict(data["contract"]),
             params=dict(data.get("params", {})),
             checkpoint_interval_s=int(data.get("checkpoint_interval_s", 10)),

@@ -18,7 +18,7 @@ except ImportError:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
-        if tier in ("unit", "integration", "flink"):
+        if tier in ("unit", "integration", "flink", "terraform"):
             item.add_marker(getattr(pytest.mark, tier))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 import flink_jobs
-from kappa import kafka_clients
+from kappa import infra, kafka_clients
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import FLINK_JAVA_MAJORS
 from kappa.errors import KappaError
@@ -74,6 +74,7 @@ def get_definition(ctx: Context, name: str) -> JobDefinition:
 def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: str = "earliest-offset",
                 tables: dict[str, str] | None = None, **kafka_extra: Any) -> dict[str, Any]:
     s = ctx.settings
+    provisioned = infra.outputs(ctx)
     return {
         "job": job.name,
         "version": version,
@@ -82,8 +83,8 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
             "startup_mode": startup_mode, **kafka_extra,
         },
         "catalog": {
-            "name": s.catalog.name, "jdbc_url": s.jdbc_url, "user": s.postgres.user,
-            "password": ctx.secrets.catalog_password, "warehouse": s.warehouse.as_uri(),
+            "name": s.catalog.name, "jdbc_url": provisioned.catalog_jdbc_url, "user": provisioned.catalog_role,
+            "password": ctx.secrets.catalog_password, "warehouse": provisioned.warehouse_uri,
         },
         "namespace": s.jobs.namespace,
         "tables": tables or tables_for(job.name, version),

@@ -10,6 +10,7 @@ import pytest
 from flink_jobs.spec import JobSpec, ident
 from flink_jobs.sql import reason_sql
 from kappa.artifacts.installs import Installs
+from kappa.infra import Terraform, tf_vars
 from kappa.jobs import get_definition, render_spec
 from kappa.runtime.secrets import Secrets, load_or_create
 from kappa.services.base import Context
@@ -29,7 +30,32 @@ def ctx(tmp_path: Path) -> Context:
     )
     fake = tmp_path / "installs"
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "trino", fake / "cli.jar")
-    return Context(load_settings(cfg), installs, Secrets("super", "catalog-pw", "a", "p", "n", "s"))
+    c = Context(load_settings(cfg), installs, Secrets("super", "catalog-pw", "a", "p", "n", "s"))
+    write_outputs(c)
+    return c
+
+
+def write_outputs(c: Context) -> None:
+    """What `terraform apply` of infra/envs/local reports (the integration tier runs the real one)."""
+    v = tf_vars(c)
+    outputs = {
+        "topics": {n: {"partitions": t["partitions"]} for n, t in v["topics"].items()},
+        "catalog_role": v["catalog_role"], "catalog_database": v["catalog_database"],
+        "catalog_jdbc_url": f"jdbc:postgresql://{v['postgres_host']}:{v['postgres_port']}/{v['catalog_database']}",
+        "dagster_database": v["dagster_database"], "warehouse_uri": f"file://{v['warehouse_path']}",
+    }
+    path = Terraform(c).outputs_file
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({k: {"value": val} for k, val in outputs.items()}))
+
+
+def test_terraform_variables_come_from_the_settings(ctx: Context) -> None:
+    v = tf_vars(ctx)
+    assert v["kafka_bootstrap_servers"] == ["127.0.0.1:19092"] and v["postgres_port"] == 15433
+    assert v["topics"]["transactions"] == {"partitions": 6, "replication_factor": 1,
+                                           "retention_ms": 604_800_000, "cleanup_policy": "delete"}
+    assert v["warehouse_path"] == str(ctx.settings.warehouse)
+    assert not any("pw" in str(value) for value in v.values()), "passwords go through TF_VAR_, never the file"
 
 
 def test_kafka_properties_use_the_settings_ports(ctx: Context) -> None:
@@ -84,3 +110,11 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     assert first == second
     assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
     assert "****" in repr(first) and first.catalog_password not in repr(first)
+
+
+def test_a_spec_without_the_catalog_password_reads_it_from_the_environment(
+        ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = json.loads(json.dumps(render_spec(ctx, get_definition(ctx, "transactions"), version=1)))
+    data["catalog"].pop("password")
+    monkeypatch.setenv("KAPPA_CATALOG_PASSWORD", "from-a-secret")
+    assert JobSpec.from_dict(data).catalog.password == "from-a-secret"

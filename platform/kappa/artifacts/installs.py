@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kappa.artifacts import maven
+from kappa.artifacts.terraform import ensure_providers, ensure_terraform
 from kappa.artifacts.versions import (
     BUNDLES,
     FLINK_PYTHON_REQUIREMENTS,
@@ -122,6 +123,8 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
     flink_python = ensure_flink_venv(cache, progress)
     flink_home = ensure_flink_home(cache, flink_python, bundles["flink-connectors"])
     trino_home = ensure_trino(cache, bundles["trino-server"], progress)
+    ensure_terraform(cache, progress)
+    ensure_providers(cache, progress)
     cli = next(bundles["trino-cli"].glob("trino-cli-*.jar"))
     return Installs(
         kafka_classpath=bundles["kafka"],

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kappa import infra
 from kappa.artifacts.installs import installed
+from kappa.catalog import catalog
 from kappa.errors import KappaError, ServiceError
 from kappa.runtime.process import ProcessTable, Running
 from kappa.runtime.secrets import load_or_create
@@ -20,6 +22,10 @@ from kappa.services.trino import Trino
 from kappa.settings import KappaSettings
 
 Progress = Callable[[str], None]
+
+
+INFRA = "infra"
+INFRA_NEEDS = ("postgres", "kafka")
 
 
 def build_context(settings: KappaSettings) -> Context:
@@ -80,7 +86,16 @@ class Stack:
         return started
 
     def _ready(self, launched: dict[str, Running], ready: set[str], name: str, progress: Progress) -> None:
-        """Wait until `name` is healthy, then create what others need inside it (once)."""
+        """Wait until `name` is healthy, then create what others need inside it (once). `infra` is
+        the Terraform step: topics, databases, role and warehouse, once Kafka and PostgreSQL are up."""
+        if name == INFRA:
+            if name not in ready:
+                for dep in INFRA_NEEDS:
+                    self._ready(launched, ready, dep, progress)
+                infra.provision(self.ctx, progress)
+                catalog(self.ctx)  # the Iceberg catalog's own tables, before any engine opens it
+                ready.add(name)
+            return
         running = launched.get(name)
         if running is None or name in ready:
             return

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import requests
 import yaml
 
+from kappa import infra
 from kappa.errors import ServiceError
 from kappa.runtime.process import ProcessSpec
 from kappa.services.base import Context
@@ -28,10 +29,11 @@ def dagster_home(ctx: Context) -> Path:
 
 def render_instance(ctx: Context) -> dict:
     s = ctx.settings
+    provisioned = infra.outputs(ctx)
     # psycopg2 explicitly: SQLAlchemy 2.1 defaults to psycopg 3, whose server-side parameters break
     # dagster-postgres's `NOTIFY run_events, %(id)s`.
-    url = (f"postgresql+psycopg2://{quote(s.postgres.user)}:{quote(ctx.secrets.catalog_password)}"
-           f"@{s.host}:{s.postgres.port}/{s.postgres.dagster_database}")
+    url = (f"postgresql+psycopg2://{quote(provisioned.catalog_role)}:{quote(ctx.secrets.catalog_password)}"
+           f"@{s.host}:{s.postgres.port}/{provisioned.dagster_database}")
     return {
         "storage": {"postgres": {"postgres_url": url}},
         "telemetry": {"enabled": False},
@@ -62,7 +64,7 @@ def fail_orphaned_runs(home: Path) -> list[str]:
 
 class _Dagster:
     version = "1.13"
-    depends_on: tuple[str, ...] = ("postgres",)
+    depends_on: tuple[str, ...] = ("infra",)
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -121,7 +123,7 @@ class DagsterWebserver(_Dagster):
 
 class DagsterDaemon(_Dagster):
     name = "dagster-daemon"
-    depends_on: tuple[str, ...] = ("postgres", "dagster-webserver")
+    depends_on: tuple[str, ...] = ("infra", "dagster-webserver")
 
     def ports(self) -> list[int]:
         return []

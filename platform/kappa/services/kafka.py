@@ -14,7 +14,6 @@ from kappa.artifacts.versions import KAFKA_JAVA_MIN, KAFKA_VERSION
 from kappa.errors import ServiceError
 from kappa.runtime.process import ProcessSpec
 from kappa.services.base import Context
-from kappa.topics import ensure_topics
 
 LOG4J2 = """\
 status = warn
@@ -123,4 +122,5 @@ class Kafka:
         return len(md.brokers) >= 1
 
     def after_start(self) -> None:
-        ensure_topics(self.admin(), self.ctx.settings.kafka.topics)
+        """Nothing: the topics are Terraform's (infra/envs/local), applied by the stack."""
+        return None

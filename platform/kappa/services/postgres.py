@@ -14,7 +14,6 @@ import warnings
 from pathlib import Path
 
 import psycopg2
-from psycopg2 import sql
 
 from kappa.errors import ServiceError
 from kappa.runtime.process import ProcessSpec
@@ -123,25 +122,5 @@ class Postgres:
             conn.close()
 
     def after_start(self) -> None:
-        """The catalog's role and database; idempotent."""
-        conn = self.connect()
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.cfg.user,))
-                verb = "ALTER" if cur.fetchone() else "CREATE"
-                cur.execute(
-                    sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(self.cfg.user)),
-                    (self.ctx.secrets.catalog_password,),
-                )
-                for database in (self.cfg.database, self.cfg.dagster_database):
-                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-                    if cur.fetchone() is None:
-                        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                            sql.Identifier(database), sql.Identifier(self.cfg.user)))
-        finally:
-            conn.close()
-        # The Iceberg catalog's own tables, created now, before any engine or sensor opens it.
-        from kappa.catalog import catalog
-
-        catalog(self.ctx)
+        """Nothing: the role and databases are Terraform's (infra/envs/local), applied by the stack."""
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import requests
 
+from kappa import infra
 from kappa.artifacts.java import JavaRuntime, find_java
 from kappa.artifacts.versions import TRINO_JAVA_MIN, TRINO_VERSION
 from kappa.runtime.process import ProcessSpec
@@ -15,15 +16,16 @@ ICEBERG_CATALOG = "iceberg"  # the name analysts type: iceberg.<schema>.<table>
 
 def iceberg_catalog_properties(ctx: Context) -> dict[str, str]:
     s = ctx.settings
+    provisioned = infra.outputs(ctx)
     return {
         "connector.name": "iceberg",
         "iceberg.catalog.type": "jdbc",
         "iceberg.jdbc-catalog.catalog-name": s.catalog.name,
         "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
-        "iceberg.jdbc-catalog.connection-url": s.jdbc_url,
-        "iceberg.jdbc-catalog.connection-user": s.postgres.user,
+        "iceberg.jdbc-catalog.connection-url": provisioned.catalog_jdbc_url,
+        "iceberg.jdbc-catalog.connection-user": provisioned.catalog_role,
         "iceberg.jdbc-catalog.connection-password": ctx.secrets.catalog_password,
-        "iceberg.jdbc-catalog.default-warehouse-dir": s.warehouse.as_uri(),
+        "iceberg.jdbc-catalog.default-warehouse-dir": provisioned.warehouse_uri,
         "iceberg.jdbc-catalog.schema-version": "V1",
         # Flink writes file:/ paths; Trino's local file system serves them with its root at "/".
         "fs.native-local.enabled": "true",
@@ -43,7 +45,7 @@ def _properties(values: dict[str, str]) -> str:
 class Trino:
     name = "trino"
     version = TRINO_VERSION
-    depends_on: tuple[str, ...] = ("postgres",)
+    depends_on: tuple[str, ...] = ("infra",)
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -1,0 +1,164 @@
+# ---- Kafka: an existing cluster (Amazon MSK, Confluent, Strimzi, ...) ----
+variable "kafka_bootstrap_servers" {
+  description = "Bootstrap servers of the existing Kafka cluster."
+  type        = list(string)
+}
+
+variable "kafka_sasl_username" {
+  description = "SASL/SCRAM user Terraform and the jobs use; null for an unauthenticated cluster."
+  type        = string
+  default     = null
+}
+
+variable "kafka_sasl_password" {
+  description = "SASL/SCRAM password."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "kafka_tls" {
+  description = "Talk TLS to the brokers."
+  type        = bool
+  default     = true
+}
+
+variable "topics" {
+  description = "The event topics, as in the platform's settings ([kafka.topics.*]); use replication 3 on a cluster."
+  type = map(object({
+    partitions         = number
+    replication_factor = number
+    retention_ms       = number
+    cleanup_policy     = string
+  }))
+}
+
+variable "topic_extra_config" {
+  description = "Configs applied to every topic on the cluster."
+  type        = map(string)
+  default     = { "min.insync.replicas" = "2" }
+}
+
+# ---- PostgreSQL: a managed instance (RDS, Cloud SQL, ...) for the Iceberg catalog and Dagster ----
+variable "postgres_host" {
+  description = "Host of the managed PostgreSQL."
+  type        = string
+}
+
+variable "postgres_port" {
+  description = "Port of the managed PostgreSQL."
+  type        = number
+  default     = 5432
+}
+
+variable "postgres_admin_user" {
+  description = "An administrative user allowed to create roles and databases."
+  type        = string
+}
+
+variable "postgres_admin_password" {
+  description = "That user's password."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "catalog_role" {
+  description = "The role owning the catalog and Dagster databases."
+  type        = string
+  default     = "kappa"
+}
+
+variable "catalog_role_password" {
+  description = "The catalog role's password (write-only; also given to Flink, Trino and Dagster as Kubernetes secrets)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "catalog_database" {
+  description = "The Iceberg JDBC catalog's database."
+  type        = string
+  default     = "iceberg"
+}
+
+variable "dagster_database" {
+  description = "Dagster's storage database."
+  type        = string
+  default     = "dagster"
+}
+
+# ---- Object storage and Kubernetes ----
+variable "warehouse_uri" {
+  description = "The Iceberg warehouse in an existing bucket, e.g. s3://my-bucket/warehouse."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(s3|s3a|gs|abfss)://", var.warehouse_uri))
+    error_message = "The warehouse must be in object storage (s3://, gs://, abfss://)."
+  }
+}
+
+variable "s3_endpoint" {
+  description = "S3 endpoint for S3-compatible stores (MinIO, Ceph); empty for AWS."
+  type        = string
+  default     = ""
+}
+
+variable "kube_context" {
+  description = "kubectl context of the target cluster; null uses the current one."
+  type        = string
+  default     = null
+}
+
+variable "namespace" {
+  description = "Namespace for the platform's releases."
+  type        = string
+  default     = "kappa"
+}
+
+variable "flink_image" {
+  description = "The jobs' image, built from infra/images/flink/Dockerfile."
+  type        = string
+}
+
+variable "flink_operator_version" {
+  description = "Flink Kubernetes Operator chart version (its Helm repository is per release on downloads.apache.org)."
+  type        = string
+  default     = "1.13.0"
+}
+
+variable "jobs" {
+  description = "The streaming jobs: module, parallelism and the JSON spec rendered by the platform (without the catalog password)."
+  type = map(object({
+    module      = string
+    parallelism = number
+    spec        = string
+  }))
+  default = {}
+}
+
+variable "checkpoint_interval_s" {
+  description = "Flink checkpoint interval; Iceberg commits happen on checkpoints."
+  type        = number
+  default     = 10
+}
+
+variable "trino_chart_version" {
+  description = "Trino Helm chart version (https://trinodb.github.io/charts)."
+  type        = string
+  default     = "1.39.1"
+}
+
+variable "trino_workers" {
+  description = "Number of Trino workers."
+  type        = number
+  default     = 2
+}
+
+variable "dagster_chart_version" {
+  description = "Dagster Helm chart version (https://dagster-io.github.io/helm), matching the platform's Dagster."
+  type        = string
+  default     = "1.13.3"
+}

@@ -1,0 +1,38 @@
+# The local stack's resources: what `kappa up` provisions once the processes are running.
+
+provider "kafka" {
+  bootstrap_servers = var.kafka_bootstrap_servers
+  tls_enabled       = false
+  kafka_version     = var.kafka_protocol_version
+  timeout           = 30
+}
+
+provider "postgresql" {
+  host            = var.postgres_host
+  port            = var.postgres_port
+  username        = var.postgres_superuser
+  password        = var.postgres_superuser_password
+  sslmode         = "disable"
+  superuser       = true
+  connect_timeout = 15
+}
+
+module "topics" {
+  source = "../../modules/kafka_topics"
+  topics = var.topics
+}
+
+module "catalog" {
+  source           = "../../modules/catalog_database"
+  role             = var.catalog_role
+  role_password    = var.catalog_role_password
+  catalog_database = var.catalog_database
+  extra_databases  = [var.dagster_database]
+  host             = var.postgres_host
+  port             = var.postgres_port
+}
+
+module "warehouse" {
+  source = "../../modules/local_warehouse"
+  path   = var.warehouse_path
+}

@@ -1,0 +1,73 @@
+# Every value comes from the platform's settings (kappa.toml + KAPPA__ overrides): `kappa` renders
+# them into <state_dir>/terraform/local.tfvars.json; the two passwords come from its secret store
+# through TF_VAR_ environment variables and are never written to the state.
+
+variable "kafka_bootstrap_servers" {
+  description = "Kafka bootstrap servers, host:port."
+  type        = list(string)
+}
+
+variable "kafka_protocol_version" {
+  description = "Kafka protocol version the provider speaks (the broker is Kafka 4.x, which accepts 2.1 and later)."
+  type        = string
+  default     = "3.9.0"
+}
+
+variable "topics" {
+  description = "The event topics by name, from [kafka.topics.*] in the settings."
+  type = map(object({
+    partitions         = number
+    replication_factor = number
+    retention_ms       = number
+    cleanup_policy     = string
+  }))
+}
+
+variable "postgres_host" {
+  description = "Host of the platform's PostgreSQL."
+  type        = string
+}
+
+variable "postgres_port" {
+  description = "Port of the platform's PostgreSQL."
+  type        = number
+}
+
+variable "postgres_superuser" {
+  description = "The superuser Terraform connects as to create the role and databases."
+  type        = string
+}
+
+variable "postgres_superuser_password" {
+  description = "The superuser's password, from the platform's secret store."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "catalog_role" {
+  description = "The login role owning the catalog and Dagster databases."
+  type        = string
+}
+
+variable "catalog_role_password" {
+  description = "The catalog role's password, from the platform's secret store (write-only)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "catalog_database" {
+  description = "The Iceberg JDBC catalog's database."
+  type        = string
+}
+
+variable "dagster_database" {
+  description = "Dagster's run, event and schedule storage database."
+  type        = string
+}
+
+variable "warehouse_path" {
+  description = "Absolute path of the Iceberg warehouse directory."
+  type        = string
+}

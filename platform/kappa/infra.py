@@ -1,0 +1,218 @@
+"""Terraform for the local stack's resources (infra/envs/local): topics, the catalog and Dagster
+databases and their role, the warehouse directory.
+
+The values come from the settings, rendered into a variables file; the two passwords come from the
+secret store through TF_VAR_ variables (write-only: never in the state or the plan). After `apply`
+the outputs are saved, and the engines are configured from them (`outputs`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kappa.artifacts.terraform import ensure_cli_config, ensure_providers, ensure_terraform
+from kappa.errors import KappaError
+from kappa.services.base import Context
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INFRA = REPO_ROOT / "infra"
+LOCAL_ENV = INFRA / "envs" / "local"
+Progress = Callable[[str], None]
+TRANSIENT = "kafka: broker not connected"
+# One operation at a time: the plan is a handful of resources, and the Kafka provider's client is
+# less fragile without concurrent requests.
+PARALLELISM = "-parallelism=1"
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """The local resources as Terraform created them (its outputs)."""
+
+    topics: dict[str, dict[str, Any]]
+    catalog_role: str
+    catalog_database: str
+    catalog_jdbc_url: str
+    dagster_database: str
+    warehouse_uri: str
+
+    @property
+    def warehouse(self) -> Path:
+        return Path(self.warehouse_uri.removeprefix("file://"))
+
+    @classmethod
+    def from_outputs(cls, raw: dict[str, Any]) -> Provisioned:
+        return cls(**{k: raw[k]["value"] for k in cls.__dataclass_fields__})
+
+
+def tf_vars(ctx: Context) -> dict[str, Any]:
+    """The local environment's variables, all from the settings (each fact defined once)."""
+    from kappa.services.postgres import SUPERUSER
+
+    s = ctx.settings
+    return {
+        "kafka_bootstrap_servers": [s.kafka_bootstrap],
+        "topics": {name: t.model_dump() for name, t in s.kafka.topics.items()},
+        "postgres_host": s.host,
+        "postgres_port": s.postgres.port,
+        "postgres_superuser": SUPERUSER,
+        "catalog_role": s.postgres.user,
+        "catalog_database": s.postgres.database,
+        "dagster_database": s.postgres.dagster_database,
+        "warehouse_path": str(s.warehouse),
+    }
+
+
+class Terraform:
+    """One environment directory, with its state, data and variables under the platform's state."""
+
+    def __init__(self, ctx: Context, env_dir: Path = LOCAL_ENV, progress: Progress = lambda _m: None) -> None:
+        self.ctx = ctx
+        self.env_dir = env_dir
+        self.progress = progress
+        self.work = ctx.settings.state / "terraform" / env_dir.name
+        self.log = ctx.settings.logs_dir / f"terraform-{env_dir.name}.log"
+
+    @property
+    def state_file(self) -> Path:
+        return self.work / "terraform.tfstate"
+
+    @property
+    def vars_file(self) -> Path:
+        return self.work / "terraform.tfvars.json"
+
+    @property
+    def outputs_file(self) -> Path:
+        return self.work / "outputs.json"
+
+    def _env(self) -> dict[str, str]:
+        cache = self.ctx.settings.cache
+        env = dict(os.environ)
+        env.update({
+            "TF_CLI_CONFIG_FILE": str(ensure_cli_config(cache)),
+            "TF_DATA_DIR": str(self.work / ".terraform"),
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+            "TF_VAR_postgres_superuser_password": self.ctx.secrets.postgres_superuser_password,
+            "TF_VAR_catalog_role_password": self.ctx.secrets.catalog_password,
+        })
+        return env
+
+    def run(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+        binary = ensure_terraform(self.ctx.settings.cache, self.progress)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in (1, 2):
+            done = subprocess.run([str(binary), f"-chdir={self.env_dir}", *args], capture_output=True, text=True,
+                                  env=self._env(), timeout=900)
+            with self.log.open("a") as log:
+                log.write(f"$ terraform {' '.join(args)}\n{done.stdout}{done.stderr}\n")
+            # The Kafka provider's client (sarama) now and then finds a fresh broker connection not yet
+            # open; the operation is safe to repeat.
+            if done.returncode in ok_codes or TRANSIENT not in done.stderr or attempt == 2:
+                break
+            self.progress("Kafka connection not ready for the Terraform provider; retrying once")
+        if done.returncode not in ok_codes:
+            detail = " ".join((done.stderr or done.stdout).split())[-500:]
+            raise KappaError(f"terraform {args[0]} failed in {self.env_dir.relative_to(REPO_ROOT)}: {detail} "
+                             f"(log: {self.log})")
+        return done
+
+    def init(self) -> None:
+        ensure_providers(self.ctx.settings.cache, self.progress)
+        self.work.mkdir(parents=True, exist_ok=True)
+        # The dependency lock file is written next to the configuration; it records the hashes of
+        # providers built on this machine, so it is git-ignored.
+        self.run("init", "-input=false", "-no-color", f"-backend-config=path={self.state_file}")
+
+    def _var_args(self) -> list[str]:
+        self.vars_file.write_text(json.dumps(tf_vars(self.ctx), indent=1))
+        return [f"-var-file={self.vars_file}"]
+
+    def managed(self) -> set[str]:
+        if not self.state_file.exists():
+            return set()
+        return set(self.run("state", "list", "-no-color").stdout.split())
+
+    def adopt_existing(self) -> list[str]:
+        """Resources of the local environment that exist but are not in the state (a stack from
+        before Terraform managed it, or a lost state file) are imported, not re-created."""
+        s = self.ctx.settings
+        existing = existing_resources(self.ctx)
+        wanted = {f'module.topics.kafka_topic.this["{t}"]': t for t in s.kafka.topics if t in existing["topics"]}
+        if s.postgres.user in existing["roles"]:
+            wanted["module.catalog.postgresql_role.owner"] = s.postgres.user
+        if s.postgres.database in existing["databases"]:
+            wanted["module.catalog.postgresql_database.catalog"] = s.postgres.database
+        if s.postgres.dagster_database in existing["databases"]:
+            wanted[f'module.catalog.postgresql_database.extra["{s.postgres.dagster_database}"]'] = (
+                s.postgres.dagster_database)
+        adopted = []
+        managed = self.managed()
+        var_args = self._var_args()
+        for address, resource_id in wanted.items():
+            if address not in managed:
+                self.progress(f"adopting existing {resource_id} into the Terraform state")
+                self.run("import", "-input=false", "-no-color", PARALLELISM, *var_args, address, resource_id)
+                adopted.append(address)
+        return adopted
+
+    def apply(self) -> Provisioned:
+        self.init()
+        self.adopt_existing()
+        self.run("apply", "-auto-approve", "-input=false", "-no-color", PARALLELISM, *self._var_args())
+        raw = json.loads(self.run("output", "-json", "-no-color").stdout)
+        self.outputs_file.write_text(json.dumps(raw, indent=1))
+        return Provisioned.from_outputs(raw)
+
+    def plan(self, destroy: bool = False) -> tuple[bool, str]:
+        """(whether anything would change, the plan's text); `destroy`: what a destroy would delete."""
+        self.init()
+        mode = ["-destroy"] if destroy else []
+        done = self.run("plan", *mode, "-detailed-exitcode", "-input=false", "-no-color", PARALLELISM,
+                        *self._var_args(), ok_codes=(0, 2))
+        return done.returncode == 2, done.stdout
+
+    def destroy(self) -> None:
+        self.init()
+        self.run("destroy", "-auto-approve", "-input=false", "-no-color", PARALLELISM, *self._var_args())
+        self.outputs_file.unlink(missing_ok=True)
+
+
+def existing_resources(ctx: Context) -> dict[str, set[str]]:
+    """Topics in Kafka, roles and databases in PostgreSQL, as they are now."""
+    from kappa import kafka_clients
+    from kappa.services.postgres import Postgres
+
+    topics = set(kafka_clients.admin(ctx.settings.kafka_bootstrap).list_topics(timeout=10).topics)
+    conn = Postgres(ctx).connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolname FROM pg_roles")
+            roles = {r[0] for r in cur.fetchall()}
+            cur.execute("SELECT datname FROM pg_database")
+            databases = {r[0] for r in cur.fetchall()}
+    finally:
+        conn.close()
+    return {"topics": topics, "roles": roles, "databases": databases}
+
+
+def provision(ctx: Context, progress: Progress = lambda _m: None) -> Provisioned:
+    progress("provisioning topics, catalog databases and warehouse (terraform apply, infra/envs/local)")
+    return Terraform(ctx, progress=progress).apply()
+
+
+def outputs(ctx: Context) -> Provisioned:
+    """The provisioned resources, as the last `apply` reported them."""
+    path = Terraform(ctx).outputs_file
+    if not path.exists():
+        raise KappaError("the local resources are not provisioned yet; run `kappa up` (or `kappa infra apply`)")
+    return Provisioned.from_outputs(json.loads(path.read_text()))
+
+
+__all__ = ["LOCAL_ENV", "Provisioned", "Terraform", "outputs", "provision", "tf_vars"]
