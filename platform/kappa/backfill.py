@@ -11,6 +11,7 @@ those day partitions of the live tables, so that a rerun is idempotent.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 import warnings
@@ -69,6 +70,10 @@ def _lookahead_ms(ctx: Context, params: dict[str, Any]) -> int:
 def backfill_day(ctx: Context, job_name: str, day: dt.date, check: Check | None = None,
                  progress: Callable[[str], None] = lambda _m: None, timeout_s: float = 1800) -> DayResult:
     job = get_definition(ctx, job_name)
+    # Every event of the day counts, whatever order it reached Kafka in: the bounded job's watermark
+    # waits as long as records of the day may arrive (the lookahead), so none of them is late.
+    job = dataclasses.replace(job, params={**job.params,
+                                           "out_of_orderness_s": _lookahead_ms(ctx, job.params) // 1000})
     start_ms = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
     end_ms = start_ms + DAY_MS
     ranges = resolve(ctx.settings.kafka_bootstrap, job.topic, str(start_ms),

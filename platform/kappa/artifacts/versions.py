@@ -62,6 +62,7 @@ BUNDLES: dict[str, Bundle] = {
             "kafka",
             (
                 Coordinate("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+                Coordinate("org.apache.kafka", "kafka-tools", KAFKA_VERSION),  # the perf tools (kappa bench)
                 Coordinate("org.apache.logging.log4j", "log4j-slf4j-impl", LOG4J_VERSION),
             ),
             transitive=True,

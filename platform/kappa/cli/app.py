@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kappa.cli import backfill_cmds, data_cmds, demo, infra_cmds, jobs_cmds, replay_cmds, stack_cmds
+from kappa.cli import backfill_cmds, bench_cmds, data_cmds, demo, infra_cmds, jobs_cmds, replay_cmds, stack_cmds
 from kappa.cli.output import err_console
 from kappa.errors import KappaError
 from kappa.settings import ConfigError, load_settings
@@ -35,6 +35,7 @@ app.add_typer(infra_cmds.app, name="infra")
 app.command("demo")(demo.demo)
 app.command("replay")(replay_cmds.replay)
 app.command("backfill")(backfill_cmds.backfill)
+app.command("bench")(bench_cmds.bench)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks: the Nexmark-style generator and the measurements behind `kappa bench`."""
