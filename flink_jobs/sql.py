@@ -30,6 +30,14 @@ def configure(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def]
     conf.set("table.exec.uid.format", f"{spec.job}-v{spec.version}-<id>_<transformation>")
 
 
+def seconds_interval(seconds: int) -> str:
+    """A day-to-second interval literal: `INTERVAL 'n' SECOND` allows only two digits of seconds."""
+    days, rest = divmod(int(seconds), 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}' DAY TO SECOND"
+
+
 def with_options(options: dict[str, str]) -> str:
     return ", ".join(f"{literal(k)} = {literal(v)}" for k, v in options.items())
 
@@ -191,7 +199,7 @@ def create_source(t_env, spec: JobSpec, name: str) -> None:  # type: ignore[no-u
             {meta}
             event_ts_ms AS {ts},
             event_time AS TO_TIMESTAMP_LTZ(CASE WHEN {ts} BETWEEN {lo} AND {hi} THEN {ts} ELSE 0 END, 3),
-            WATERMARK FOR event_time AS event_time - INTERVAL '{ooo_s}' SECOND
+            WATERMARK FOR event_time AS event_time - {seconds_interval(ooo_s)}
         ) WITH ({with_options(options)})
     """)
 

@@ -118,3 +118,10 @@ def test_a_spec_without_the_catalog_password_reads_it_from_the_environment(
     data["catalog"].pop("password")
     monkeypatch.setenv("KAPPA_CATALOG_PASSWORD", "from-a-secret")
     assert JobSpec.from_dict(data).catalog.password == "from-a-secret"
+
+
+def test_watermark_delays_beyond_99_seconds_are_valid_intervals() -> None:
+    from flink_jobs.sql import seconds_interval
+
+    assert seconds_interval(5) == "INTERVAL '0 00:00:05' DAY TO SECOND"
+    assert seconds_interval(86_400 + 3725) == "INTERVAL '1 01:02:05' DAY TO SECOND"
