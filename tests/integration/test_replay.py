@@ -74,6 +74,9 @@ def expected_suspicious(produced: dict, count_above: int, total_above: int) -> s
             if count > count_above or total > total_above}
 
 
+# Catch-up detection on this stack has taken up to ~575 s since the topics became Terraform's (the
+# replay's watermark shows up late in Flink's REST API; root cause still open): generous limits.
+@pytest.mark.timeout(1800)
 def test_replay_with_a_new_threshold_cuts_over_while_analysts_query(ctx: Context, produced: dict) -> None:
     job = ctx.settings.jobs.transactions
     new_threshold = 3
@@ -86,7 +89,7 @@ def test_replay_with_a_new_threshold_cuts_over_while_analysts_query(ctx: Context
     plan = replay.plan(changed, JOB, produced["from"])
     assert plan.to_version > plan.from_version and plan.params["suspicious_count_above"] == new_threshold
     run = replay.start(changed, plan)
-    progress = replay.follow(changed, run, lambda _p: None, timeout_s=600)
+    progress = replay.follow(changed, run, lambda _p: None, timeout_s=1500)
     result = replay.gate(changed, run, progress)
     assert result.passed, result.failures
     assert any(line.startswith("changed  suspicious_activity") for line in result.lines), result.lines
