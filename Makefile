@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 KAPPA  := $(BIN)/kappa
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-terraform test-flink test-integration setup browser up down status lint fmt clean lock
+.PHONY: bench demo test test-unit test-terraform test-flink test-integration setup browser up down status lint fmt clean lock
 
 $(STAMP): pyproject.toml requirements/platform.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -18,6 +18,10 @@ setup: $(STAMP)            ## fetch and install every component into ~/.cache/ka
 
 demo: setup                ## set up, start the stack, run the transactions pipeline, query Trino
 	$(KAPPA) demo
+
+bench: setup              ## Nexmark-style benchmark against the running stack (quick profile)
+	$(KAPPA) up
+	$(KAPPA) bench --profile quick
 
 up: setup
 	$(KAPPA) up
