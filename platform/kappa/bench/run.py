@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from kappa import infra, kafka_clients
 from kappa.artifacts.java import find_java
@@ -65,7 +65,7 @@ def fill(ctx: Context, opts: NexmarkOptions, partitions: int, progress: Progress
     topic = f"nexmark-{opts.count}-s{opts.seed}"
     admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
-    have = sum(end - start for start, end in end_offsets(ctx.settings.kafka_bootstrap, topic).values())
+    have = sum(end - start for start, end in _offsets_when_ready(ctx, topic).values())
     if have == opts.count:
         progress(f"reusing {topic} ({have:,} events)")
         return topic, 0.0
@@ -88,6 +88,18 @@ def fill(ctx: Context, opts: NexmarkOptions, partitions: int, progress: Progress
     rate = opts.count / (time.perf_counter() - started)
     progress(f"filled {topic}: {opts.count:,} events at {rate:,.0f}/s (generate + produce)")
     return topic, rate
+
+
+def _offsets_when_ready(ctx: Context, topic: str, timeout_s: float = 30) -> dict[int, tuple[int, int]]:
+    """A topic created a moment ago answers once its partitions have leaders."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return end_offsets(ctx.settings.kafka_bootstrap, topic)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def jvm_consume_rate(ctx: Context, topic: str, count: int) -> float:
