@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 KAPPA  := $(BIN)/kappa
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench demo test test-unit test-terraform test-flink test-integration setup browser up down status lint fmt clean lock
+.PHONY: bench chaos demo test test-unit test-terraform test-flink test-integration setup browser up down status lint fmt clean lock
 
 $(STAMP): pyproject.toml requirements/platform.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -22,6 +22,9 @@ demo: setup                ## set up, start the stack, run the transactions pipe
 bench: setup              ## Nexmark-style benchmark against the running stack (quick profile)
 	$(KAPPA) up
 	$(KAPPA) bench --profile quick
+
+chaos: setup              ## the fault-injection suite at full size (kill -9, restarts, fuzz) on its own stack
+	KAPPA_CHAOS=full $(BIN)/pytest -m fault
 
 up: setup
 	$(KAPPA) up

@@ -1,5 +1,6 @@
 """Nexmark queries for `kappa bench`: a bounded read of the filled `nexmark` topic (earliest to the
-latest offset at start) through one query into a blackhole or an Iceberg table.
+latest offset at start) through one query into a blackhole or an Iceberg table; or, with
+`"bounded": false`, an unbounded one (the freshness measurement).
 
 `python -m flink_jobs.nexmark --spec bench.json`, where the spec holds bootstrap, topic, query, sink,
 parallelism, checkpoint_interval_s, run id and (for the Iceberg sink) the catalog.
@@ -23,8 +24,8 @@ CREATE TEMPORARY TABLE nexmark (
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
 ) WITH (
   'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}',
-  'properties.group.id' = 'kappa-bench-{run}', 'scan.startup.mode' = 'earliest-offset',
-  'scan.bounded.mode' = 'latest-offset', 'format' = 'json', 'json.ignore-parse-errors' = 'true'
+  'properties.group.id' = 'kappa-bench-{run}', 'scan.startup.mode' = 'earliest-offset',{bounded}
+  'format' = 'json', 'json.ignore-parse-errors' = 'true'
 )"""
 
 VIEWS = (
@@ -96,7 +97,8 @@ def build(t_env: Any, spec: dict[str, Any]) -> Any:
     conf.set("parallelism.default", str(spec["parallelism"]))
     conf.set("execution.checkpointing.interval", f"{spec['checkpoint_interval_s']}s")
     conf.set("table.local-time-zone", "UTC")
-    t_env.execute_sql(SOURCE.format(topic=spec["topic"], bootstrap=spec["bootstrap"], run=spec["run"]))
+    bounded = " 'scan.bounded.mode' = 'latest-offset'," if spec.get("bounded", True) else ""
+    t_env.execute_sql(SOURCE.format(topic=spec["topic"], bootstrap=spec["bootstrap"], run=spec["run"], bounded=bounded))
     for view in VIEWS:
         t_env.execute_sql(view)
     t_env.create_temporary_function(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,3 +88,22 @@ def test_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_free_ports_are_below_the_ephemeral_range() -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert all(free_port() < low for _ in range(50))
+
+
+def test_a_port_held_for_a_moment_at_start_is_waited_for(tmp_path: Path) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    threading.Timer(1.0, blocker.close).start()
+    table = ProcessTable(tmp_path / "run")
+    running = table.start(http_server(tmp_path, port), "127.0.0.1")
+    try:
+        table.wait_healthy(running, lambda: tcp_open("127.0.0.1", port), timeout_s=20)
+    finally:
+        table.stop("web")

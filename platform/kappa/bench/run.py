@@ -33,10 +33,12 @@ from kappa.topics import end_offsets, ensure_topics
 Progress = Callable[[str], None]
 # Nexmark's published throughput ratios to q0 (Flink's nexmark results, same cluster).
 PUBLISHED = {"q5": 0.14, "q7": 0.08, "q8": 0.94, "q11": 0.26}
-PROFILES = {
-    "quick": {"events": 300_000, "queries": ["q0", "q5", "q7", "q8", "q11", "q1_udf", "q1_sql"]},
-    "full": {"events": 3_000_000, "queries": ["q0", "q5", "q7", "q8", "q11", "q1_udf", "q1_sql"]},
+ALL_QUERIES = ["q0", "q5", "q7", "q8", "q11", "q1_udf", "q1_sql"]
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {"events": 300_000, "queries": ALL_QUERIES, "intervals": [1, 5], "fresh_seconds": 30},
+    "full": {"events": 3_000_000, "queries": ALL_QUERIES, "intervals": [1, 5], "fresh_seconds": 120},
 }
+FRESH_RATE = 10_000  # events/s: the issue's freshness target is stated at this rate
 
 
 @dataclass
@@ -51,8 +53,11 @@ class BenchResult:
     limit: dict[str, float] = field(default_factory=dict)  # events/s
     queries: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> events/s, seconds
     ratios: dict[str, float] = field(default_factory=dict)
+    freshness: list[dict[str, Any]] = field(default_factory=list)
+    replay: dict[str, Any] = field(default_factory=dict)
+    serving: dict[str, Any] = field(default_factory=dict)
+    compaction: dict[str, Any] = field(default_factory=dict)
     footprint: dict[str, Any] = field(default_factory=dict)
-    not_measured: list[str] = field(default_factory=list)
 
 
 def machine() -> dict[str, Any]:
@@ -158,17 +163,21 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def catalog_spec(ctx: Context) -> dict[str, Any]:
+    p = infra.outputs(ctx)
+    return {"name": ctx.settings.catalog.name, "jdbc_url": p.catalog_jdbc_url, "user": p.catalog_role,
+            "password": ctx.secrets.catalog_password, "warehouse": p.warehouse_uri}
+
+
 def run_query(ctx: Context, topic: str, query: str, sink: str, count: int, parallelism: int,
-              run_id: str, progress: Progress) -> dict[str, float]:
+              run_id: str, progress: Progress, table: str | None = None) -> dict[str, float]:
     spec: dict[str, Any] = {
         "version": 1, "query": query, "sink": sink, "topic": topic, "bootstrap": ctx.settings.kafka_bootstrap,
         "parallelism": parallelism, "checkpoint_interval_s": ctx.settings.flink.checkpoint_interval_s,
-        "run": f"{run_id}-{query}-{sink}", "table": f"{query}_{run_id}",
+        "run": f"{run_id}-{query}-{sink}-{table or ''}", "table": table or f"{query}_{run_id}",
     }
     if sink == "iceberg":
-        p = infra.outputs(ctx)
-        spec["catalog"] = {"name": ctx.settings.catalog.name, "jdbc_url": p.catalog_jdbc_url, "user": p.catalog_role,
-                           "password": ctx.secrets.catalog_password, "warehouse": p.warehouse_uri}
+        spec["catalog"] = catalog_spec(ctx)
     job = JobDefinition(name=f"bench-{query}-{sink}", module="flink_jobs.nexmark", topic=topic, tables={}, params={},
                         autostart=False, description="kappa bench")
     pids = flink_pids(ctx)
@@ -216,12 +225,47 @@ def peak_memory(ctx: Context) -> dict[str, float]:
     return result
 
 
+def table_checksum(ctx: Context, table: str) -> tuple[int, int]:
+    """(rows, order-independent checksum of every row) of a bench table, computed by Trino."""
+    from kappa import query as trino
+
+    row = trino.run(ctx.settings, f"SELECT count(*), checksum(concat_ws('|', CAST(auction AS varchar), "
+                                  f"CAST(bidder AS varchar), CAST(price AS varchar), channel, extra, "
+                                  f"CAST(ts AS varchar))) FROM iceberg.{table}").rows[0]
+    return int(row[0]), int.from_bytes(bytes(row[1] or b""), "big")
+
+
+def replay_figures(ctx: Context, fresh: dict[str, Any], parallelism: int, run_id: str,
+                   progress: Progress) -> dict[str, Any]:
+    """Replay the freshness run's live stream (produced in real time at the live rate and committed
+    by the streaming q0 job) as a new version: the same query reading the topic from its first offset
+    into a new table, as fast as it can. Compares its rate to the live rate and its content to the live table's."""
+    topic = f"nexmark-fresh-{run_id}-{fresh['checkpoint_interval_s']}s"
+    progress(f"replaying {topic} ({fresh['events']:,} events) into a new table version")
+    rate = run_query(ctx, topic, "q0", "iceberg", fresh["events"], parallelism, run_id, progress,
+                     table=f"replay_{run_id}")
+    live_rows, live_sum = table_checksum(ctx, fresh["table"])
+    replay_rows, replay_sum = table_checksum(ctx, f"bench.replay_{run_id}")
+    return {"events": fresh["events"], "live_rate": fresh["achieved_rate"],
+            "catch_up_rate": round(rate["events_per_s"]),
+            "replay_vs_live": round(rate["events_per_s"] / fresh["achieved_rate"], 2), "seconds": rate["seconds"],
+            "live_rows": live_rows, "replay_rows": replay_rows,
+            "content_equal": (live_rows, live_sum) == (replay_rows, replay_sum)}
+
+
 def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int, partitions: int, seed: int,
-          out_dir: Path, progress: Progress, queries: list[str] | None = None) -> tuple[BenchResult, Path]:
+          out_dir: Path, progress: Progress, queries: list[str] | None = None, intervals: list[int] | None = None,
+          fresh_rate: int = FRESH_RATE) -> tuple[BenchResult, Path]:
+    from kappa.bench import freshness, serving
+
     if profile not in PROFILES:
         raise KappaError(f"unknown profile {profile!r}; choose {' or '.join(PROFILES)}")
-    count = events_count or int(PROFILES[profile]["events"])  # type: ignore[call-overload]
-    chosen = queries or list(PROFILES[profile]["queries"])  # type: ignore[call-overload]
+    p = PROFILES[profile]
+    count = events_count or int(p["events"])
+    chosen = queries or list(p["queries"])
+    unknown = sorted(set(chosen) - set(ALL_QUERIES))
+    if unknown:
+        raise KappaError(f"unknown query {', '.join(unknown)}; choose from {', '.join(ALL_QUERIES)}")
     result = BenchResult(profile=profile, events=count, partitions=partitions, parallelism=parallelism,
                          checkpoint_interval_s=ctx.settings.flink.checkpoint_interval_s, machine=machine())
     run_id = time.strftime("%Y%m%d%H%M%S")
@@ -243,13 +287,28 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
             result.ratios[f"{name}_vs_q0"] = q[f"{name}:blackhole"] / q["q0:blackhole"]
     if "q1_udf:blackhole" in q and "q1_sql:blackhole" in q:
         result.ratios["python_udf_vs_sql_twin"] = q["q1_udf:blackhole"] / q["q1_sql:blackhole"]
+
+    progress(f"freshness: visible-in-Trino latency at {fresh_rate:,} events/s")
+    for interval in intervals or p["intervals"]:
+        result.freshness.append(freshness.measure(ctx, interval_s=interval, rate=fresh_rate,
+                                                  seconds=int(p["fresh_seconds"]), run_id=run_id,
+                                                  catalog=catalog_spec(ctx), progress=progress))
+    for f in result.freshness:
+        result.ratios[f"freshness_p95_over_interval_{f['checkpoint_interval_s']}s"] = f["p95_over_interval"]
+    result.replay = replay_figures(ctx, result.freshness[0], parallelism, run_id, progress)
+    result.ratios["replay_vs_live_rate"] = result.replay["replay_vs_live"]
+    progress(f"  replay {result.replay['catch_up_rate']:,}/s = {result.replay['replay_vs_live']}x the live rate; "
+             f"content {'equal' if result.replay['content_equal'] else 'DIFFERENT'}")
+    progress("serving: Trino (analytics view) against DuckDB (same Iceberg snapshot)")
+    result.serving = serving.trino_vs_duckdb(ctx, f"bench.q0_{run_id}", progress)
+    progress("serving: many small commits against after compaction")
+    result.compaction = serving.compaction(ctx, result.freshness[0]["table"], progress)
+
     result.footprint["peak_rss_mib"] = peak_memory(ctx)
     result.footprint["total_peak_rss_gib"] = round(sum(result.footprint["peak_rss_mib"].values()) / 1024, 2)
-    result.not_measured = ["freshness (p50/p95 visible-in-Trino latency)", "replay catch-up vs live rate",
-                           "serving: Trino vs DuckDB, before/after compaction"]
     folder = out_dir / run_id
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "result.json").write_text(json.dumps(asdict(result), indent=1))
+    (folder / "result.json").write_text(json.dumps(asdict(result), indent=1, default=str))
     from kappa.bench.report import write_report
 
     report = write_report(result, folder)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import psutil
 from kappa.errors import ServiceError
 
 HealthCheck = Callable[[], bool]
+PORT_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,25 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A free port below the kernel's ephemeral range. A service on an ephemeral port can find it
+    taken when it restarts: a client retrying to connect to it on localhost may be given that very
+    port as its own source port and connect to itself (TCP self-connect); found by the Kafka kill -9 test."""
+    low, _ = _ephemeral_range()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        if not port_in_use(host, port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # fall back to the kernel's choice
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
@@ -127,6 +146,10 @@ class ProcessTable:
     def start(self, spec: ProcessSpec, host: str) -> Running:
         """Start the process in its own session (it outlives the CLI) with output to its log."""
         for port in spec.ports:
+            # a restart may find the port held for a moment (a client's socket in flight): wait a little
+            deadline = time.monotonic() + PORT_GRACE_S
+            while port_in_use(host, port) and time.monotonic() < deadline:
+                time.sleep(0.5)
             if port_in_use(host, port):
                 raise ServiceError(
                     spec.name, f"port {port} on {host} is already in use by another program", spec.log_path,

@@ -1,0 +1,277 @@
+"""The fault-injection suite's shared parts: how big a run is, how a service is killed and brought
+back, and the one reconciliation every fault case ends with.
+
+`make test` runs the bounded suite; `make chaos` (KAPPA_CHAOS=full) runs more events, more kills
+and more fuzz examples. Every case reconciles the same way, from Kafka's delivery reports and a
+plain-Python computation over the produced events:
+
+    produced = landed + quarantined + late      (each event found once, by its Kafka coordinates)
+    zero duplicate event ids, zero missing ones
+    windows equal to the plain-Python expectation
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from kappa.jobs import FlinkRest, JobStore, start_job, tables_for
+from kappa.producer import Delivered, produce
+from kappa.runtime.stack import Stack
+from kappa.scenarios import ScenarioOptions, generate
+from kappa.scenarios.base import Event
+from kappa.services.base import Context
+from tests.expected import tumbling_windows
+from tests.integration.conftest import trino_rows, wait_for
+from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when
+
+MIN = 60_000
+JOB = "transactions"
+
+
+@dataclass(frozen=True)
+class Scale:
+    events: int  # per case
+    rate: int  # events/s while the fault happens
+    kills: int  # how many times a killed service is killed per case
+    fuzz_examples: int  # hypothesis examples (each one a batch through the real stack)
+    fuzz_batch: int  # malformed events per example
+
+
+def scale() -> Scale:
+    if os.environ.get("KAPPA_CHAOS", "bounded") == "full":
+        return Scale(events=60_000, rate=1500, kills=3, fuzz_examples=8, fuzz_batch=400)
+    return Scale(events=9_000, rate=600, kills=1, fuzz_examples=2, fuzz_batch=120)
+
+
+def live_tables(ctx: Context, job: str = JOB) -> dict[str, str]:
+    return tables_for(job, JobStore(ctx.settings.state).get(job).version)
+
+
+# --- faults --------------------------------------------------------------------------------------
+
+def kill9(ctx: Context, service: str) -> float:
+    """kill -9 one supervised service; returns the monotonic time of the kill."""
+    stack = Stack(ctx)
+    running = stack.table.get(service)
+    assert running is not None, f"{service} is not running"
+    family = [psutil.Process(running.pid), *psutil.Process(running.pid).children(recursive=True)]
+    killed_at = time.monotonic()
+    for proc in family:  # the service and anything it forked, all at once, as a crash would
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGKILL)
+    wait_for(lambda: stack.table.get(service) is None, timeout_s=30, what=f"{service} to die", interval_s=0.2)
+    return killed_at
+
+
+def restart(ctx: Context, service: str) -> float:
+    """A clean stop (SIGTERM, as an operator or a package upgrade would) then start again."""
+    stack = Stack(ctx)
+    stopped_at = time.monotonic()
+    assert stack.table.stop(service), f"{service} was not running"
+    return stopped_at
+
+
+def bring_back(ctx: Context) -> None:
+    """What an operator runs after a crash: `kappa up` starts whatever is missing and resumes the
+    jobs that should be running (each from its newest checkpoint or savepoint)."""
+    from kappa.jobs import resume_desired
+
+    stack = Stack(ctx)
+    stack.up()
+    resume_desired(ctx)
+    wait_for(stack.all_healthy, timeout_s=180, what="every service to be healthy again")
+
+
+def _job(ctx: Context) -> dict[str, Any] | None:
+    record = JobStore(ctx.settings.state).get(JOB)
+    active = FlinkRest(ctx.settings.flink_rest_url).running_by_name(f"kappa.{JOB}.v{record.version}")
+    return active[0] if active else None
+
+
+def _checkpoints(ctx: Context, job_id: str) -> int:
+    return int(FlinkRest(ctx.settings.flink_rest_url).checkpoints(job_id)["counts"]["completed"])
+
+
+def wait_recovered(ctx: Context, since: float, timeout_s: float = 300) -> float:
+    """Until the job runs every task and has completed a checkpoint after the fault; returns the
+    seconds from `since` (the fault) to then."""
+    def probe() -> bool:
+        try:
+            job = _job(ctx)
+            if job is None:
+                return False
+            detail = FlinkRest(ctx.settings.flink_rest_url).job(job["jid"])
+            if detail["state"] != "RUNNING" or any(v["status"] != "RUNNING" for v in detail["vertices"]):
+                return False
+            latest = (FlinkRest(ctx.settings.flink_rest_url).checkpoints(job["jid"]).get("latest") or {})
+            done = latest.get("completed")
+            return bool(done) and done["latest_ack_timestamp"] / 1000 > time.time() - (time.monotonic() - since)
+        except (requests.RequestException, KeyError, ValueError):
+            return False
+
+    wait_for(probe, timeout_s=timeout_s, what="the job to run and complete a checkpoint after the fault",
+             interval_s=0.5)
+    return time.monotonic() - since
+
+
+# --- a stream under fault ------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    prefix: str
+    events: list[Event]
+    delivered: list[Delivered] = field(default_factory=list)
+    recoveries: list[float] = field(default_factory=list)
+
+
+def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, warmup_s: float = 5,
+                      mix: Callable[[str, list[Event]], list[Event]] | None = None, events: int | None = None) -> Run:
+    """Produce a known transactions stream at a steady rate and inject `fault` while it flows;
+    `fault` appends its recovery times to the run. `mix(prefix, valid)` returns the stream to send
+    instead of `valid` (the fuzz mixes malformed events in)."""
+    sc = scale()
+    start_job(ctx, JOB)
+    base = fresh_event_time(ctx, live_tables(ctx)["raw"])
+    prefix = f"{case}{uuid.uuid4().hex[:6]}-"
+    opts = ScenarioOptions(count=events or sc.events, seed=zlib.crc32(case.encode()), start_ms=base,
+                           event_interval_ms=150, keys=60, key_prefix=prefix)
+    stream = list(generate(JOB, opts))
+    if mix is not None:
+        stream = mix(prefix, stream)
+    run = Run(prefix, stream)
+    outcome: dict[str, Any] = {}
+
+    def producer() -> None:
+        try:
+            _, run.delivered = produce(ctx.settings.kafka_bootstrap, ctx.settings.jobs.transactions.topic, stream,
+                                       rate=sc.rate, collect=True)
+        except Exception as exc:  # reported below, with the fault's own outcome
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=producer, name=f"produce-{case}")
+    thread.start()
+    time.sleep(warmup_s)
+    fault(run)
+    thread.join(timeout=900)
+    assert not thread.is_alive(), "the producer did not finish"
+    assert "error" not in outcome, f"the producer failed: {outcome.get('error')}"
+    assert len(run.delivered) == len(stream), f"Kafka acknowledged {len(run.delivered)} of {len(stream)} events"
+    return run
+
+
+# --- the reconciliation --------------------------------------------------------------------------
+
+@dataclass
+class Reconciliation:
+    produced: int
+    landed: int
+    quarantined: int
+    late: int
+    duplicates: list[tuple[int, int]]  # Kafka coordinates found more than once
+    missing: list[tuple[int, int]]  # produced but found nowhere
+    duplicate_ids: int
+    windows_expected: int
+    windows_wrong: dict[Any, Any]
+    placement: dict[tuple[int, int], str]  # coordinates -> "landed", "late" or the quarantine reason
+
+    def assert_exact(self) -> None:
+        assert not self.missing, f"{len(self.missing)} events lost, e.g. {self.missing[:5]}"
+        assert not self.duplicates, f"{len(self.duplicates)} events stored twice, e.g. {self.duplicates[:5]}"
+        assert self.produced == self.landed + self.quarantined + self.late, self.summary()
+        assert self.duplicate_ids == 0, f"{self.duplicate_ids} duplicate transaction ids"
+        assert not self.windows_wrong, f"{len(self.windows_wrong)} windows differ, e.g. " \
+                                       f"{list(self.windows_wrong.items())[:3]}"
+
+    def summary(self) -> str:
+        return (f"produced {self.produced} = landed {self.landed} + quarantined {self.quarantined} + late {self.late}; "
+                f"{len(self.missing)} missing, {len(self.duplicates)} duplicated, {self.duplicate_ids} duplicate ids, "
+                f"{self.windows_expected - len(self.windows_wrong)}/{self.windows_expected} windows exact")
+
+
+def reconcile(ctx: Context, run: Run, timeout_s: float = 600) -> Reconciliation:
+    job = ctx.settings.jobs.transactions
+    tables = live_tables(ctx)
+    records = [d.event.record for d in run.delivered if d.event.record is not None and d.event.key
+               and d.event.key.startswith(run.prefix) and not d.event.key.startswith(f"{run.prefix}bad")]
+    size_ms = job.window_size_min * MIN
+    close_windows(ctx, job.topic, max(r["timestamp"] for r in records) + 3 * size_ms)
+
+    coords = [(d.partition, d.offset) for d in run.delivered]
+    ranges: dict[int, list[int]] = {}
+    for p, o in coords:
+        ranges.setdefault(p, []).append(o)
+    where = " OR ".join(f"(kafka_partition = {p} AND kafka_offset BETWEEN {min(o)} AND {max(o)})"
+                        for p, o in sorted(ranges.items()))
+    topic = f"kafka_topic = '{job.topic}'"
+    queries = {
+        "landed": f"SELECT kafka_partition, kafka_offset, transaction_id, '' FROM {tables['raw']} "
+                  f"WHERE {topic} AND ({where})",
+        "quarantined": f"SELECT kafka_partition, kafka_offset, '', reason FROM {tables['quarantine']} "
+                       f"WHERE job = '{JOB}' AND {topic} AND ({where})",
+        "late": f"SELECT kafka_partition, kafka_offset, '', '' FROM {tables['late']} "
+                f"WHERE job = '{JOB}' AND {topic} AND ({where})",
+    }
+    wanted = set(coords)
+
+    def found() -> dict[str, list[list[Any]]] | None:
+        rows = {k: [r for r in trino_rows(ctx.settings, q) if (r[0], r[1]) in wanted] for k, q in queries.items()}
+        return rows if sum(len(v) for v in rows.values()) >= len(wanted) else None
+
+    try:
+        rows = wait_for(found, timeout_s=timeout_s, what=f"{len(wanted)} events accounted for", interval_s=3)
+    except AssertionError:
+        rows = {k: [r for r in trino_rows(ctx.settings, q) if (r[0], r[1]) in wanted] for k, q in queries.items()}
+    seen = Counter((r[0], r[1]) for v in rows.values() for r in v)
+    ids = Counter(r[2] for r in rows["landed"])
+
+    expected = tumbling_windows(records, size_ms)
+    window_rows = rows_when(ctx, f"SELECT window_start, window_end, user_id, transaction_count, total_amount "
+                                 f"FROM {tables['windows']} WHERE user_id LIKE '{run.prefix}%' "
+                                 f"AND user_id NOT LIKE '{run.prefix}bad%'",
+                            lambda r: len(r) >= len(expected), f"{len(expected)} windows", timeout_s=timeout_s)
+    actual: dict[Any, Any] = {}
+    for r in window_rows:
+        key = (ms(r[0]), ms(r[1]), r[2])
+        actual[key] = "twice" if key in actual else (r[3], r[4])
+    wrong = {k: (expected.get(k), actual.get(k)) for k in expected.keys() | actual.keys()
+             if expected.get(k) != actual.get(k)}
+    return Reconciliation(
+        produced=len(wanted), landed=len(rows["landed"]), quarantined=len(rows["quarantined"]), late=len(rows["late"]),
+        duplicates=sorted(c for c, n in seen.items() if n > 1), missing=sorted(wanted - set(seen)),
+        duplicate_ids=sum(n - 1 for n in ids.values() if n > 1), windows_expected=len(expected), windows_wrong=wrong,
+        placement={**{(r[0], r[1]): "landed" for r in rows["landed"]}, **{(r[0], r[1]): "late" for r in rows["late"]},
+                   **{(r[0], r[1]): r[3] for r in rows["quarantined"]}},
+    )
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".pytest-artifacts"
+
+
+def report(case: str, run: Run, result: Reconciliation) -> None:
+    """Print the case's figures and append them to .pytest-artifacts/faults.jsonl (kept by CI runs)."""
+    recovered = ", ".join(f"{s:.1f}s" for s in run.recoveries) or "n/a"
+    print(f"\n[fault] {case}: {result.summary()}; recovery {recovered}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (ARTIFACTS / "faults.jsonl").open("a") as fh:
+        fh.write(json.dumps({
+            "case": case, "scale": os.environ.get("KAPPA_CHAOS", "bounded"), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "produced": result.produced, "landed": result.landed, "quarantined": result.quarantined,
+            "late": result.late,
+            "missing": len(result.missing), "duplicated": len(result.duplicates), "duplicate_ids": result.duplicate_ids,
+            "windows_exact": result.windows_expected - len(result.windows_wrong), "windows": result.windows_expected,
+            "recovery_s": [round(s, 1) for s in run.recoveries]}) + "\n")

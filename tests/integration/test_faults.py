@@ -1,0 +1,116 @@
+"""Fault injection while a known transactions stream flows: the service is killed (or restarted),
+`kappa up` brings it back, and the tables end with every event exactly once, exactly the windows a
+plain-Python computation gives, and every malformed event quarantined with the contract's reason.
+
+Bounded in `make test`; `make chaos` runs the same cases bigger (tests/integration/faults.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from kappa.scenarios.base import Event
+from kappa.services.base import Context
+from lakehouse.contracts import contract, quarantine_reason
+from tests.fuzz_events import Mutation, mutations
+from tests.integration.faults import (
+    Run,
+    bring_back,
+    kill9,
+    reconcile,
+    report,
+    restart,
+    scale,
+    stream_with_fault,
+    wait_recovered,
+)
+
+pytestmark = pytest.mark.fault
+
+
+KILLS = [  # (service, what the case is called, how many kills in the bounded suite)
+    pytest.param("flink-taskmanager", "kill -9 TaskManager", 2, id="taskmanager"),
+    pytest.param("flink-jobmanager", "kill -9 JobManager", 1, id="jobmanager"),
+    pytest.param("kafka", "kill -9 Kafka broker during production", 1, id="kafka"),
+]
+
+
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize(("service", "case", "kills"), KILLS)
+def test_service_killed_mid_stream_loses_and_duplicates_nothing(ctx: Context, service: str, case: str,
+                                                                kills: int) -> None:
+    """kill -9 while events flow, then `kappa up` (which restarts it and resumes the jobs from their
+    newest checkpoint); the producer is idempotent with acks=all and keeps retrying meanwhile."""
+    def fault(run: Run) -> None:
+        for _ in range(max(kills, scale().kills)):
+            at = kill9(ctx, service)
+            bring_back(ctx)
+            run.recoveries.append(wait_recovered(ctx, at))
+            time.sleep(3)
+
+    run = stream_with_fault(ctx, service.split("-")[-1][:5], fault)
+    result = reconcile(ctx, run)
+    report(case, run, result)
+    result.assert_exact()
+
+
+@pytest.mark.timeout(1500)
+def test_catalog_database_restarted_during_commits(ctx: Context) -> None:
+    interval = ctx.settings.flink.checkpoint_interval_s
+
+    def fault(run: Run) -> None:
+        for _ in range(scale().kills):
+            at = restart(ctx, "postgres")
+            time.sleep(2 * interval)  # at least one checkpoint's Iceberg commit finds no catalog
+            bring_back(ctx)
+            run.recoveries.append(wait_recovered(ctx, at))
+            time.sleep(3)
+
+    run = stream_with_fault(ctx, "pg", fault)
+    result = reconcile(ctx, run)
+    report("PostgreSQL (catalog) restart", run, result)
+    result.assert_exact()
+
+
+def _mixer(batch: list[Mutation], max_chars: int):  # type: ignore[no-untyped-def]
+    """Each malformed event goes right after a valid one and borrows its event time."""
+    def mix(prefix: str, valid: list[Event]) -> list[Event]:
+        step = max(1, len(valid) // (len(batch) + 1))
+        out: list[Event] = []
+        pending = list(enumerate(batch))
+        for i, event in enumerate(valid):
+            out.append(event)
+            if pending and event.record is not None and i % step == step - 1:
+                k, mutation = pending.pop(0)
+                template = {**event.record, "transaction_id": f"{prefix}bad-{k}", "user_id": f"{prefix}bad-{k}"}
+                out.append(Event(f"{prefix}bad-{k}", mutation.apply(template, max_chars), None, "fuzz"))
+        assert not pending, "every malformed event was placed"
+        return out
+    return mix
+
+
+@pytest.mark.timeout(1800)
+@settings(max_examples=scale().fuzz_examples, deadline=None, phases=[Phase.generate], database=None,
+          suppress_health_check=list(HealthCheck))
+@given(batch=st.lists(mutations, min_size=scale().fuzz_batch, max_size=scale().fuzz_batch))
+def test_fuzzed_malformed_events_are_quarantined_and_nothing_else_changes(ctx: Context, batch: list[Mutation]) -> None:
+    max_chars = ctx.settings.jobs.transactions.max_payload_chars
+    run = stream_with_fault(ctx, "fuzz", lambda _run: None, warmup_s=0, mix=_mixer(batch, max_chars),
+                            events=10 * len(batch))
+    result = reconcile(ctx, run)
+    report(f"fuzz of {len(batch)} malformed events", run, result)
+    result.assert_exact()
+    schema = contract("transactions")
+    wrong = []
+    for d in run.delivered:
+        if d.event.malformed_kind != "fuzz":
+            continue
+        want = quarantine_reason(d.event.value, schema, max_chars) or "landed"
+        got = result.placement.get((d.partition, d.offset))
+        if got != want:
+            wrong.append((d.event.value[:200], want, got))
+    assert not wrong, f"{len(wrong)} malformed events handled unlike the contract says, e.g. {wrong[:5]}"

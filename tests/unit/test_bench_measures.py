@@ -1,0 +1,60 @@
+"""The benchmark's arithmetic: freshness latencies from Trino polls, percentiles, target verdicts,
+and the fuzz strategies the fault suite draws malformed events from."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+
+from kappa.bench.freshness import latencies, percentile
+from kappa.bench.report import verdict
+from lakehouse.contracts import contract, quarantine_reason
+from tests.fuzz_events import FIELDS, Mutation, mutations
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(100, 0, -1)]  # unsorted on purpose
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([3.0], 95) == 3.0
+
+
+def test_each_event_is_visible_at_the_first_poll_that_counts_it() -> None:
+    produced_at = [0.0, 1.0, 2.0, 3.0, 4.0]
+    polls = [(0.5, 0), (2.5, 2), (3.1, 2), (6.0, 5)]
+    assert latencies(produced_at, polls) == [2.5, 1.5, 4.0, 3.0, 2.0]
+
+
+def test_a_count_that_goes_past_what_was_produced_is_clipped() -> None:
+    assert latencies([0.0, 1.0], [(2.0, 5)]) == [2.0, 1.0]
+
+
+def test_verdicts_know_which_ratios_must_stay_low() -> None:
+    assert verdict("freshness_p95_over_interval_5s", 1.2) == ("<= 1.5", "met")
+    assert verdict("freshness_p95_over_interval_1s", 2.0) == ("<= 1.5", "missed by 0.50")
+    assert verdict("replay_vs_live_rate", 4.0) == (">= 10.0", "missed by 6.00")
+    assert verdict("q8_vs_q0", 0.95) == (">= 0.94", "met")
+    assert verdict("something_else", 1.0) == ("", "")
+
+
+TEMPLATE = {"transaction_id": "p-bad-1", "user_id": "p-bad-1", "amount": 12.5, "merchant": "m",
+            "timestamp": 1_790_000_000_000}
+
+
+@settings(max_examples=400, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=mutations)
+def test_every_mutation_is_bytes_the_contract_can_judge(m: Mutation) -> None:
+    payload = m.apply(TEMPLATE, 65536)
+    assert isinstance(payload, bytes)
+    reason = quarantine_reason(payload, contract("transactions"), 65536)
+    if m.kind in ("bytes", "not_an_object", "truncate") and reason is None:
+        # only a payload that happens to be a complete, valid object may pass
+        assert isinstance(json.loads(payload), dict)
+    if m.kind == "oversized":
+        assert reason == "oversized payload (> 65536 characters)"
+    if m.kind == "drop" and m.field in ("transaction_id", "user_id", "amount", "timestamp"):
+        assert reason == f"missing {m.field}"
+    if m.kind == "extra_field":
+        assert m.field not in FIELDS and reason is None, "an unknown field changes nothing"
