@@ -68,7 +68,7 @@ def kafka_options(spec: JobSpec) -> dict[str, str]:
         "format": "raw",
         "raw.charset": "UTF-8",
         # every partition keeps moving while a backlog is read, so none is taken for idle (settings.py)
-        "properties.max.partition.fetch.bytes": str(int(spec.params.get("max_partition_fetch_kib", 64)) * 1024),
+        "properties.max.partition.fetch.bytes": str(int(spec.params.get("max_partition_fetch_kib", 32)) * 1024),
     }
     if k.startup_mode == "specific-offsets":
         options["scan.startup.specific-offsets"] = k.specific_offsets

@@ -79,6 +79,10 @@ class Stack:
                 launched[svc.name] = running
             for name in launched:
                 self._ready(launched, ready, name, progress)
+            if "postgres" in started and "trino" in launched and "trino" not in started:
+                failed = Trino(self.ctx).refresh_catalog_connections()
+                if failed:
+                    progress(f"trino: {failed} stale catalog connection(s) renewed after PostgreSQL restarted")
         except BaseException:
             for name in reversed(started):
                 self.table.stop(name)

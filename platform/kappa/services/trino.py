@@ -127,3 +127,22 @@ class Trino:
 
     def after_start(self) -> None:
         return None
+
+    def refresh_catalog_connections(self, attempts: int = 6) -> int:
+        """After the catalog database restarted under a running Trino: each pooled catalog connection
+        fails once ("Cannot check and eventually update SQL schema": Iceberg's JDBC pool reconnects
+        on SQLSTATE 08xxx but PostgreSQL's restart reports 57P01), so use them up here rather than
+        in an analyst's queries. Returns how many queries failed before two in a row succeeded."""
+        from kappa import query
+        from kappa.errors import KappaError
+
+        failed = ok = 0
+        for _ in range(attempts):
+            try:
+                query.run(self.ctx.settings, "SELECT count(*) FROM iceberg.information_schema.schemata")
+                ok += 1
+                if ok == 2:
+                    break
+            except KappaError:
+                failed, ok = failed + 1, 0
+        return failed
