@@ -106,15 +106,16 @@ def build(t_env: Any, spec: dict[str, Any]) -> Any:
     columns, query = QUERIES[spec["query"]]
     if spec["sink"] == "iceberg":
         c = spec["catalog"]
+        # The Flink catalog's name is the Iceberg catalog's name in the JDBC tables: it must be the
+        # platform's, or Trino and PyIceberg would not see the bench tables.
         t_env.execute_sql(
-            f"CREATE CATALOG bench_catalog WITH ('type' = 'iceberg', "
+            f"CREATE CATALOG `{c['name']}` WITH ('type' = 'iceberg', "
             f"'catalog-impl' = 'org.apache.iceberg.jdbc.JdbcCatalog', 'uri' = '{c['jdbc_url']}', "
             f"'jdbc.user' = '{c['user']}', 'jdbc.password' = '{c['password']}', 'jdbc.schema-version' = 'V1', "
-            f"'warehouse' = '{c['warehouse']}', 'catalog-name' = '{c['name']}')")
-        t_env.execute_sql("CREATE DATABASE IF NOT EXISTS bench_catalog.bench")
-        sink = f"bench_catalog.bench.{spec['table']}"
-        iceberg_columns = columns.replace("TIMESTAMP_LTZ(3)", "TIMESTAMP(3)")
-        t_env.execute_sql(f"CREATE TABLE IF NOT EXISTS {sink} ({iceberg_columns})")
+            f"'warehouse' = '{c['warehouse']}')")
+        t_env.execute_sql(f"CREATE DATABASE IF NOT EXISTS `{c['name']}`.bench")
+        sink = f"`{c['name']}`.bench.{spec['table']}"
+        t_env.execute_sql(f"CREATE TABLE IF NOT EXISTS {sink} ({columns.replace('TIMESTAMP_LTZ(3)', 'TIMESTAMP(3)')})")
         if "TIMESTAMP_LTZ" in columns:  # Iceberg has no TIMESTAMP_LTZ: cast the event time
             cols = [c.split()[0] for c in columns.split(", ")]
             query = "SELECT " + ", ".join(f"CAST({c} AS TIMESTAMP(3))" if c == "ts" else c for c in cols) + \

@@ -58,3 +58,21 @@ def test_every_mutation_is_bytes_the_contract_can_judge(m: Mutation) -> None:
         assert reason == f"missing {m.field}"
     if m.kind == "extra_field":
         assert m.field not in FIELDS and reason is None, "an unknown field changes nothing"
+
+
+def test_flame_graph_self_time_by_frame_and_component() -> None:
+    from kappa.bench.profile import summarise
+
+    tree = {"name": "root", "value": 10, "children": [
+        {"name": "org.apache.flink.streaming.runtime.tasks.StreamTask.invoke", "value": 10, "children": [
+            {"name": "com.fasterxml.jackson.core.JsonParser.nextToken", "value": 6, "children": []},
+            {"name": "org.apache.parquet.column.ColumnWriter.write", "value": 3, "children": [
+                {"name": "java.util.Arrays.copyOf", "value": 1, "children": []}]},
+        ]},
+    ]}
+    got = summarise(tree)
+    assert got["samples"] == 10
+    # self time: jackson 6, parquet 3 - 1 = 2, Arrays 1, StreamTask 10 - 9 = 1
+    assert got["components"] == {"JSON parsing": 0.6, "Parquet/Iceberg writing": 0.2, "Flink records and state": 0.1,
+                                 "JDK": 0.1}
+    assert got["top_frames"][0] == ("com.fasterxml.jackson.core.JsonParser.nextToken", 0.6)

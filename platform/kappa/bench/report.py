@@ -46,6 +46,14 @@ def _plot(result: Any, folder: Path) -> list[str]:
     return ["throughput.png"]
 
 
+def profile_components(profiled: dict[str, Any]) -> list[str]:
+    names: dict[str, float] = {}
+    for p in profiled.values():
+        for c, share in p["components"].items():
+            names[c] = names.get(c, 0) + share
+    return sorted(names, key=lambda c: -names[c])
+
+
 def write_report(result: Any, folder: Path) -> Path:
     lines = [
         f"# kappa bench: {result.profile} profile",
@@ -56,17 +64,29 @@ def write_report(result: Any, folder: Path) -> Path:
         "",
         "## Rates (events/s)",
         "",
-        "| measurement | events/s | seconds | CPU-s per 1k events |",
+        "| measurement | events/s | seconds | Flink CPU-s per million events |",
         "|---|---|---|---|",
     ]
     for name, rate in result.limit.items():
         lines.append(f"| limit: {name} | {rate:,.0f} | | |")
     for name, q in result.queries.items():
-        lines.append(f"| {name} | {q['events_per_s']:,.0f} | {q['seconds']:.1f} | {q['cpu_s_per_1k_events']:.2f} |")
+        cpu = q["cpu_s_per_million_events"]
+        lines.append(f"| {name} | {q['events_per_s']:,.0f} | {q['seconds']:.1f} | {cpu:.1f} |")
     lines += ["", "## Ratios (same run)", "", "| ratio | measured | target | |", "|---|---|---|---|"]
     for name, value in result.ratios.items():
         target, outcome = verdict(name, value)
         lines.append(f"| {name} | {value:.2f} | {target} | {outcome} |")
+    profiled = {name: q["profile"] for name, q in result.queries.items() if q.get("profile")}
+    if profiled:
+        lines += ["", "## Where the CPU goes (on-CPU flame graph of the busiest vertex, share of samples)", "",
+                  "| query | " + " | ".join(profile_components(profiled)) + " |",
+                  "|---|" + "---|" * len(profile_components(profiled))]
+        for name, p in profiled.items():
+            lines.append(f"| {name} | " + " | ".join(f"{p['components'].get(c, 0):.0%}"
+                                                      for c in profile_components(profiled)) + " |")
+        if "q0:iceberg" in profiled:
+            lines += ["", "Hottest frames of q0 -> Iceberg (self time): "
+                      + "; ".join(f"`{f}` {share:.0%}" for f, share in profiled["q0:iceberg"]["top_frames"][:5]) + "."]
     if result.freshness:
         lines += ["", "## Freshness (produce -> visible in Trino)", "",
                   "| checkpoint interval | rate (achieved) | p50 | p95 | max | p95 / interval |",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import platform as stdlib_platform
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from kappa import infra, kafka_clients
 from kappa.artifacts.java import find_java
+from kappa.bench import profile
 from kappa.bench.nexmark import NexmarkOptions, events
 from kappa.errors import KappaError
 from kappa.jobs import FlinkRest, JobDefinition, submit
@@ -51,7 +53,7 @@ class BenchResult:
     machine: dict[str, Any]
     generate_events_per_s: float = 0.0
     limit: dict[str, float] = field(default_factory=dict)  # events/s
-    queries: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> events/s, seconds
+    queries: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> events/s, seconds, profile
     ratios: dict[str, float] = field(default_factory=dict)
     freshness: list[dict[str, Any]] = field(default_factory=list)
     replay: dict[str, Any] = field(default_factory=dict)
@@ -170,7 +172,7 @@ def catalog_spec(ctx: Context) -> dict[str, Any]:
 
 
 def run_query(ctx: Context, topic: str, query: str, sink: str, count: int, parallelism: int,
-              run_id: str, progress: Progress, table: str | None = None) -> dict[str, float]:
+              run_id: str, progress: Progress, table: str | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "version": 1, "query": query, "sink": sink, "topic": topic, "bootstrap": ctx.settings.kafka_bootstrap,
         "parallelism": parallelism, "checkpoint_interval_s": ctx.settings.flink.checkpoint_interval_s,
@@ -184,6 +186,10 @@ def run_query(ctx: Context, topic: str, query: str, sink: str, count: int, paral
     cpu_before = cpu_seconds(pids)
     job_id = submit(ctx, job, spec)
     rest = FlinkRest(ctx.settings.flink_rest_url)
+    flame: dict[str, Any] = {}
+    sampler = threading.Thread(target=lambda: flame.update(profile.sample(ctx.settings.flink_rest_url, job_id) or {}),
+                               name=f"flamegraph-{query}", daemon=True)
+    sampler.start()
     deadline = time.monotonic() + 3600
     while time.monotonic() < deadline:
         info = rest.job(job_id)
@@ -196,7 +202,11 @@ def run_query(ctx: Context, topic: str, query: str, sink: str, count: int, paral
         raise KappaError(f"{query} into {sink} ended {info['state']} (Flink job {job_id}; see the Flink UI)")
     seconds = info["duration"] / 1000
     cpu = cpu_seconds(pids) - cpu_before
-    result = {"events_per_s": count / seconds, "seconds": seconds, "cpu_s_per_1k_events": 1000 * cpu / count}
+    sampler.join(timeout=30)
+    result: dict[str, Any] = {"events_per_s": count / seconds, "seconds": seconds,
+                              "cpu_s_per_million_events": 1e6 * cpu / count}
+    if flame:
+        result["profile"] = flame
     progress(f"  {query} -> {sink}: {result['events_per_s']:,.0f} events/s ({seconds:.1f}s)")
     return result
 

@@ -67,6 +67,8 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         "restart-strategy.fixed-delay.attempts": f.restart_attempts,
         "restart-strategy.fixed-delay.delay": f"{f.restart_delay_s}s",
         "table.local-time-zone": "UTC",
+        # Flame graphs in the Web UI and for `kappa bench` (sampled only when asked for).
+        "rest.flamegraph.enabled": "true",
         "classloader.check-leaked-classloader": "false",
         "io.tmp.dirs": str(state / "tmp"),
         "web.upload.dir": str(state / "uploads"),

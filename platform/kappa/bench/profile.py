@@ -1,0 +1,83 @@
+"""What limits a Flink job: an on-CPU flame graph sampled from Flink's REST API while the job runs,
+reduced to the share of samples per frame (self time) and per component."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import requests
+
+from kappa.jobs import FlinkRest
+
+# Frame prefixes -> the component they belong to, first match wins.
+COMPONENTS = (
+    ("JSON parsing", ("org.apache.flink.formats.json", "com.fasterxml.jackson",
+                      "org.apache.flink.shaded.jackson2")),
+    ("Parquet/Iceberg writing", ("org.apache.parquet", "org.apache.iceberg", "shaded.parquet")),
+    ("Kafka client", ("org.apache.kafka", "org.apache.flink.connector.kafka")),
+    ("Python UDF bridge", ("org.apache.flink.python", "org.apache.beam")),
+    ("Flink records and state", ("org.apache.flink.table.data", "org.apache.flink.table.runtime",
+                                 "org.apache.flink.runtime", "org.apache.flink.streaming",
+                                 "org.apache.flink.api", "org.apache.flink.core")),
+    ("JDK", ("java.", "jdk.", "sun.")),
+)
+
+
+def component(frame: str) -> str:
+    for name, prefixes in COMPONENTS:
+        if frame.startswith(prefixes):
+            return name
+    return "other"
+
+
+def self_time(tree: dict[str, Any]) -> Counter[str]:
+    """Samples in which each frame was on top of the stack."""
+    out: Counter[str] = Counter()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        children = node.get("children") or []
+        own = int(node.get("value", 0)) - sum(int(c.get("value", 0)) for c in children)
+        if own > 0 and node.get("name") != "root":
+            out[str(node["name"])] += own
+        stack.extend(children)
+    return out
+
+
+def summarise(tree: dict[str, Any], top: int = 8) -> dict[str, Any]:
+    frames = self_time(tree)
+    total = sum(frames.values()) or 1
+    by_component: Counter[str] = Counter()
+    for frame, n in frames.items():
+        by_component[component(frame)] += n
+    return {"samples": total,
+            "components": {k: round(v / total, 3) for k, v in by_component.most_common()},
+            "top_frames": [(f, round(n / total, 3)) for f, n in frames.most_common(top)]}
+
+
+def sample(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, Any] | None:
+    """An on-CPU flame graph of the job's busiest vertex, or None if the job ended first."""
+    rest = FlinkRest(rest_url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            job = rest.job(job_id)
+            if job["state"] != "RUNNING":
+                return None
+            vertices = [v for v in job["vertices"] if v["status"] == "RUNNING"]
+            if not vertices:
+                time.sleep(0.5)
+                continue
+            # the vertex that has been busy longest (a chained source->calc->sink in q0)
+            vertex = max(vertices, key=lambda v: (v.get("metrics") or {}).get("accumulated-busy-time", 0))["id"]
+            r = requests.get(f"{rest_url}/jobs/{job_id}/vertices/{vertex}/flamegraph", params={"type": "on_cpu"},
+                             timeout=10)
+            data = r.json().get("data") if r.ok else None
+            if data and int(data.get("value", 0)) > 0:
+                return summarise(data)
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        time.sleep(1)
+    return None
