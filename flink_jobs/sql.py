@@ -141,7 +141,10 @@ def _field_checks(field: Field, by_name: dict[str, Field]) -> list[tuple[str, st
             checks.append((f"{present} AND CHAR_LENGTH({field.raw}) > {int(field.max_length)}",
                            f"{field.name} too long"))
         return checks
-    checks.append((f"{present} AND {field.typed} IS NULL", f"invalid {field.name}"))
+    unusable = f"{field.typed} IS NULL"
+    if field.sql_type == "BIGINT":  # Flink's cast truncates "1.5" to 1; the contract wants an integer
+        unusable += f" OR NOT REGEXP({field.raw}, '^ *[+-]?[0-9]+ *$')"
+    checks.append((f"{present} AND ({unusable})", f"invalid {field.name}"))
     bounds = []
     if field.minimum is not None:
         bounds.append(f"{field.typed} < {field.minimum!r}")

@@ -7,6 +7,9 @@ embedded in each job's spec, where it becomes the job's parsing and quarantine r
 from __future__ import annotations
 
 import json
+import math
+import re
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,13 +35,39 @@ def _scalar_text(value: Any) -> str | None:
     return str(value)
 
 
-def _numeric(text: str, sql_type: str) -> float | int | None:
-    try:
-        if sql_type == "BIGINT":
-            return int(text) if text.lstrip("-").isdigit() else None
-        return float(text)
-    except ValueError:
-        return None
+# What SQL's casts accept (ASCII digits, optional sign, spaces around), unlike Python's int() and
+# float(), which also take "1_000", "NaN", "inf" and non-ASCII digits.
+_INTEGER = re.compile(r" *[+-]?[0-9]+ *")
+_NUMBER = re.compile(r" *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *")
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+BIGINT_RANGE = (-(2**63), 2**63 - 1)
+MAX_DECIMAL_PRECISION = 38
+
+
+def _numeric(text: str, sql_type: str) -> float | int | Decimal | None:
+    """The value as the field's SQL type stores it, or None when it is not representable there:
+    BIGINT is a 64-bit integer written as one (no fraction), DECIMAL(p, s) rounds half up to s places
+    and holds p - s integer digits (a literal with more than 38 decimals is refused), DOUBLE is a
+    finite double. (The type is part of the contract: a number too big for its
+    column is invalid, not out of range.)"""
+    if sql_type == "BIGINT":
+        if not _INTEGER.fullmatch(text):
+            return None
+        integer = int(text)
+        return integer if BIGINT_RANGE[0] <= integer <= BIGINT_RANGE[1] else None
+    if not _NUMBER.fullmatch(text):
+        return None  # NaN, Infinity, 1_000 and the like are not numbers to SQL
+    decimal = _DECIMAL.fullmatch(sql_type)
+    if decimal:
+        precision, scale = int(decimal.group(1)), int(decimal.group(2))
+        limit = Decimal(10) ** (precision - scale)
+        raw = Decimal(text.strip())
+        if abs(raw) >= limit or -int(raw.as_tuple().exponent) > MAX_DECIMAL_PRECISION:
+            return None  # too big, or a literal finer than any SQL DECIMAL (1e-40): SQL gives up
+        fixed = raw.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+        return fixed if abs(fixed) < limit else None
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
 def violations(record: Any, schema: dict[str, Any]) -> list[str]:

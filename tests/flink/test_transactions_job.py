@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,3 +68,26 @@ def test_suspicious_windows_by_count_or_total(tmp_path: Path) -> None:
     assert len(set(ids.values())) == 2 and all(len(v) == 32 for v in ids.values())
     assert sorted(a["entity_id"] for a in out["alerts_topic"]) == ["eve", "mallory"]
     assert {a["alert_id"] for a in out["alerts_topic"]} == set(ids.values())
+
+
+def test_numbers_at_the_edges_of_their_sql_types(tmp_path: Path) -> None:
+    """Found by the fault suite's fuzz: numbers that do not fit the field's SQL type, or only fit it
+    once rounded. The job and the contract's plain-Python statement must agree on each."""
+    from lakehouse.contracts import contract, quarantine_reason
+
+    base = {"transaction_id": "e", "user_id": "u", "merchant": "m", "amount": 1.0, "timestamp": T0}
+    edges = [
+        {"timestamp": 90361946965947301888}, {"timestamp": -(2**63) - 1}, {"timestamp": "+" + str(T0)},
+        {"timestamp": "1.5"}, {"timestamp": f" {T0} "},
+        {"amount": 10**20}, {"amount": "1e20"}, {"amount": 1000000.004}, {"amount": 1000000.006},
+        {"amount": "NaN"}, {"amount": "Infinity"}, {"amount": "1_000"}, {"amount": " 2.5 "}, {"amount": "0x10"},
+        {"amount": -0.004}, {"amount": "1e-400"}, {"amount": "1e-20"}, {"amount": "2.5e3"}, {"amount": 1e15},
+        {"amount": "1e16"},
+    ]
+    payloads = [json.dumps({**base, **edge, "transaction_id": f"e{i}"}) for i, edge in enumerate(edges)]
+    out = run(tmp_path, payloads)
+    got = {r["kafka_offset"]: r["reason"] for r in out["quarantine"]}
+    got.update({r["kafka_offset"]: "landed" for r in out["raw"]})
+    schema = contract("transactions")
+    want = {i: quarantine_reason(p.encode(), schema, 65536) or "landed" for i, p in enumerate(payloads)}
+    assert got == want, {i: (edges[i], want[i], got.get(i)) for i in want if want[i] != got.get(i)}
