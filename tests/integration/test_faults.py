@@ -94,6 +94,7 @@ def _mixer(batch: list[Mutation], max_chars: int):  # type: ignore[no-untyped-de
 
 
 @pytest.mark.timeout(1800)
+@pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
 @settings(max_examples=scale().fuzz_examples, deadline=None, phases=[Phase.generate], database=None,
           suppress_health_check=list(HealthCheck))
 @given(batch=st.lists(mutations, min_size=scale().fuzz_batch, max_size=scale().fuzz_batch))
