@@ -41,13 +41,13 @@ _INTEGER = re.compile(r" *[+-]?[0-9]+ *")
 _NUMBER = re.compile(r" *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *")
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 BIGINT_RANGE = (-(2**63), 2**63 - 1)
-MAX_DECIMAL_PRECISION = 38
+_DECIMAL_LITERAL = re.compile(r" *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE]([+]?[0-9]+|-0*([0-9]|1[0-9]|20)))? *")
 
 
 def _numeric(text: str, sql_type: str) -> float | int | Decimal | None:
     """The value as the field's SQL type stores it, or None when it is not representable there:
     BIGINT is a 64-bit integer written as one (no fraction), DECIMAL(p, s) rounds half up to s places
-    and holds p - s integer digits (a literal with more than 38 decimals is refused), DOUBLE is a
+    and holds p - s integer digits (an exponent below -20 is refused), DOUBLE is a
     finite double. (The type is part of the contract: a number too big for its
     column is invalid, not out of range.)"""
     if sql_type == "BIGINT":
@@ -62,8 +62,8 @@ def _numeric(text: str, sql_type: str) -> float | int | Decimal | None:
         precision, scale = int(decimal.group(1)), int(decimal.group(2))
         limit = Decimal(10) ** (precision - scale)
         raw = Decimal(text.strip())
-        if abs(raw) >= limit or -int(raw.as_tuple().exponent) > MAX_DECIMAL_PRECISION:
-            return None  # too big, or a literal finer than any SQL DECIMAL (1e-40): SQL gives up
+        if abs(raw) >= limit or not _DECIMAL_LITERAL.fullmatch(text):
+            return None  # too big, or an exponent below -20 (Flink's cast is erratic there)
         fixed = raw.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
         return fixed if abs(fixed) < limit else None
     number = float(text)

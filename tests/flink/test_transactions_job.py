@@ -82,7 +82,8 @@ def test_numbers_at_the_edges_of_their_sql_types(tmp_path: Path) -> None:
         {"amount": 10**20}, {"amount": "1e20"}, {"amount": 1000000.004}, {"amount": 1000000.006},
         {"amount": "NaN"}, {"amount": "Infinity"}, {"amount": "1_000"}, {"amount": " 2.5 "}, {"amount": "0x10"},
         {"amount": -0.004}, {"amount": "1e-400"}, {"amount": "1e-20"}, {"amount": "2.5e3"}, {"amount": 1e15},
-        {"amount": "1e16"},
+        {"amount": "1e16"}, {"amount": -1.5264606509263317e-197}, {"amount": "1e-21"}, {"amount": 1e-07},
+        {"amount": "0.0000000000000000000000000000000000000001"}, {"amount": "1.5E+3"},
     ]
     payloads = [json.dumps({**base, **edge, "transaction_id": f"e{i}"}) for i, edge in enumerate(edges)]
     out = run(tmp_path, payloads)
