@@ -24,7 +24,7 @@ def configure(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def]
     conf.set("execution.checkpointing.mode", "EXACTLY_ONCE")
     conf.set("parallelism.default", str(spec.parallelism))
     conf.set("table.local-time-zone", "UTC")
-    conf.set("table.exec.source.idle-timeout", f"{int(spec.params.get('idle_timeout_s', 10))} s")
+    conf.set("table.exec.source.idle-timeout", f"{int(spec.params.get('idle_timeout_s', 30))} s")
     # Operator uids derived from the job name and version: stable for a version, new for a replay.
     conf.set("table.exec.uid.generation", "ALWAYS")
     conf.set("table.exec.uid.format", f"{spec.job}-v{spec.version}-<id>_<transformation>")

@@ -78,8 +78,9 @@ def kill9(ctx: Context, service: str) -> float:
     return killed_at
 
 
-def restart(ctx: Context, service: str) -> float:
-    """A clean stop (SIGTERM, as an operator or a package upgrade would) then start again."""
+def stop_cleanly(ctx: Context, service: str) -> float:
+    """A clean stop (the service's own stop signal, as an operator or an upgrade would); returns its
+    monotonic time. `bring_back` starts it again."""
     stack = Stack(ctx)
     stopped_at = time.monotonic()
     assert stack.table.stop(service), f"{service} was not running"
@@ -103,22 +104,20 @@ def _job(ctx: Context) -> dict[str, Any] | None:
     return active[0] if active else None
 
 
-def _checkpoints(ctx: Context, job_id: str) -> int:
-    return int(FlinkRest(ctx.settings.flink_rest_url).checkpoints(job_id)["counts"]["completed"])
-
-
 def wait_recovered(ctx: Context, since: float, timeout_s: float = 300) -> float:
     """Until the job runs every task and has completed a checkpoint after the fault; returns the
     seconds from `since` (the fault) to then."""
+    rest = FlinkRest(ctx.settings.flink_rest_url)
+
     def probe() -> bool:
         try:
             job = _job(ctx)
             if job is None:
                 return False
-            detail = FlinkRest(ctx.settings.flink_rest_url).job(job["jid"])
+            detail = rest.job(job["jid"])
             if detail["state"] != "RUNNING" or any(v["status"] != "RUNNING" for v in detail["vertices"]):
                 return False
-            latest = (FlinkRest(ctx.settings.flink_rest_url).checkpoints(job["jid"]).get("latest") or {})
+            latest = rest.checkpoints(job["jid"]).get("latest") or {}
             done = latest.get("completed")
             return bool(done) and done["latest_ack_timestamp"] / 1000 > time.time() - (time.monotonic() - since)
         except (requests.RequestException, KeyError, ValueError):

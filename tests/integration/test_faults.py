@@ -24,8 +24,8 @@ from tests.integration.faults import (
     kill9,
     reconcile,
     report,
-    restart,
     scale,
+    stop_cleanly,
     stream_with_fault,
     wait_recovered,
 )
@@ -65,7 +65,7 @@ def test_catalog_database_restarted_during_commits(ctx: Context) -> None:
 
     def fault(run: Run) -> None:
         for _ in range(scale().kills):
-            at = restart(ctx, "postgres")
+            at = stop_cleanly(ctx, "postgres")
             time.sleep(2 * interval)  # at least one checkpoint's Iceberg commit finds no catalog
             bring_back(ctx)
             run.recoveries.append(wait_recovered(ctx, at))
