@@ -47,8 +47,9 @@ test-unit: $(STAMP)
 test-terraform: setup      ## terraform fmt -check and validate of every module and environment
 	$(BIN)/pytest -m terraform
 
-test-flink: setup          ## the jobs' SQL on a local Flink, in the Flink environment
-	"$$($(KAPPA) paths --get flink_python)" -m pytest -p no:cacheprovider tests/flink
+test-flink: setup          ## the jobs' SQL and the contract format on a local Flink, in the Flink environment
+	KAPPA_CONTRACT_FORMAT_JAR="$$($(KAPPA) paths --get contract_format_jar)" \
+	  "$$($(KAPPA) paths --get flink_python)" -m pytest -p no:cacheprovider tests/flink
 
 test-integration: setup browser
 	$(BIN)/pytest -m integration

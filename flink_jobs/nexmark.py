@@ -104,6 +104,9 @@ def build(t_env: Any, spec: dict[str, Any]) -> Any:
     t_env.create_temporary_function(
         "to_euro", udf(lambda price: price * 0.908, result_type=DataTypes.DOUBLE()))
     columns, query = QUERIES[spec["query"]]
+    if spec.get("ingest_time"):  # stamped as each row passes, like the pipelines' tables (kappa bench)
+        columns += ", ingest_time TIMESTAMP_LTZ(3)"
+        query = f"SELECT *, CURRENT_TIMESTAMP AS ingest_time FROM ({query})"
     if spec["sink"] == "iceberg":
         c = spec["catalog"]
         # The Flink catalog's name is the Iceberg catalog's name in the JDBC tables: it must be the
@@ -118,8 +121,8 @@ def build(t_env: Any, spec: dict[str, Any]) -> Any:
         t_env.execute_sql(f"CREATE TABLE IF NOT EXISTS {sink} ({columns.replace('TIMESTAMP_LTZ(3)', 'TIMESTAMP(3)')})")
         if "TIMESTAMP_LTZ" in columns:  # Iceberg has no TIMESTAMP_LTZ: cast the event time
             cols = [c.split()[0] for c in columns.split(", ")]
-            query = "SELECT " + ", ".join(f"CAST({c} AS TIMESTAMP(3))" if c == "ts" else c for c in cols) + \
-                f" FROM ({query})"
+            query = "SELECT " + ", ".join(f"CAST({c} AS TIMESTAMP(3))" if c in ("ts", "ingest_time") else c
+                                          for c in cols) + f" FROM ({query})"
     else:
         sink = "bench_sink"
         t_env.execute_sql(f"CREATE TEMPORARY TABLE bench_sink ({columns}) WITH ('connector' = 'blackhole')")

@@ -10,6 +10,7 @@ consumed = landed + quarantined + late.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,6 @@ def kafka_options(spec: JobSpec) -> dict[str, str]:
         "properties.group.id": k.group_id,
         "properties.auto.offset.reset": "earliest",
         "scan.startup.mode": k.startup_mode,
-        "format": "raw",
-        "raw.charset": "UTF-8",
         # every partition keeps moving while a backlog is read, so none is taken for idle (settings.py)
         "properties.max.partition.fetch.bytes": str(int(spec.params.get("max_partition_fetch_kib", 32)) * 1024),
     }
@@ -81,135 +80,65 @@ def kafka_options(spec: JobSpec) -> dict[str, str]:
     return options
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    sql_type: str  # STRING | BIGINT | DOUBLE | DECIMAL(p, s) | JSON
-    required: bool
-    required_when: dict[str, list[str]]
-    enum: list[str] | None
-    minimum: float | None
-    maximum: float | None
-    max_length: int | None
-
-    @property
-    def raw(self) -> str:
-        if self.sql_type == "JSON":
-            return f"JSON_QUERY(payload, '$.{self.name}' NULL ON EMPTY NULL ON ERROR)"
-        return f"JSON_VALUE(payload, '$.{self.name}' NULL ON EMPTY NULL ON ERROR)"
-
-    @property
-    def typed(self) -> str:
-        """The field as its SQL type; NULL when absent or not convertible."""
-        if self.sql_type in ("STRING", "JSON"):
-            return self.raw
-        return f"TRY_CAST({self.raw} AS {self.sql_type})"
-
-    @property
-    def column_type(self) -> str:
-        return "STRING" if self.sql_type == "JSON" else self.sql_type
+EVENT_TIME_FIELD = "timestamp"  # every contract's event time, epoch milliseconds
 
 
-def contract_fields(contract: dict[str, Any]) -> list[Field]:
-    required = set(contract.get("required", ()))
-    fields = []
-    for name, prop in contract["properties"].items():
-        fields.append(Field(
-            name=name, sql_type=prop.get("x-sql-type", "STRING"), required=name in required,
-            required_when=dict(prop.get("x-required-when", {})), enum=prop.get("enum"),
-            minimum=prop.get("minimum"), maximum=prop.get("maximum"), max_length=prop.get("maxLength"),
-        ))
-    return fields
+def column_type(prop: dict[str, Any]) -> str:
+    """A contract property's column type: its `x-sql-type`, a JSON field as its text."""
+    sql_type = str(prop.get("x-sql-type", "STRING"))
+    return "STRING" if sql_type == "JSON" else sql_type
 
 
-# A decimal as the contract accepts it: plain or exponent notation, the exponent not below -20.
-DECIMAL_LITERAL = r"^ *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE]([+]?[0-9]+|-0*([0-9]|1[0-9]|20)))? *$"
-
-
-def _field_checks(field: Field, by_name: dict[str, Field]) -> list[tuple[str, str]]:
-    """(condition, reason) pairs for one field, in the order they are checked."""
-    if field.sql_type == "JSON":
-        return []
-    checks = []
-    present = f"({field.raw} IS NOT NULL AND {field.raw} <> '')"
-    needed = ["TRUE"] if field.required else []
-    for key, allowed in field.required_when.items():
-        needed.append(f"{by_name[key].raw} IN ({', '.join(literal(a) for a in allowed)})")
-    if needed:
-        checks.append((f"NOT {present} AND ({' OR '.join(needed)})", f"missing {field.name}"))
-    if field.sql_type == "STRING":
-        if field.enum:
-            checks.append((f"{present} AND {field.raw} NOT IN ({', '.join(literal(e) for e in field.enum)})",
-                           f"invalid {field.name}"))
-        if field.max_length is not None:
-            checks.append((f"{present} AND CHAR_LENGTH({field.raw}) > {int(field.max_length)}",
-                           f"{field.name} too long"))
-        return checks
-    unusable = f"{field.typed} IS NULL"
-    if field.sql_type == "BIGINT":  # Flink's cast truncates "1.5" to 1; the contract wants an integer
-        unusable += f" OR NOT REGEXP({field.raw}, '^ *[+-]?[0-9]+ *$')"
-    elif field.sql_type.startswith("DECIMAL"):  # Flink's cast is erratic below 1e-20 (the fuzz): refuse those
-        unusable += f" OR NOT REGEXP({field.raw}, '{DECIMAL_LITERAL}')"
-    checks.append((f"{present} AND ({unusable})", f"invalid {field.name}"))
-    bounds = []
-    if field.minimum is not None:
-        bounds.append(f"{field.typed} < {field.minimum!r}")
-    if field.maximum is not None:
-        bounds.append(f"{field.typed} > {field.maximum!r}")
-    if bounds:
-        checks.append((f"{present} AND ({' OR '.join(bounds)})", f"{field.name} out of range"))
-    return checks
-
-
-def reason_sql(spec: JobSpec) -> str:
-    """A CASE expression: why the payload is quarantined, or NULL when it is usable."""
-    max_chars = int(spec.params.get("max_payload_chars", 65536))
-    fields = contract_fields(spec.contract)
-    by_name = {f.name: f for f in fields}
-    whens = [
-        ("payload IS NULL", "empty payload"),
-        (f"CHAR_LENGTH(payload) > {max_chars}", f"oversized payload (> {max_chars} characters)"),
-        ("NOT (payload IS JSON OBJECT)", "invalid JSON"),
-    ]
-    for f in fields:
-        whens += _field_checks(f, by_name)
-    body = "\n".join(f"            WHEN {cond} THEN {literal(reason)}" for cond, reason in whens)
-    return f"CASE\n{body}\n            ELSE CAST(NULL AS STRING)\n        END"
+def field_columns(spec: JobSpec) -> list[tuple[str, str]]:
+    """(name, type) of the contract's fields as typed columns; the event time is `event_ts_ms`."""
+    return [(name, column_type(prop)) for name, prop in spec.contract["properties"].items()
+            if name != EVENT_TIME_FIELD]
 
 
 def _event_time_bounds(spec: JobSpec) -> tuple[int, int]:
-    ts = spec.contract["properties"]["timestamp"]
+    ts = spec.contract["properties"][EVENT_TIME_FIELD]
     return int(ts["minimum"]), int(ts["maximum"])
 
 
 def create_source(t_env, spec: JobSpec, name: str) -> None:  # type: ignore[no-untyped-def]
-    """The topic as raw UTF-8 payloads plus Kafka metadata, with an event-time watermark.
+    """The topic, each record parsed once by the `kappa-contract` format (flink_jobs/contract_format):
+    the contract's fields as typed columns, `reason` (why it is quarantined, NULL when it conforms),
+    `event_ts_ms`, the raw `payload`, the Kafka coordinates, and an event-time watermark.
 
-    Payloads are parsed in SQL so that no format drops anything: an unparseable event still
-    reaches the job and its quarantine. A missing or implausible event time becomes 0, which
-    never advances the watermark, so one bad event cannot make every later event late.
-    Tests replace Kafka with a CSV file carrying the same columns (spec.source == "file").
+    The format never drops a record and never fails on one: an unusable record is a row with a reason.
+    A missing or implausible event time becomes 0, which never advances the watermark, so one bad
+    event cannot make every later event late. Tests replace Kafka with a file of Kafka records read
+    by the same parsing (spec.source == "file", format `kappa-contract-records`).
     """
     ooo_s = int(spec.params.get("out_of_orderness_s", 5))
     lo, hi = _event_time_bounds(spec)
-    ts = "TRY_CAST(JSON_VALUE(payload, '$.timestamp' NULL ON EMPTY NULL ON ERROR) AS BIGINT)"
     if spec.source == "file":
         meta = """kafka_topic STRING, kafka_partition INT, kafka_offset BIGINT, kafka_ts_ms BIGINT,
             kafka_timestamp AS TO_TIMESTAMP_LTZ(kafka_ts_ms, 3),"""
-        options = {"connector": "filesystem", "path": spec.source_path, "format": "csv",
-                   "csv.allow-comments": "false", "csv.null-literal": "\\N"}
+        fmt = "kappa-contract-records"
+        options = {"connector": "filesystem", "path": spec.source_path, "format": fmt}
     else:
         meta = """kafka_topic STRING METADATA FROM 'topic' VIRTUAL,
             kafka_partition INT METADATA FROM 'partition' VIRTUAL,
             kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
             kafka_timestamp TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,"""
+        fmt = "kappa-contract"
         options = kafka_options(spec)
+    options |= {
+        "format": fmt,
+        f"{fmt}.contract": json.dumps(spec.contract, separators=(",", ":")),
+        f"{fmt}.max-payload-chars": str(int(spec.params.get("max_payload_chars", 65536))),
+        f"{fmt}.event-time-field": EVENT_TIME_FIELD,
+    }
+    fields = "".join(f"{ident(n)} {t},\n            " for n, t in field_columns(spec))
     t_env.execute_sql(f"""
         CREATE TEMPORARY TABLE {ident(name)} (
+            {fields}event_ts_ms BIGINT,
+            reason STRING,
             payload STRING,
             {meta}
-            event_ts_ms AS {ts},
-            event_time AS TO_TIMESTAMP_LTZ(CASE WHEN {ts} BETWEEN {lo} AND {hi} THEN {ts} ELSE 0 END, 3),
+            event_time AS TO_TIMESTAMP_LTZ(
+                CASE WHEN event_ts_ms BETWEEN {lo} AND {hi} THEN event_ts_ms ELSE 0 END, 3),
             WATERMARK FOR event_time AS event_time - {seconds_interval(ooo_s)}
         ) WITH ({with_options(options)})
     """)
@@ -233,16 +162,10 @@ def prepare_source(t_env, spec: JobSpec, prefix: str) -> list[Output]:  # type: 
     (raw landing, quarantine, late events) every job writes."""
     source, parsed, ontime = f"{prefix}_source", f"{prefix}_parsed", f"{prefix}_ontime"
     create_source(t_env, spec, source)
-    fields = contract_fields(spec.contract)
-    columns = ",\n            ".join(f"{f.typed} AS {ident(f.name)}" for f in fields if f.name != "timestamp")
     # An event is late when the watermark has already passed it: windows would drop it silently.
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW {ident(parsed)} AS
-        SELECT
-            {columns},
-            event_ts_ms, event_time, payload,
-            kafka_topic, kafka_partition, kafka_offset, kafka_timestamp,
-            {reason_sql(spec)} AS reason,
+        SELECT *,
             CURRENT_WATERMARK(event_time) AS watermark_at_arrival,
             COALESCE(event_time <= CURRENT_WATERMARK(event_time), FALSE) AS is_late
         FROM {ident(source)}
@@ -251,7 +174,7 @@ def prepare_source(t_env, spec: JobSpec, prefix: str) -> list[Output]:  # type: 
         CREATE TEMPORARY VIEW {ident(ontime)} AS
         SELECT * FROM {ident(parsed)} WHERE reason IS NULL AND NOT is_late
     """)
-    raw_columns = ", ".join(ident(f.name) for f in fields if f.name != "timestamp")
+    raw_columns = ", ".join(ident(n) for n, _ in field_columns(spec))
     return [
         output(spec, "raw", f"""
             SELECT {raw_columns}, event_time, event_ts_ms,

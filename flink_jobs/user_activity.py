@@ -57,12 +57,16 @@ def spend_outputs(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-unty
 
 
 def pattern_outputs(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-def]
+    """Only failures, successes and big purchases enter the pattern: every other event could only be
+    one of the `N1*`/`N2*` events in between, so leaving it out changes no match, while each one
+    kept would be stored in every open partial match (the pattern ran 15x slower with them)."""
     p = spec.params
     within, above = int(p["pattern_within_min"]), int(p["pattern_purchase_above"])
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW patterns AS
         SELECT *, {alert_id('suspicious_pattern', 'user_id', 'failed_event_id')} AS alert_id
-        FROM (SELECT user_id, event_id, action, amount, event_time FROM {ident(ONTIME)})
+        FROM (SELECT user_id, event_id, action, amount, event_time FROM {ident(ONTIME)}
+              WHERE action IN ('login_failed', 'login_success') OR (action = 'purchase' AND amount > {above}))
         MATCH_RECOGNIZE (
             PARTITION BY user_id
             ORDER BY event_time

@@ -27,7 +27,8 @@ def contract(topic: str, version: int = 1) -> dict[str, Any]:
 
 
 def _scalar_text(value: Any) -> str | None:
-    """What Flink's JSON_VALUE returns for a field: text for scalars, NULL for null/objects/arrays."""
+    """A field's text: a string as written, a number as its exact decimal text (see `decode`),
+    true/false; None for null, objects and arrays."""
     if value is None or isinstance(value, (dict, list)):
         return None
     if isinstance(value, bool):
@@ -106,13 +107,75 @@ def violations(record: Any, schema: dict[str, Any]) -> list[str]:
     return problems
 
 
-def quarantine_reason(payload: bytes, schema: dict[str, Any], max_payload_chars: int) -> str | None:
+def typed_values(record: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A conforming record's fields as the jobs store them: a STRING's text in UTF-8 (a lone surrogate
+    escape such as \\ud800 has no UTF-8 form and becomes "?"), a number as its SQL type holds it
+    (DECIMAL rounded half up), None when absent; JSON fields are left out."""
+    values: dict[str, Any] = {}
+    for name, prop in schema["properties"].items():
+        sql_type = prop.get("x-sql-type", "STRING")
+        if sql_type == "JSON":
+            continue
+        text = _scalar_text(record.get(name))
+        if sql_type == "STRING":
+            values[name] = None if text is None else text.encode("utf-8", errors="replace").decode()
+        elif text is None or text == "":
+            values[name] = None
+        else:
+            values[name] = _numeric(text, sql_type)
+    return values
+
+
+MAX_NESTING_DEPTH = 500  # deeper payloads are not JSON the jobs read (nor Python's json, near 1,000)
+
+
+def _not_a_number(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _integer(token: str) -> int | Decimal:
+    return int(token) if len(token) <= 4000 else Decimal(token)  # int() refuses over 4,300 digits
+
+
+def _exact(token: str) -> Decimal:
+    value = Decimal(token)
+    return abs(value) if value.is_zero() else value  # -0.0 is 0.0, as in Java's BigDecimal
+
+
+def _depth(value: Any) -> int:
+    """How many objects and arrays deep a decoded value goes (iteratively: it may be deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def decode(text: str) -> Any:
+    """A payload's JSON as the jobs read it: exactly one JSON value, numbers exact (a float is its
+    decimal text, never rounded to a double: 1.0049999999999999999 stays below 1.005), no NaN or
+    Infinity, nested at most MAX_NESTING_DEPTH deep. Raises ValueError otherwise."""
+    try:
+        value = json.loads(text, parse_float=_exact, parse_int=_integer, parse_constant=_not_a_number)
+    except RecursionError as exc:
+        raise ValueError("nested too deep") from exc
+    if _depth(value) > MAX_NESTING_DEPTH:
+        raise ValueError("nested too deep")
+    return value
+
+
+def quarantine_reason(payload: bytes | None, schema: dict[str, Any], max_payload_chars: int) -> str | None:
     """The reason a job quarantines this payload, or None if it is accepted."""
+    if payload is None:
+        return "empty payload"  # a tombstone
     text = payload.decode("utf-8", errors="replace")
     if len(text) > max_payload_chars:
         return f"oversized payload (> {max_payload_chars} characters)"
     try:
-        record = json.loads(text)
+        record = decode(text)
     except ValueError:
         return "invalid JSON"
     problems = violations(record, schema)

@@ -192,11 +192,12 @@ ACTIVE_STATES = {"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILIN
 
 
 def submit(ctx: Context, job: JobDefinition, spec: dict[str, Any], savepoint: str | None = None,
-           timeout_s: float = 300) -> str:
-    """Submit a job to the session cluster (detached); returns the Flink job id."""
-    jobs_dir = ctx.settings.state / "jobs" / job.name
-    jobs_dir.mkdir(parents=True, exist_ok=True)
-    spec_path = jobs_dir / f"v{spec['version']}.spec.json"
+           timeout_s: float = 300, jobs_dir: Path = FLINK_JOBS_DIR) -> str:
+    """Submit a job to the session cluster (detached); returns the Flink job id. `jobs_dir` is the
+    `flink_jobs` package to run it from (`kappa bench --compare-jobs` runs another checkout's)."""
+    record_dir = ctx.settings.state / "jobs" / job.name
+    record_dir.mkdir(parents=True, exist_ok=True)
+    spec_path = record_dir / f"v{spec['version']}.spec.json"
     fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the catalog password
     with os.fdopen(fd, "w") as fh:
         json.dump(spec, fh, indent=1)
@@ -206,17 +207,19 @@ def submit(ctx: Context, job: JobDefinition, spec: dict[str, Any], savepoint: st
     cmd = [
         str(ctx.installs.flink_home / "bin" / "flink"), "run", "-d",
         "-m", f"{ctx.settings.host}:{ctx.settings.flink.rest_port}",
-        "-pym", job.module, "-pyfs", str(FLINK_JOBS_DIR),
+        "-pym", job.module, "-pyfs", str(jobs_dir),
         "-pyclientexec", python, "-pyexec", python,
     ]
     if savepoint:
         cmd += ["-s", savepoint]
     cmd += ["--spec", str(spec_path)]
-    env = {**os.environ, **flink_env(ctx, str(java.home)), "PYTHONPATH": str(FLINK_JOBS_DIR.parent)}
+    env = {**os.environ, **flink_env(ctx, str(java.home)), "PYTHONPATH": str(jobs_dir.parent)}
     log_path = ctx.settings.logs_dir / "jobs" / f"{job.name}-submit.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
+        # the client runs `python -m`, which puts its working directory first on the path
+        proc = subprocess.run(cmd, env=env, cwd=jobs_dir.parent, capture_output=True, text=True, timeout=timeout_s,
+                              check=False)
     except subprocess.TimeoutExpired as exc:
         raise KappaError(f"submitting {job.name} timed out after {timeout_s:.0f}s (log: {log_path})") from exc
     log_path.write_text(f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")

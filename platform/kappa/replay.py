@@ -31,6 +31,7 @@ from kappa.catalog import catalog, ensure_job_tables
 from kappa.errors import KappaError
 from kappa.jobs import (
     FlinkRest,
+    JobDefinition,
     JobStore,
     get_definition,
     job_definitions,
@@ -121,11 +122,17 @@ def start(ctx: Context, p: ReplayPlan) -> ReplayRun:
     record.max_version = p.to_version
     store.put(record)
     ensure_job_tables(ctx, p.job, p.to_version)
-    extra: dict[str, Any] = {"specific_offsets": to_flink_offsets(p.ranges, "start")}
-    if p.bounded:
-        extra |= {"bounded_mode": "specific-offsets", "bounded_specific_offsets": to_flink_offsets(p.ranges, "end")}
-    spec = render_spec(ctx, job, p.to_version, startup_mode="specific-offsets", **extra)
+    spec = replay_spec(ctx, job, p.to_version, p.ranges, bounded=p.bounded)
     return ReplayRun(p, submit(ctx, job, spec))
+
+
+def replay_spec(ctx: Context, job: JobDefinition, version: int, ranges: list[PartitionRange], *, bounded: bool,
+                tables: dict[str, str] | None = None) -> dict[str, Any]:
+    """A new version's spec: it reads exactly these offsets (to their ends when bounded)."""
+    extra: dict[str, Any] = {"specific_offsets": to_flink_offsets(ranges, "start")}
+    if bounded:
+        extra |= {"bounded_mode": "specific-offsets", "bounded_specific_offsets": to_flink_offsets(ranges, "end")}
+    return render_spec(ctx, job, version, startup_mode="specific-offsets", tables=tables, **extra)
 
 
 @dataclass

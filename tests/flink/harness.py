@@ -1,4 +1,4 @@
-"""Run a job's outputs on a local Flink (in the Flink environment) over a CSV of Kafka records.
+"""Run a job's outputs on a local Flink (in the Flink environment) over a file of Kafka records.
 
 Each output query is collected on its own from the same bounded file, so results are exact and
 independent of the Iceberg sinks. Event time and watermarks come from the records' own timestamps;
@@ -7,9 +7,10 @@ records are read in file order, which is what makes lateness deterministic here.
 
 from __future__ import annotations
 
-import csv
+import base64
 import importlib
 import json
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +27,7 @@ CONTRACTS = ROOT / "lakehouse" / "contracts"
 class Record:
     """A Kafka record as the job sees it."""
 
-    payload: str | None
+    payload: str | bytes | None
     partition: int = 0
     offset: int = 0
     kafka_ts_ms: int = 0
@@ -34,10 +35,10 @@ class Record:
 
 
 def records(payloads: list[Any], topic: str = "t") -> list[Record]:
-    """Dicts become JSON; strings are sent as they are; offsets follow the list order."""
+    """Dicts become JSON; strings and bytes are sent as they are; offsets follow the list order."""
     out = []
     for i, p in enumerate(payloads):
-        text = p if p is None or isinstance(p, str) else json.dumps(p)
+        text = p if p is None or isinstance(p, (str, bytes)) else json.dumps(p)
         out.append(Record(text, 0, i, 1_700_000_000_000, topic))
     return out
 
@@ -54,11 +55,23 @@ def spec_for(job: str, topic: str, tables: dict[str, str], params: dict[str, Any
     })
 
 
-def write_csv(path: Path, recs: list[Record]) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
+def write_records(path: Path, recs: list[Record]) -> None:
+    """The record file the `kappa-contract-records` format reads: topic, partition, offset, timestamp
+    and the value's bytes in base64 (`-` for a tombstone), tab-separated, one record per line."""
+    with path.open("w") as fh:
         for r in recs:
-            writer.writerow(["\\N" if r.payload is None else r.payload, r.topic, r.partition, r.offset, r.kafka_ts_ms])
+            value = r.payload.encode() if isinstance(r.payload, str) else r.payload
+            encoded = "-" if value is None else base64.b64encode(value).decode()
+            fh.write(f"{r.topic}\t{r.partition}\t{r.offset}\t{r.kafka_ts_ms}\t{encoded}\n")
+
+
+def contract_format_jar() -> str:
+    """The format's jar, built by `kappa setup`; `make test-flink` passes its path."""
+    jar = os.environ.get("KAPPA_CONTRACT_FORMAT_JAR", "")
+    if not jar or not Path(jar).is_file():
+        raise RuntimeError("KAPPA_CONTRACT_FORMAT_JAR does not name the kappa-contract format's jar; "
+                           "run the Flink tier with `make test-flink`")
+    return Path(jar).as_uri()
 
 
 def run_outputs(module: str, spec: JobSpec) -> dict[str, list[dict[str, Any]]]:
@@ -66,6 +79,8 @@ def run_outputs(module: str, spec: JobSpec) -> dict[str, list[dict[str, Any]]]:
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    t_env.get_config().set("pipeline.jars", contract_format_jar())
+    t_env.get_config().set("restart-strategy.type", "none")  # a failing job fails the test at once
     configure(t_env, spec)
     outputs = importlib.import_module(module).outputs(t_env, spec)
     results: dict[str, list[dict[str, Any]]] = {}
@@ -90,3 +105,18 @@ def run_outputs(module: str, spec: JobSpec) -> dict[str, list[dict[str, Any]]]:
 
 def _plain(value: Any) -> Any:
     return Decimal(str(value)) if isinstance(value, Decimal) else value
+
+
+def run_source(spec: JobSpec, columns: list[str]) -> list[dict[str, Any]]:
+    """The job's source table alone (every record, parsed by the contract format), these columns."""
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    from flink_jobs.sql import create_source
+
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    t_env.get_config().set("pipeline.jars", contract_format_jar())
+    t_env.get_config().set("restart-strategy.type", "none")
+    configure(t_env, spec)
+    create_source(t_env, spec, "source")
+    with t_env.execute_sql(f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM source").collect() as rows:
+        return [dict(zip(columns, (_plain(v) for v in r), strict=True)) for r in rows]

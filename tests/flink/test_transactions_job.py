@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from tests.flink.harness import records, run_outputs, spec_for, write_csv
+from tests.flink.harness import records, run_outputs, spec_for, write_records
 
 T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000  # a 5-minute boundary
 MIN = 60_000
@@ -20,8 +20,8 @@ def tx(i: int, user: str, amount: float, ts: int) -> dict:
 
 
 def run(tmp_path: Path, payloads: list) -> dict:
-    path = tmp_path / "transactions.csv"
-    write_csv(path, records(payloads, "transactions"))
+    path = tmp_path / "transactions.records"
+    write_records(path, records(payloads, "transactions"))
     return run_outputs("flink_jobs.transactions", spec_for("transactions", "transactions", TABLES, PARAMS, path))
 
 

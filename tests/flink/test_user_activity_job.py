@@ -9,7 +9,7 @@ import pytest
 
 from kappa.scenarios import ScenarioOptions, generate
 from tests import expected
-from tests.flink.harness import records, run_outputs, spec_for, write_csv
+from tests.flink.harness import records, run_outputs, spec_for, write_records
 
 MIN = 60_000
 T0 = 1_800_000_000_000 - 1_800_000_000_000 % (60 * MIN)
@@ -47,8 +47,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], dic
         ev(20, "sess", "login", 249.95),                                       # 30.05 min later: a new session
     ]
     events = stream + sorted(crafted, key=lambda r: r["timestamp"])
-    path = tmp_path_factory.mktemp("ua") / "user-events.csv"
-    write_csv(path, records(events, "user-events"))
+    path = tmp_path_factory.mktemp("ua") / "user-events.records"
+    write_records(path, records(events, "user-events"))
     out = run_outputs("flink_jobs.user_activity", spec_for("user_activity", "user-events", TABLES, PARAMS, path))
     return events, out
 

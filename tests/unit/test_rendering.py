@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flink_jobs.spec import JobSpec, ident
-from flink_jobs.sql import reason_sql
+from flink_jobs.sql import field_columns
 from kappa.artifacts.installs import Installs
 from kappa.infra import Terraform, tf_vars
 from kappa.jobs import get_definition, render_spec
@@ -29,7 +29,8 @@ def ctx(tmp_path: Path) -> Context:
         "[jobs.transactions]\nwindow_size_min = 10\nout_of_orderness_s = 3\n"
     )
     fake = tmp_path / "installs"
-    installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "trino", fake / "cli.jar")
+    installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
+                        fake / "cli.jar")
     c = Context(load_settings(cfg), installs, Secrets("super", "catalog-pw", "a", "p", "n", "s"))
     write_outputs(c)
     return c
@@ -94,8 +95,9 @@ def test_job_spec_round_trip_and_parameters(ctx: Context) -> None:
     assert spec.params["window_size_min"] == 10 and spec.params["out_of_orderness_s"] == 3
     assert spec.table("windows") == "`kappa`.`streaming`.`transactions_5m__v3`"
     assert spec.contract["x-topic"] == "transactions"
-    reasons = reason_sql(spec)
-    assert "'missing transaction_id'" in reasons and "'amount out of range'" in reasons
+    # the contract's fields become the source's typed columns; its event time is `event_ts_ms`
+    assert field_columns(spec) == [("transaction_id", "STRING"), ("user_id", "STRING"),
+                                   ("amount", "DECIMAL(18, 2)"), ("merchant", "STRING")]
 
 
 @pytest.mark.parametrize("bad", ["a b", "x`; DROP", "", "1abc"])

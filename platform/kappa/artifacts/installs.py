@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kappa.artifacts import maven
+from kappa.artifacts.contract_format import ensure_contract_format
 from kappa.artifacts.terraform import ensure_providers, ensure_terraform
 from kappa.artifacts.versions import (
     BUNDLES,
@@ -32,6 +33,7 @@ class Installs:
     kafka_classpath: Path
     flink_python: Path
     flink_home: Path
+    contract_format_jar: Path  # also in flink_home/lib
     trino_home: Path
     trino_cli: Path
 
@@ -72,9 +74,11 @@ def pyflink_dir(flink_python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def ensure_flink_home(cache: Path, flink_python: Path, connectors: Path) -> Path:
-    """A FLINK_HOME whose lib/ holds the wheel's jars plus the connector bundle (as symlinks)."""
-    home = cache / "flink" / f"flink-{FLINK_VERSION}-{connectors.name}"
+def ensure_flink_home(cache: Path, flink_python: Path, connectors: Path, extra_jars: list[Path]) -> Path:
+    """A FLINK_HOME whose lib/ holds the wheel's jars plus the connector bundle and the platform's
+    own jars (as symlinks); named after what it holds."""
+    extras = hashlib.sha256("".join(str(j) for j in extra_jars).encode()).hexdigest()[:8]
+    home = cache / "flink" / f"flink-{FLINK_VERSION}-{connectors.name}-{extras}"
     if (home / _MARKER).exists():
         return home
     shutil.rmtree(home, ignore_errors=True)
@@ -82,7 +86,7 @@ def ensure_flink_home(cache: Path, flink_python: Path, connectors: Path) -> Path
     (home / "lib").mkdir(parents=True)
     for name in ("bin", "opt", "plugins", "conf"):
         (home / name).symlink_to(dist / name)
-    for jar in sorted((dist / "lib").glob("*.jar")) + sorted(connectors.glob("*.jar")):
+    for jar in sorted((dist / "lib").glob("*.jar")) + sorted(connectors.glob("*.jar")) + extra_jars:
         (home / "lib" / jar.name).symlink_to(jar)
     (home / _MARKER).touch()
     return home
@@ -121,7 +125,8 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
     cache.mkdir(parents=True, exist_ok=True)
     bundles = {name: maven.fetch_bundle(b, cache, progress, update_lock=update_lock) for name, b in BUNDLES.items()}
     flink_python = ensure_flink_venv(cache, progress)
-    flink_home = ensure_flink_home(cache, flink_python, bundles["flink-connectors"])
+    contract_format_jar = ensure_contract_format(cache, progress)
+    flink_home = ensure_flink_home(cache, flink_python, bundles["flink-connectors"], [contract_format_jar])
     trino_home = ensure_trino(cache, bundles["trino-server"], progress)
     ensure_terraform(cache, progress)
     ensure_providers(cache, progress)
@@ -130,6 +135,7 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
         kafka_classpath=bundles["kafka"],
         flink_python=flink_python,
         flink_home=flink_home,
+        contract_format_jar=contract_format_jar,
         trino_home=trino_home,
         trino_cli=cli,
     )

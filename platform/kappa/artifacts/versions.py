@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 FLINK_VERSION = "2.1.3"
+FLINK_SHADED_JACKSON_VERSION = "2.18.2-20.0"  # the Jackson inside flink-dist 2.1.3 (the contract format uses it)
 ICEBERG_VERSION = "1.11.0"
 KAFKA_VERSION = "4.1.1"
 KAFKA_CONNECTOR_VERSION = "5.0.0-2.1"

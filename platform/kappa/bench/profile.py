@@ -13,6 +13,7 @@ from kappa.jobs import FlinkRest
 
 # Frame prefixes -> the component they belong to, first match wins.
 COMPONENTS = (
+    ("kappa-contract format", ("io.kappa.contract",)),
     ("JSON parsing", ("org.apache.flink.formats.json", "com.fasterxml.jackson",
                       "org.apache.flink.shaded.jackson2")),
     ("Parquet/Iceberg writing", ("org.apache.parquet", "org.apache.iceberg", "shaded.parquet")),
@@ -47,7 +48,10 @@ def self_time(tree: dict[str, Any]) -> Counter[str]:
 
 
 def summarise(tree: dict[str, Any], top: int = 8) -> dict[str, Any]:
-    frames = self_time(tree)
+    return summarise_frames(self_time(tree), top)
+
+
+def summarise_frames(frames: Counter[str], top: int = 8) -> dict[str, Any]:
     total = sum(frames.values()) or 1
     by_component: Counter[str] = Counter()
     for frame, n in frames.items():
@@ -55,6 +59,43 @@ def summarise(tree: dict[str, Any], top: int = 8) -> dict[str, Any]:
     return {"samples": total,
             "components": {k: round(v / total, 3) for k, v in by_component.most_common()},
             "top_frames": [(f, round(n / total, 3)) for f, n in frames.most_common(top)]}
+
+
+def _flamegraph(rest_url: str, job_id: str, vertex: str) -> dict[str, Any] | None:
+    r = requests.get(f"{rest_url}/jobs/{job_id}/vertices/{vertex}/flamegraph", params={"type": "on_cpu"}, timeout=10)
+    data = r.json().get("data") if r.ok else None
+    return data if data and int(data.get("value", 0)) > 0 else None
+
+
+def sample_job(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, Any] | None:
+    """On-CPU flame graphs of every vertex of the job, merged: where the whole job's CPU goes (a
+    vertex that waits is rarely on CPU, so each weighs by the CPU it uses). None if it ended first."""
+    rest = FlinkRest(rest_url)
+    deadline = time.monotonic() + timeout_s
+    frames: Counter[str] = Counter()
+    pending: set[str] | None = None
+    while time.monotonic() < deadline:
+        try:
+            job = rest.job(job_id)
+            if job["state"] != "RUNNING":
+                break
+            if pending is None:
+                running = [v["id"] for v in job["vertices"] if v["status"] == "RUNNING"]
+                if len(running) < len(job["vertices"]):
+                    time.sleep(0.5)
+                    continue
+                pending = set(running)
+            for vertex in sorted(pending):
+                tree = _flamegraph(rest_url, job_id, vertex)  # the first request starts the sampling
+                if tree is not None:
+                    frames += self_time(tree)
+                    pending.discard(vertex)
+            if not pending:
+                break
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        time.sleep(1)
+    return summarise_frames(frames) if frames else None
 
 
 def sample(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, Any] | None:
@@ -72,10 +113,8 @@ def sample(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, Any] 
                 continue
             # the vertex that has been busy longest (a chained source->calc->sink in q0)
             vertex = max(vertices, key=lambda v: (v.get("metrics") or {}).get("accumulated-busy-time", 0))["id"]
-            r = requests.get(f"{rest_url}/jobs/{job_id}/vertices/{vertex}/flamegraph", params={"type": "on_cpu"},
-                             timeout=10)
-            data = r.json().get("data") if r.ok else None
-            if data and int(data.get("value", 0)) > 0:
+            data = _flamegraph(rest_url, job_id, vertex)
+            if data is not None:
                 return summarise(data)
         except (requests.RequestException, ValueError, KeyError):
             pass

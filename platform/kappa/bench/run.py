@@ -37,9 +37,12 @@ Progress = Callable[[str], None]
 PUBLISHED = {"q5": 0.14, "q7": 0.08, "q8": 0.94, "q11": 0.26}
 ALL_QUERIES = ["q0", "q5", "q7", "q8", "q11", "q1_udf", "q1_sql"]
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"events": 300_000, "queries": ALL_QUERIES, "intervals": [1, 5], "fresh_seconds": 30},
-    "full": {"events": 3_000_000, "queries": ALL_QUERIES, "intervals": [1, 5], "fresh_seconds": 120},
+    "quick": {"events": 300_000, "queries": ALL_QUERIES, "intervals": [1, 5], "fresh_seconds": 30,
+              "pipeline_events": 300_000, "live_s": 30},
+    "full": {"events": 3_000_000, "queries": ALL_QUERIES, "intervals": [1, 5], "fresh_seconds": 120,
+             "pipeline_events": 1_000_000, "live_s": 120},
 }
+LIVE_RATE = 5_000  # events/s of the live stream the pipelines' replays run against
 FRESH_RATE = 10_000  # events/s: the issue's freshness target is stated at this rate
 
 
@@ -60,6 +63,7 @@ class BenchResult:
     serving: dict[str, Any] = field(default_factory=dict)
     compaction: dict[str, Any] = field(default_factory=dict)
     footprint: dict[str, Any] = field(default_factory=dict)
+    pipelines: dict[str, Any] = field(default_factory=dict)
 
 
 def machine() -> dict[str, Any]:
@@ -265,8 +269,9 @@ def replay_figures(ctx: Context, fresh: dict[str, Any], parallelism: int, run_id
 
 def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int, partitions: int, seed: int,
           out_dir: Path, progress: Progress, queries: list[str] | None = None, intervals: list[int] | None = None,
-          fresh_rate: int = FRESH_RATE) -> tuple[BenchResult, Path]:
-    from kappa.bench import freshness, serving
+          fresh_rate: int = FRESH_RATE, pipelines_only: bool = False, pipeline_events: int | None = None,
+          live_rate: int = LIVE_RATE, compare_jobs: Path | None = None) -> tuple[BenchResult, Path]:
+    from kappa.bench import freshness, pipelines, serving
 
     if profile not in PROFILES:
         raise KappaError(f"unknown profile {profile!r}; choose {' or '.join(PROFILES)}")
@@ -280,6 +285,17 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
                          checkpoint_interval_s=ctx.settings.flink.checkpoint_interval_s, machine=machine())
     run_id = time.strftime("%Y%m%d%H%M%S")
     topic, result.generate_events_per_s = fill(ctx, NexmarkOptions(count=count, seed=seed), partitions, progress)
+    result.pipelines = pipelines.measure(
+        ctx, nexmark_topic=topic, nexmark_events=count, count=pipeline_events or int(p["pipeline_events"]), seed=seed,
+        run_id=run_id, live_rate=live_rate, live_s=int(p["live_s"]), progress=progress, compare_jobs=compare_jobs)
+    for job, r in result.pipelines["jobs"].items():
+        result.ratios[f"pipeline_{job}_vs_q0_iceberg"] = r["vs_q0"]
+    for job, r in result.pipelines["replay"].items():
+        result.ratios[f"pipeline_{job}_replay_vs_live_rate"] = r["replay_vs_live"]
+        if "freshness" in r:
+            result.ratios[f"pipeline_{job}_freshness_p95_over_interval"] = r["freshness"]["p95_over_interval"]
+    if pipelines_only:
+        return _finish(ctx, result, out_dir, run_id)
     progress("measuring the raw consume rate (Kafka's JVM perf tool, then the Python client)")
     result.limit["jvm_consumer"] = jvm_consume_rate(ctx, topic, count)
     result.limit["python_consumer"] = python_consume_rate(ctx, topic, count)
@@ -314,6 +330,10 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
     progress("serving: many small commits against after compaction")
     result.compaction = serving.compaction(ctx, result.freshness[0]["table"], progress)
 
+    return _finish(ctx, result, out_dir, run_id)
+
+
+def _finish(ctx: Context, result: BenchResult, out_dir: Path, run_id: str) -> tuple[BenchResult, Path]:
     result.footprint["peak_rss_mib"] = peak_memory(ctx)
     result.footprint["total_peak_rss_gib"] = round(sum(result.footprint["peak_rss_mib"].values()) / 1024, 2)
     folder = out_dir / run_id

@@ -22,15 +22,25 @@ def bench(
     interval: list[int] | None = typer.Option(None, min=1, help="checkpoint intervals (s) for freshness; "  # noqa: UP007
                                                                   "repeat the option (default 1 and 5)"),
     fresh_rate: int = typer.Option(10_000, min=100, help="produce rate (events/s) of the freshness runs"),
+    pipelines_only: bool = typer.Option(False, "--pipelines-only", help="only the product pipelines (and q0 -> "
+                                                                         "Iceberg, their reference)"),
+    pipeline_events: int | None = typer.Option(None, min=300_000, help="backlog per pipeline "  # noqa: UP007
+                                                                       "(overrides the profile)"),
+    live_rate: int = typer.Option(5_000, min=100, help="events/s of the live stream the pipeline replays run against"),
+    compare_jobs: Path | None = typer.Option(None, exists=True, file_okay=False,  # noqa: UP007
+                                             help="also run the pipelines from this `flink_jobs` folder (e.g. a "
+                                                  "checkout of another commit), side by side"),
     out: Path = typer.Option(Path("bench-results"), help="results folder"),
 ) -> None:
-    """Fill a topic with Nexmark events, then measure consume limits, Nexmark queries, freshness,
-    replay, serving (Trino vs DuckDB, compaction) and footprint."""
+    """Fill topics with Nexmark and scenario events, then measure the product's pipelines (throughput
+    against q0 -> Iceberg, replay over a live stream, freshness), consume limits, Nexmark queries,
+    freshness, replay, serving (Trino vs DuckDB, compaction) and footprint."""
     from kappa.bench.run import bench as run_bench
 
     settings: KappaSettings = ctx.obj
     c = build_context(settings)
     result, report = run_bench(c, profile, events, parallelism, partitions, seed, out, console.print, query, interval,
-                               fresh_rate)
+                               fresh_rate, pipelines_only, pipeline_events, live_rate,
+                               compare_jobs.resolve() if compare_jobs else None)
     console.print(report.read_text())
     console.print(f"report: {report}")

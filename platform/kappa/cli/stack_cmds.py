@@ -9,7 +9,7 @@ import time
 import typer
 from rich.table import Table
 
-from kappa.artifacts import installs
+from kappa.artifacts import contract_format, installs
 from kappa.cli.output import console, duration, step
 from kappa.errors import KappaError
 from kappa.runtime.stack import Stack, build_context, purge
@@ -159,14 +159,15 @@ def paths(ctx: typer.Context, get: str = typer.Option("", help="print only this 
     settings: KappaSettings = ctx.obj
     items = {"state": settings.state, "logs": settings.logs_dir, "cache": settings.cache,
              "warehouse": settings.warehouse,
-             "flink_python": installs.flink_venv_dir(settings.cache) / "bin" / "python"}
+             "flink_python": installs.flink_venv_dir(settings.cache) / "bin" / "python",
+             "contract_format_jar": contract_format.jar_path(settings.cache)}
     if get:
         if get not in items:
             raise KappaError(f"unknown path {get!r}; known: {', '.join(items)}")
         print(items[get])
         return
     for name, path in items.items():
-        console.print(f"{name:13} {path}")
+        console.print(f"{name:20} {path}")
 
 
 def register(app: typer.Typer) -> None:
