@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from kappa.bench.freshness import latencies, percentile
@@ -76,3 +77,38 @@ def test_flame_graph_self_time_by_frame_and_component() -> None:
     assert got["components"] == {"JSON parsing": 0.6, "Parquet/Iceberg writing": 0.2, "Flink records and state": 0.1,
                                  "JDK": 0.1}
     assert got["top_frames"][0] == ("com.fasterxml.jackson.core.JsonParser.nextToken", 0.6)
+
+
+def test_an_offset_is_visible_once_its_partitions_visible_maximum_reaches_it() -> None:
+    from kappa.bench.pipelines import visibility_latencies
+
+    rows = [(0, 0, 10.0), (0, 1, 10.5), (1, 0, 10.2), (1, 1, 11.0), (1, 2, 11.5)]  # partition, offset, produced
+    polls = [(10.8, {0: 0}), (12.0, {0: 1, 1: 1}), (13.0, {0: 1, 1: 1})]  # partition 1's offset 2 never seen
+    assert sorted(visibility_latencies(rows, polls)) == pytest.approx([0.8, 1.0, 1.5, 1.8])
+
+
+def test_pipeline_ratios_are_taken_round_by_round_and_reported_as_medians() -> None:
+    from kappa.bench.pipelines import summarise_runs
+
+    q0 = [{"events_per_s": 100.0, "cpu_s_per_million_events": 5.0},
+          {"events_per_s": 200.0, "cpu_s_per_million_events": 5.0},
+          {"events_per_s": 150.0, "cpu_s_per_million_events": 10.0}]
+    runs = [{"events_per_s": 50.0, "cpu_s_per_million_events": 10.0, "profile": None},
+            {"events_per_s": 90.0, "cpu_s_per_million_events": 10.0, "profile": {"samples": 3}},
+            {"events_per_s": 60.0, "cpu_s_per_million_events": 20.0}]
+    got = summarise_runs(runs, q0)
+    # each round's ratio over its own q0 run: 0.5, 0.45, 0.4; a slow machine in round 1 does not skew it
+    assert got["vs_q0"] == 0.45 and got["vs_q0_range"] == [0.4, 0.5]
+    assert got["events_per_s"] == 60.0 and got["cpu_vs_q0"] == 2.0
+    assert got["profile"] == {"samples": 3} and len(got["runs"]) == 3
+
+
+def test_flame_graphs_of_every_vertex_merge_by_frame() -> None:
+    from collections import Counter
+
+    from kappa.bench.profile import self_time, summarise_frames
+
+    source = {"name": "root", "value": 4, "children": [{"name": "io.kappa.contract.EventParser.parse", "value": 4}]}
+    window = {"name": "root", "value": 2, "children": [{"name": "org.apache.flink.cep.nfa.NFA.process", "value": 2}]}
+    got = summarise_frames(Counter(self_time(source)) + Counter(self_time(window)))
+    assert got["components"] == {"kappa-contract format": round(4 / 6, 3), "CEP (MATCH_RECOGNIZE)": round(2 / 6, 3)}

@@ -127,3 +127,34 @@ def test_watermark_delays_beyond_99_seconds_are_valid_intervals() -> None:
 
     assert seconds_interval(5) == "INTERVAL '0 00:00:05' DAY TO SECOND"
     assert seconds_interval(86_400 + 3725) == "INTERVAL '1 01:02:05' DAY TO SECOND"
+
+
+def test_a_job_runs_live_at_its_own_parallelism_and_bounded_with_one_writer(tmp_path: Path) -> None:
+    cfg = tmp_path / "kappa.toml"
+    cfg.write_text("[flink]\nparallelism = 1\n[jobs.user_activity]\nparallelism = 2\n")
+    c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdef")),
+                Secrets("super", "catalog-pw", "a", "p", "n", "s"))
+    write_outputs(c)
+    ua, tx = get_definition(c, "user_activity"), get_definition(c, "transactions")
+    assert render_spec(c, ua, 1)["parallelism"] == 2 and render_spec(c, tx, 1)["parallelism"] == 1
+    assert "parallelism" not in render_spec(c, ua, 1)["params"]
+    # backfills and bounded replays: Iceberg 1.11's FlinkSink loses an early-finishing writer's files
+    bounded = render_spec(c, ua, 2, startup_mode="specific-offsets", specific_offsets="partition:0,offset:0",
+                          bounded_mode="specific-offsets", bounded_specific_offsets="partition:0,offset:9")
+    assert bounded["parallelism"] == 1
+
+
+def test_the_contract_format_is_rebuilt_when_its_sources_change(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from kappa.artifacts import contract_format
+
+    copy = tmp_path / "contract_format"
+    shutil.copytree(contract_format.SOURCE, copy, ignore=shutil.ignore_patterns("target"))
+    monkeypatch.setattr(contract_format, "SOURCE", copy)
+    before = contract_format.jar_path(tmp_path)
+    java = next(copy.rglob("EventParser.java"))
+    java.write_text(java.read_text() + "\n")
+    assert contract_format.jar_path(tmp_path) != before
+    assert contract_format.jar_path(tmp_path).parent.parent == tmp_path / "jvm"

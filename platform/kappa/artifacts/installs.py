@@ -74,11 +74,16 @@ def pyflink_dir(flink_python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
+def flink_home_dir(cache: Path, connectors: Path, extra_jars: list[Path]) -> Path:
+    """Named after what its lib/ holds, so a new connector bundle or platform jar makes a new one."""
+    extras = hashlib.sha256("".join(str(j) for j in extra_jars).encode()).hexdigest()[:8]
+    return cache / "flink" / f"flink-{FLINK_VERSION}-{connectors.name}-{extras}"
+
+
 def ensure_flink_home(cache: Path, flink_python: Path, connectors: Path, extra_jars: list[Path]) -> Path:
     """A FLINK_HOME whose lib/ holds the wheel's jars plus the connector bundle and the platform's
-    own jars (as symlinks); named after what it holds."""
-    extras = hashlib.sha256("".join(str(j) for j in extra_jars).encode()).hexdigest()[:8]
-    home = cache / "flink" / f"flink-{FLINK_VERSION}-{connectors.name}-{extras}"
+    own jars (as symlinks)."""
+    home = flink_home_dir(cache, connectors, extra_jars)
     if (home / _MARKER).exists():
         return home
     shutil.rmtree(home, ignore_errors=True)

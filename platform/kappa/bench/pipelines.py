@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from kappa import kafka_clients, query
 from kappa.bench import profile
 from kappa.bench.freshness import percentile
+from kappa.bench.nexmark import BID, kind
 from kappa.catalog import catalog
 from kappa.errors import KappaError
 from kappa.jobs import FLINK_JOBS_DIR, FlinkRest, JobDefinition, get_definition, render_spec, submit
@@ -113,6 +114,13 @@ def _definition(ctx: Context, job: str, tag: str) -> JobDefinition:
     return replace(get_definition(ctx, job), name=f"bench-{job}-{tag}")
 
 
+def drop_tables(ctx: Context, names: Iterable[str]) -> None:
+    """Bench tables have served once their figures are taken: drop them and their files."""
+    cat = catalog(ctx)
+    for name in names:
+        cat.purge_table((NAMESPACE, name))
+
+
 def accounted(ctx: Context, tables: dict[str, str], topic: str) -> tuple[int, float, float]:
     """(records landed + quarantined + late, first and last ingest time in epoch seconds)."""
     parts = " UNION ALL ".join(
@@ -168,9 +176,9 @@ def throughput(ctx: Context, job: str, topic: str, count: int, run_id: str, prog
     n, first, last = accounted(ctx, tables, topic)
     if n != count:
         raise KappaError(f"{job}: {n:,} records landed, quarantined or late, of {count:,} read (tables *_{tag})")
+    drop_tables(ctx, tables.values())
     rate = count / max(last - first, 1e-3)
-    result = {**ran, "events": count, "events_per_s": rate, "cpu_s_per_million_events": 1e6 * ran["cpu_s"] / count,
-              "tables": tables}
+    result = {**ran, "events": count, "events_per_s": rate, "cpu_s_per_million_events": 1e6 * ran["cpu_s"] / count}
     progress(f"  {job}{label}: {rate:,.0f} events/s sustained ({last - first:.1f}s of processing, "
              f"{ran['seconds']:.1f}s job), {result['cpu_s_per_million_events']:.0f} CPU-s per million")
     return result
@@ -182,7 +190,7 @@ def q0_reference(ctx: Context, nexmark_topic: str, count: int, run_id: str, prog
 
     table = f"q0_ingest_{run_id}"
     spec = {"version": 1, "query": "q0", "sink": "iceberg", "topic": nexmark_topic,
-            "bootstrap": ctx.settings.kafka_bootstrap, "parallelism": ctx.settings.flink.parallelism,
+            "bootstrap": ctx.settings.kafka_bootstrap, "parallelism": 1,  # bounded: one writer (jobs.render_spec)
             "checkpoint_interval_s": ctx.settings.flink.checkpoint_interval_s, "run": f"{run_id}-q0-ingest",
             "table": table, "ingest_time": True, "catalog": catalog_spec(ctx)}
     definition = JobDefinition(name="bench-q0-ingest", module="flink_jobs.nexmark", topic=nexmark_topic, tables={},
@@ -191,8 +199,12 @@ def q0_reference(ctx: Context, nexmark_topic: str, count: int, run_id: str, prog
     row = query.run(ctx.settings, f"SELECT count(*), to_unixtime(min(ingest_time)), to_unixtime(max(ingest_time)) "
                                   f"FROM iceberg.{NAMESPACE}.{table}").rows[0]
     bids = int(row[0])
+    expected = sum(1 for i in range(count) if kind(i) == BID)
+    if bids != expected:
+        raise KappaError(f"q0 -> Iceberg wrote {bids:,} bids of the {expected:,} in the topic (table bench.{table})")
     # q0 keeps the bids (46 of every 50 events) but reads every event: its rate is of events read
     rate = count / max(float(row[2]) - float(row[1]), 1e-3)
+    drop_tables(ctx, [table])
     progress(f"  q0 -> Iceberg: {rate:,.0f} events/s sustained ({bids:,} bids written)")
     return {**ran, "events": count, "events_per_s": rate, "cpu_s_per_million_events": 1e6 * ran["cpu_s"] / count}
 
@@ -238,14 +250,17 @@ def replay_over_live(ctx: Context, job: str, run_id: str, live_rate: int, live_s
     n, first, last = accounted(ctx, replay_tables, topic)
     if n != events:
         raise KappaError(f"{job} replay: {n:,} records landed, quarantined or late, of {events:,} replayed")
+    fresh = freshness(ctx, live_tables["raw"], polls) if polls else None
+    drop_tables(ctx, [*live_tables.values(), *replay_tables.values()])
+    kafka_clients.admin(ctx.settings.kafka_bootstrap).delete_topics([topic])
     rate = events / max(last - first, 1e-3)
     result: dict[str, Any] = {"events": events, "live_rate": live_rate, "catch_up_rate": round(rate),
                               "replay_vs_live": round(rate / live_rate, 2), "seconds": ran["seconds"],
                               "wall_s": round(ran["wall_s"], 1)}
     progress(f"    replay of {events:,} events: {rate:,.0f}/s = {result['replay_vs_live']}x the live rate "
              f"({ran['wall_s']:.0f}s from submission to its last commit)")
-    if polls:
-        result["freshness"] = freshness(ctx, live_tables["raw"], polls)
+    if fresh is not None:
+        result["freshness"] = fresh
     return result
 
 
@@ -295,13 +310,10 @@ def _poll_visibility(ctx: Context, raw_table: str, seconds: int, poll_s: float =
     return polls
 
 
-def freshness(ctx: Context, raw_table: str, polls: Polls) -> dict[str, Any]:
-    """Per landed event: the first poll that shows its offset, minus its Kafka (produce) timestamp.
-
-    A checkpoint commits a prefix of every partition, so an offset is visible once the partition's
-    visible maximum reaches it. Events produced after the last poll are left out."""
-    rows = query.run(ctx.settings, f"SELECT kafka_partition, kafka_offset, to_unixtime(kafka_timestamp) "
-                                   f"FROM iceberg.{NAMESPACE}.{raw_table}").rows
+def visibility_latencies(rows: Iterable[Sequence[Any]], polls: Polls) -> list[float]:
+    """Per landed event (partition, offset, produce time): the first poll showing its offset, minus
+    its produce time. A checkpoint commits a prefix of every partition, so an offset is visible once
+    the partition's visible maximum reaches it. Events produced after the last poll are left out."""
     by_partition: dict[int, list[tuple[int, float]]] = {}
     for p, o, ts in rows:
         by_partition.setdefault(int(p), []).append((int(o), float(ts)))
@@ -314,6 +326,14 @@ def freshness(ctx: Context, raw_table: str, polls: Polls) -> dict[str, Any]:
             while i < len(events) and events[i][0] <= top:
                 latencies.append(at - events[i][1])
                 i += 1
+    return latencies
+
+
+def freshness(ctx: Context, raw_table: str, polls: Polls) -> dict[str, Any]:
+    """How long after it was produced each event of the live run became visible in Trino."""
+    rows = query.run(ctx.settings, f"SELECT kafka_partition, kafka_offset, to_unixtime(kafka_timestamp) "
+                                   f"FROM iceberg.{NAMESPACE}.{raw_table}").rows
+    latencies = visibility_latencies(rows, polls)
     if not latencies:
         raise KappaError(f"freshness: no event of {raw_table} became visible while it was polled")
     interval = ctx.settings.flink.checkpoint_interval_s
@@ -324,26 +344,61 @@ def freshness(ctx: Context, raw_table: str, polls: Polls) -> dict[str, Any]:
             "poll_s": round(poll_s, 3)}
 
 
-def measure(ctx: Context, *, nexmark_topic: str, nexmark_events: int, count: int, seed: int, run_id: str,
-            live_rate: int, live_s: int, progress: Progress, compare_jobs: Path | None = None) -> dict[str, Any]:
-    """The pipelines section of a bench run: throughput of each job against q0 -> Iceberg, then
-    replay over a live stream (and the transactions pipeline's freshness)."""
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def summarise_runs(runs: list[dict[str, Any]], references: list[dict[str, Any]]) -> dict[str, Any]:
+    """A job's repeated runs against the q0 runs of the same rounds: medians, and each round's ratio
+    (a job and the q0 run beside it saw the same machine, which is why ratios are what is compared)."""
+    ratios = [r["events_per_s"] / q["events_per_s"] for r, q in zip(runs, references, strict=True)]
+    cpu = [r["cpu_s_per_million_events"] for r in runs]
+    ref_cpu = [q["cpu_s_per_million_events"] for q in references]
+    return {"events_per_s": _median([r["events_per_s"] for r in runs]), "vs_q0": round(_median(ratios), 3),
+            "vs_q0_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "cpu_s_per_million_events": _median(cpu),
+            "cpu_vs_q0": round(_median([c / q for c, q in zip(cpu, ref_cpu, strict=True)]), 2),
+            "profile": next((r["profile"] for r in runs if r.get("profile")), None),
+            "runs": [{k: v for k, v in r.items() if k != "profile"} for r in runs]}
+
+
+def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, live_rate: int, live_s: int,
+            progress: Progress, compare_jobs: Path | None = None) -> dict[str, Any]:
+    """The pipelines section of a bench run: `repeats` rounds of q0 -> Iceberg and every job over
+    backlogs of `count` events (each round's ratio over its own q0 run; medians reported), then each
+    job's replay over a live stream (and the transactions pipeline's freshness)."""
+    from kappa.bench.nexmark import NexmarkOptions
+    from kappa.bench.run import fill
+
     ensure_topics(kafka_clients.admin(ctx.settings.kafka_bootstrap),
                   {ALERTS_TOPIC: TopicSettings(partitions=3, retention_ms=86_400_000)})
+    nexmark_topic, _ = fill(ctx, NexmarkOptions(count=count, seed=seed), 3, progress)
     topics = {job: fill_backlog(ctx, scenario, count, seed, ctx.settings.kafka.topics[scenario].partitions, progress)
               for job, scenario in PIPELINES.items()}
-    progress("pipelines: each product job over its backlog, q0 -> Iceberg alongside")
-    reference = q0_reference(ctx, nexmark_topic, nexmark_events, run_id, progress)
-    jobs: dict[str, Any] = {}
-    for job, topic in topics.items():
-        jobs[job] = throughput(ctx, job, topic, count, run_id, progress)
-        jobs[job]["vs_q0"] = round(jobs[job]["events_per_s"] / reference["events_per_s"], 3)
-        jobs[job]["cpu_vs_q0"] = round(jobs[job]["cpu_s_per_million_events"] / reference["cpu_s_per_million_events"], 2)
-        if compare_jobs is not None:
-            other = throughput(ctx, job, topic, count, run_id, progress, jobs_dir=compare_jobs, label="_compared")
-            jobs[job]["compared"] = {"jobs_dir": str(compare_jobs), "events_per_s": other["events_per_s"],
-                                     "cpu_s_per_million_events": other["cpu_s_per_million_events"],
-                                     "profile": other.get("profile"),
-                                     "speedup": round(jobs[job]["events_per_s"] / other["events_per_s"], 2)}
+    references: list[dict[str, Any]] = []
+    runs: dict[str, list[dict[str, Any]]] = {job: [] for job in PIPELINES}
+    compared: dict[str, list[dict[str, Any]]] = {job: [] for job in PIPELINES}
+    for round_ in range(1, repeats + 1):
+        progress(f"pipelines, round {round_} of {repeats}: q0 -> Iceberg, then each product job over its backlog")
+        references.append(q0_reference(ctx, nexmark_topic, count, f"{run_id}_{round_}", progress))
+        for job, topic in topics.items():
+            runs[job].append(throughput(ctx, job, topic, count, f"{run_id}_{round_}", progress))
+            if compare_jobs is not None:
+                compared[job].append(throughput(ctx, job, topic, count, f"{run_id}_{round_}", progress,
+                                                jobs_dir=compare_jobs, label="_compared"))
+    jobs = {job: summarise_runs(runs[job], references) for job in PIPELINES}
+    if compare_jobs is not None:
+        for job in PIPELINES:
+            other = summarise_runs(compared[job], references)
+            jobs[job]["compared"] = {"jobs_dir": str(compare_jobs), **{k: other[k] for k in (
+                "events_per_s", "vs_q0", "cpu_s_per_million_events", "profile")},
+                "speedup": round(_median([a["events_per_s"] / b["events_per_s"]
+                                          for a, b in zip(runs[job], compared[job], strict=True)]), 2)}
+    reference = {"events_per_s": _median([q["events_per_s"] for q in references]),
+                 "cpu_s_per_million_events": _median([q["cpu_s_per_million_events"] for q in references]),
+                 "profile": next((q["profile"] for q in references if q.get("profile")), None),
+                 "runs": [{k: v for k, v in q.items() if k != "profile"} for q in references]}
     replays = {job: replay_over_live(ctx, job, run_id, live_rate, live_s, seed, progress) for job in PIPELINES}
-    return {"events": count, "q0_iceberg": reference, "jobs": jobs, "replay": replays}
+    return {"events": count, "repeats": repeats, "q0_iceberg": reference, "jobs": jobs, "replay": replays}

@@ -18,6 +18,7 @@ COMPONENTS = (
                       "org.apache.flink.shaded.jackson2")),
     ("Parquet/Iceberg writing", ("org.apache.parquet", "org.apache.iceberg", "shaded.parquet")),
     ("Kafka client", ("org.apache.kafka", "org.apache.flink.connector.kafka")),
+    ("CEP (MATCH_RECOGNIZE)", ("org.apache.flink.cep",)),
     ("Python UDF bridge", ("org.apache.flink.python", "org.apache.beam")),
     ("Flink records and state", ("org.apache.flink.table.data", "org.apache.flink.table.runtime",
                                  "org.apache.flink.runtime", "org.apache.flink.streaming",

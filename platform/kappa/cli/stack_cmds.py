@@ -9,7 +9,8 @@ import time
 import typer
 from rich.table import Table
 
-from kappa.artifacts import contract_format, installs
+from kappa.artifacts import contract_format, installs, maven
+from kappa.artifacts.versions import BUNDLES
 from kappa.cli.output import console, duration, step
 from kappa.errors import KappaError
 from kappa.runtime.stack import Stack, build_context, purge
@@ -160,7 +161,10 @@ def paths(ctx: typer.Context, get: str = typer.Option("", help="print only this 
     items = {"state": settings.state, "logs": settings.logs_dir, "cache": settings.cache,
              "warehouse": settings.warehouse,
              "flink_python": installs.flink_venv_dir(settings.cache) / "bin" / "python",
-             "contract_format_jar": contract_format.jar_path(settings.cache)}
+             "contract_format_jar": contract_format.jar_path(settings.cache),
+             "flink_home": installs.flink_home_dir(
+                 settings.cache, maven.bundle_dir(settings.cache, BUNDLES["flink-connectors"]),
+                 [contract_format.jar_path(settings.cache)])}
     if get:
         if get not in items:
             raise KappaError(f"unknown path {get!r}; known: {', '.join(items)}")
