@@ -80,7 +80,7 @@ def test_flame_graph_self_time_by_frame_and_component() -> None:
 
 
 def test_an_offset_is_visible_once_its_partitions_visible_maximum_reaches_it() -> None:
-    from kappa.bench.pipelines import visibility_latencies
+    from kappa.bench.live import visibility_latencies
 
     rows = [(0, 0, 10.0), (0, 1, 10.5), (1, 0, 10.2), (1, 1, 11.0), (1, 2, 11.5)]  # partition, offset, produced
     polls = [(10.8, {0: 0}), (12.0, {0: 1, 1: 1}), (13.0, {0: 1, 1: 1})]  # partition 1's offset 2 never seen

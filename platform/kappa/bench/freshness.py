@@ -86,7 +86,7 @@ def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: s
     rest = FlinkRest(ctx.settings.flink_rest_url)
     job_id = submit(ctx, job, spec)
     try:
-        _wait_running_and_visible(ctx, rest, job_id, table)
+        wait_running_and_visible(ctx, rest, job_id, f"iceberg.bench.{table}")
         count = rate * seconds
         produced_at: list[float] = []
         failed: list[str] = []
@@ -118,18 +118,18 @@ def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: s
             "poll_s": poll_s, "table": f"bench.{table}"}
 
 
-def _wait_running_and_visible(ctx: Context, rest: FlinkRest, job_id: str, table: str, timeout_s: float = 180) -> None:
+def wait_running_and_visible(ctx: Context, rest: FlinkRest, job_id: str, table: str, timeout_s: float = 180) -> None:
     """Until every task runs and Trino can read the (empty) table: measurement starts after start-up."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         info = rest.job(job_id)
         if info["state"] in ("FAILED", "CANCELED", "FINISHED"):
-            raise KappaError(f"the freshness job {job_id} ended {info['state']} before measuring")
+            raise KappaError(f"the bench job {job_id} ended {info['state']} before measuring")
         if info["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in info["vertices"]):
             try:
-                query.run(ctx.settings, f"SELECT count(*) FROM iceberg.bench.{table}")
+                query.run(ctx.settings, f"SELECT count(*) FROM {table}")
                 return
             except KappaError:
                 pass
         time.sleep(1)
-    raise KappaError(f"the freshness job {job_id} was not running within {timeout_s:.0f}s")
+    raise KappaError(f"the bench job {job_id} was not running within {timeout_s:.0f}s")

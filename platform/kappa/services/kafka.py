@@ -85,7 +85,8 @@ class Kafka:
         (self.dir / "log4j2.properties").write_text(LOG4J2)
         if (data / "meta.properties").exists():
             return
-        # KRaft wants a base64url-encoded 16-byte cluster id.
+        # KRaft wants a base64url-encoded 16-byte cluster id; one in 64 begins
+        # with "-", which argparse takes for an option unless joined with "=".
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         log = self.ctx.log_path(self.name)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,7 @@ class Kafka:
             code = subprocess.run(
                 [str(self._java().java), "-cp", f"{self.ctx.installs.kafka_classpath}/*",
                  f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
-                 "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(self.dir / "server.properties")],
+                 "kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(self.dir / "server.properties")],
                 stdout=fh, stderr=subprocess.STDOUT, check=False,
             ).returncode
         if code != 0:

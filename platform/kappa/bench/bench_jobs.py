@@ -1,0 +1,158 @@
+"""What every `kappa bench` pipeline run shares: backlogs from the scenario generators, the job's
+own spec and tables under bench names, running a bounded job to its end, and the accounting
+(landed + quarantined + late) every run is checked against."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kappa import kafka_clients, query
+from kappa.bench import profile
+from kappa.catalog import catalog
+from kappa.errors import KappaError
+from kappa.jobs import FLINK_JOBS_DIR, FlinkRest, JobDefinition, get_definition, render_spec, submit
+from kappa.producer import produce
+from kappa.scenarios import ScenarioOptions, generate
+from kappa.scenarios.registry import SCENARIOS
+from kappa.services.base import Context
+from kappa.settings import TopicSettings
+from kappa.topics import end_offsets, ensure_topics
+from lakehouse.tables import ensure_tables, job_table_specs
+
+Progress = Callable[[str], None]
+NAMESPACE = "bench"
+ALERTS_TOPIC = "bench-alerts"
+PIPELINES = {"transactions": "transactions", "user_activity": "user-events", "iot_sensors": "iot-sensors"}
+ROUTES = ("raw", "quarantine", "late")  # where every record of a job ends, exactly once
+EVENT_TIME_START_MS = 1_790_000_000_000  # backlogs are deterministic for a seed
+_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+def table_ref(name: str) -> str:
+    """A bench table for Trino SQL; bench names are generated, and checked all the same."""
+    if not _NAME.match(name):
+        raise KappaError(f"not a bench table name: {name!r}")
+    return f"iceberg.{NAMESPACE}.{name}"
+
+
+def backlog_options(scenario: str, count: int, seed: int) -> ScenarioOptions:
+    """What the throughput runs read: realistic keys, malformed and out-of-order shares."""
+    return ScenarioOptions(count=count, seed=seed, start_ms=EVENT_TIME_START_MS, event_interval_ms=2.0,
+                           keys=10_000, key_prefix=SCENARIOS[scenario].key_prefix, malformed_share=0.01,
+                           out_of_order_share=0.05, max_disorder_ms=2_000)
+
+
+def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions: int, progress: Progress) -> str:
+    """A topic holding `count` events of the scenario, filled once (a rerun reuses it)."""
+    topic = f"bench-{scenario}-{count}-s{seed}"
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
+    have = sum(end - start for start, end in wait_for_leaders(ctx, topic).values())
+    if have == count:
+        progress(f"reusing {topic} ({have:,} events)")
+        return topic
+    if have:
+        raise KappaError(f"topic {topic} holds {have:,} events, not {count:,}; delete it and rerun")
+    started = time.perf_counter()
+    produce(ctx.settings.kafka_bootstrap, topic, generate(scenario, backlog_options(scenario, count, seed)),
+            prime=False)
+    progress(f"filled {topic}: {count:,} events in {time.perf_counter() - started:.1f}s")
+    return topic
+
+
+def wait_for_leaders(ctx: Context, topic: str, timeout_s: float = 30) -> dict[int, tuple[int, int]]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return end_offsets(ctx.settings.kafka_bootstrap, topic)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def bench_tables(ctx: Context, job: str, suffix: str) -> dict[str, str]:
+    """The job's tables under bench names (`<table>_<suffix>` in namespace `bench`), created."""
+    specs = {role: spec.renamed(f"{spec.name}_{suffix}") for role, spec in job_table_specs(job, 1).items()}
+    ensure_tables(catalog(ctx), NAMESPACE, specs.values())
+    return {role: spec.name for role, spec in specs.items()}
+
+
+def bench_spec(ctx: Context, job: str, topic: str, tables: dict[str, str], tag: str, *,
+               bounded: bool) -> dict[str, Any]:
+    """The job's spec as the platform renders it, pointed at a bench topic, tables and consumer group."""
+    spec = render_spec(ctx, get_definition(ctx, job), 1, startup_mode="earliest-offset", tables=tables,
+                       **({"bounded_mode": "latest-offset"} if bounded else {}))
+    return as_bench(spec, job, tag, topic)
+
+
+def as_bench(spec: dict[str, Any], job: str, tag: str, topic: str) -> dict[str, Any]:
+    """A rendered spec (the job's own contract and settings) reading a bench topic into bench tables."""
+    spec = {**spec, "job": f"bench_{job}_{tag}", "namespace": NAMESPACE, "alerts_topic": ALERTS_TOPIC}
+    spec["kafka"] = {**spec["kafka"], "topic": topic, "group_id": f"kappa-bench-{job}-{tag}"}
+    return spec
+
+
+def bench_definition(ctx: Context, job: str, tag: str) -> JobDefinition:
+    return replace(get_definition(ctx, job), name=f"bench-{job}-{tag}")
+
+
+def drop_tables(ctx: Context, names: Iterable[str]) -> None:
+    """Bench tables have served once their figures are taken: drop them and their files."""
+    cat = catalog(ctx)
+    for name in names:
+        cat.purge_table((NAMESPACE, name))
+
+
+def accounted(ctx: Context, tables: dict[str, str], topic: str) -> tuple[int, float, float]:
+    """(records landed + quarantined + late, first and last ingest time in epoch seconds)."""
+    parts = " UNION ALL ".join(
+        f"SELECT count(*) AS n, min(ingest_time) AS lo, max(ingest_time) AS hi FROM {table_ref(tables[r])} "
+        "WHERE kafka_topic = ?" for r in ROUTES)
+    sql = f"SELECT sum(n), to_unixtime(min(lo)), to_unixtime(max(hi)) FROM ({parts})"
+    row = query.run(ctx.settings, sql, [topic] * len(ROUTES)).rows[0]
+    return int(row[0] or 0), float(row[1] or 0), float(row[2] or 0)
+
+
+def run_to_end(ctx: Context, definition: JobDefinition, spec: dict[str, Any], *, jobs_dir: Path = FLINK_JOBS_DIR,
+               timeout_s: float = 3600) -> dict[str, Any]:
+    """Submit a bounded job and wait for it to finish: wall time, Flink CPU-seconds, merged flame graph."""
+    from kappa.bench.run import cpu_seconds, flink_pids
+
+    pids = flink_pids(ctx)
+    cpu_before = cpu_seconds(pids)
+    submitted = time.monotonic()
+    job_id = submit(ctx, definition, spec, jobs_dir=jobs_dir)
+    flame: dict[str, Any] = {}
+    sampler = threading.Thread(target=lambda: flame.update(profile.sample_job(ctx.settings.flink_rest_url, job_id)
+                                                           or {}), name=f"flamegraph-{definition.name}", daemon=True)
+    sampler.start()
+    info = wait_finished(ctx, job_id, timeout_s)
+    sampler.join(timeout=30)
+    result = {"job_id": job_id, "seconds": info["duration"] / 1000, "wall_s": time.monotonic() - submitted,
+              "cpu_s": cpu_seconds(pids) - cpu_before}
+    if flame:
+        result["profile"] = flame
+    return result
+
+
+def wait_finished(ctx: Context, job_id: str, timeout_s: float) -> dict[str, Any]:
+    rest = FlinkRest(ctx.settings.flink_rest_url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = rest.job(job_id)
+        if info["state"] == "FINISHED":
+            return info
+        if info["state"] in ("FAILED", "CANCELED"):
+            raise KappaError(f"Flink job {job_id} ended {info['state']}; see {ctx.settings.flink_rest_url}/#/job/"
+                             f"completed/{job_id}/exceptions")
+        time.sleep(1)
+    raise KappaError(f"Flink job {job_id} did not finish within {timeout_s:.0f}s")
+
+
