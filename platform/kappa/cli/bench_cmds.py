@@ -13,7 +13,8 @@ from kappa.settings import KappaSettings
 
 def bench(
     ctx: typer.Context,
-    profile: str = typer.Option("quick", help="quick (300k events, under 10 minutes) or full (3M events)"),
+    profile: str = typer.Option("quick", help="quick (pipelines over 1M-event backlogs, 2 rounds; 300k Nexmark "
+                                              "events) or full (2M, 3 rounds; 3M)"),
     events: int | None = typer.Option(None, min=1000, help="events to generate (overrides the profile)"),  # noqa: UP007
     parallelism: int = typer.Option(1, min=1, help="Flink parallelism of each query"),
     partitions: int = typer.Option(3, min=1, help="partitions of the benchmark topic"),
