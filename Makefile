@@ -19,7 +19,8 @@ setup: $(STAMP)            ## fetch and install every component into ~/.cache/ka
 demo: setup                ## set up, start the stack, run the transactions pipeline, query Trino
 	$(KAPPA) demo
 
-bench: setup              ## Nexmark-style benchmark against the running stack (quick profile)
+bench: setup              ## the product's pipelines and Nexmark against the running stack (quick profile)
+	$(BIN)/pip install --quiet -c requirements/platform.txt -e '.[bench]'
 	$(KAPPA) up
 	$(KAPPA) bench --profile quick
 
@@ -63,7 +64,7 @@ browser:                   ## headless Chromium (Debian package) for the Dagster
 
 lint: $(STAMP)
 	$(BIN)/ruff check platform flink_jobs lakehouse orchestration tests
-	$(BIN)/mypy platform/kappa lakehouse
+	$(BIN)/mypy platform/kappa lakehouse orchestration flink_jobs
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix platform flink_jobs lakehouse orchestration tests

@@ -12,6 +12,9 @@ import argparse
 import json
 from typing import Any
 
+from flink_jobs.spec import catalog_spec, ident
+from flink_jobs.sql import catalog_options, with_options
+
 SOURCE = """
 CREATE TEMPORARY TABLE nexmark (
   event_type INT,
@@ -22,11 +25,7 @@ CREATE TEMPORARY TABLE nexmark (
   bid ROW<auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, `dateTime` BIGINT, extra STRING>,
   ts AS TO_TIMESTAMP_LTZ(COALESCE(person.`dateTime`, auction.`dateTime`, bid.`dateTime`), 3),
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
-) WITH (
-  'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}',
-  'properties.group.id' = 'kappa-bench-{run}', 'scan.startup.mode' = 'earliest-offset',{bounded}
-  'format' = 'json', 'json.ignore-parse-errors' = 'true'
-)"""
+) WITH ({options})"""
 
 VIEWS = (
     "CREATE TEMPORARY VIEW bid AS SELECT bid.auction AS auction, bid.bidder AS bidder, bid.price AS price, "
@@ -93,12 +92,18 @@ def build(t_env: Any, spec: dict[str, Any]) -> Any:
     from pyflink.table.udf import udf
 
     conf = t_env.get_config()
+    if spec["query"] not in QUERIES or spec["sink"] not in ("iceberg", "blackhole"):
+        raise ValueError(f"unknown query {spec['query']!r} or sink {spec['sink']!r}")
     conf.set("pipeline.name", f"kappa.bench.{spec['query']}.{spec['sink']}")
     conf.set("parallelism.default", str(spec["parallelism"]))
     conf.set("execution.checkpointing.interval", f"{spec['checkpoint_interval_s']}s")
     conf.set("table.local-time-zone", "UTC")
-    bounded = " 'scan.bounded.mode' = 'latest-offset'," if spec.get("bounded", True) else ""
-    t_env.execute_sql(SOURCE.format(topic=spec["topic"], bootstrap=spec["bootstrap"], run=spec["run"], bounded=bounded))
+    options = {"connector": "kafka", "topic": spec["topic"], "properties.bootstrap.servers": spec["bootstrap"],
+               "properties.group.id": f"kappa-bench-{spec['run']}", "scan.startup.mode": "earliest-offset",
+               "format": "json", "json.ignore-parse-errors": "true"}
+    if spec.get("bounded", True):
+        options["scan.bounded.mode"] = "latest-offset"
+    t_env.execute_sql(SOURCE.format(options=with_options(options)))
     for view in VIEWS:
         t_env.execute_sql(view)
     t_env.create_temporary_function(
@@ -108,16 +113,13 @@ def build(t_env: Any, spec: dict[str, Any]) -> Any:
         columns += ", ingest_time TIMESTAMP_LTZ(3)"
         query = f"SELECT *, CURRENT_TIMESTAMP AS ingest_time FROM ({query})"
     if spec["sink"] == "iceberg":
-        c = spec["catalog"]
         # The Flink catalog's name is the Iceberg catalog's name in the JDBC tables: it must be the
         # platform's, or Trino and PyIceberg would not see the bench tables.
-        t_env.execute_sql(
-            f"CREATE CATALOG `{c['name']}` WITH ('type' = 'iceberg', "
-            f"'catalog-impl' = 'org.apache.iceberg.jdbc.JdbcCatalog', 'uri' = '{c['jdbc_url']}', "
-            f"'jdbc.user' = '{c['user']}', 'jdbc.password' = '{c['password']}', 'jdbc.schema-version' = 'V1', "
-            f"'warehouse' = '{c['warehouse']}')")
-        t_env.execute_sql(f"CREATE DATABASE IF NOT EXISTS `{c['name']}`.bench")
-        sink = f"`{c['name']}`.bench.{spec['table']}"
+        catalog = catalog_spec(spec["catalog"])
+        t_env.execute_sql(f"CREATE CATALOG {ident(catalog.name)} WITH ({with_options(catalog_options(catalog))})")
+        database = ".".join(ident(x) for x in (catalog.name, spec.get("namespace", "bench")))
+        t_env.execute_sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+        sink = f"{database}.{ident(spec['table'])}"
         t_env.execute_sql(f"CREATE TABLE IF NOT EXISTS {sink} ({columns.replace('TIMESTAMP_LTZ(3)', 'TIMESTAMP(3)')})")
         if "TIMESTAMP_LTZ" in columns:  # Iceberg has no TIMESTAMP_LTZ: cast the event time
             cols = [c.split()[0] for c in columns.split(", ")]

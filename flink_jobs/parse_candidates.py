@@ -43,15 +43,14 @@ CONTRACT = ROOT / "lakehouse" / "contracts" / "transactions.v1.schema.json"
 def write_events(path: Path, count: int, seed: int) -> int:
     """The scenario's values, one per line; values holding a line break (some malformed ones) are left
     out, since a line-based file cannot carry them. Returns the lines written."""
-    sys.path.insert(0, str(ROOT / "platform"))
-    from kappa.scenarios.base import ScenarioOptions
-    from kappa.scenarios.registry import generate
+    from lakehouse.scenarios import transactions
+    from lakehouse.scenarios.base import ScenarioOptions
 
     opts = ScenarioOptions(count=count, seed=seed, start_ms=1_700_000_000_000, event_interval_ms=2, keys=10_000,
                            malformed_share=0.01, out_of_order_share=0.05)
     written = 0
     with path.open("wb") as fh:
-        for event in generate("transactions", opts):
+        for event in transactions.generate(opts):
             if b"\n" in event.value or b"\r" in event.value:
                 continue
             fh.write(event.value + b"\n")
@@ -113,8 +112,8 @@ def run(create_source: str, query: str) -> float:
     config.set("pipeline.object-reuse", "true")
     t_env.execute_sql(create_source)
     table = t_env.sql_query(query)
-    schema = table.get_schema()
-    columns = ", ".join(f"`{n}` {t}" for n, t in zip(schema.get_field_names(), schema.get_field_data_types(),
+    schema = table.get_resolved_schema()
+    columns = ", ".join(f"`{n}` {t}" for n, t in zip(schema.get_column_names(), schema.get_column_data_types(),
                                                      strict=True))
     t_env.execute_sql(f"CREATE TEMPORARY TABLE sink ({columns}) WITH ('connector' = 'blackhole')")
     started = time.monotonic()

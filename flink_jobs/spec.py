@@ -24,6 +24,11 @@ def literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def pipeline_name(job: str, version: int) -> str:
+    """A job version's name on the Flink cluster, and its Kafka consumer group."""
+    return f"kappa.{job}.v{version}"
+
+
 @dataclass(frozen=True)
 class KafkaSource:
     bootstrap: str
@@ -45,7 +50,7 @@ class CatalogSpec:
     warehouse: str
 
 
-def _catalog(data: dict[str, Any]) -> CatalogSpec:
+def catalog_spec(data: dict[str, Any]) -> CatalogSpec:
     """A spec without the catalog password (Kubernetes: the spec is a ConfigMap) takes it from the
     KAPPA_CATALOG_PASSWORD environment variable (there: a Secret)."""
     values = {**data, "password": data.get("password") or os.environ.get(CATALOG_PASSWORD_ENV, "")}
@@ -64,16 +69,16 @@ class JobSpec:
     namespace: str
     tables: dict[str, str]
     contract: dict[str, Any]
+    checkpoint_interval_s: int  # rendered from the settings, never defaulted here
+    parallelism: int
     params: dict[str, Any] = field(default_factory=dict)
-    checkpoint_interval_s: int = 10
-    parallelism: int = 1
     alerts_topic: str = ""
     source: str = "kafka"  # or "file": a CSV of payloads and Kafka metadata, for local tests
     source_path: str = ""
 
     @property
     def pipeline_name(self) -> str:
-        return f"kappa.{self.job}.v{self.version}"
+        return pipeline_name(self.job, self.version)
 
     def table(self, role: str) -> str:
         """Fully qualified, quoted name of the table playing `role` (e.g. 'windows')."""
@@ -83,11 +88,10 @@ class JobSpec:
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
         return cls(
             job=data["job"], version=int(data["version"]),
-            kafka=KafkaSource(**data["kafka"]), catalog=_catalog(data["catalog"]),
+            kafka=KafkaSource(**data["kafka"]), catalog=catalog_spec(data["catalog"]),
             namespace=data["namespace"], tables=dict(data["tables"]), contract=dict(data["contract"]),
             params=dict(data.get("params", {})),
-            checkpoint_interval_s=int(data.get("checkpoint_interval_s", 10)),
-            parallelism=int(data.get("parallelism", 1)),
+            checkpoint_interval_s=int(data["checkpoint_interval_s"]), parallelism=int(data["parallelism"]),
             alerts_topic=str(data.get("alerts_topic", "")),
             source=str(data.get("source", "kafka")), source_path=str(data.get("source_path", "")),
         )

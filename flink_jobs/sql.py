@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flink_jobs.spec import JobSpec, ident, literal
+from flink_jobs.spec import CatalogSpec, JobSpec, ident, literal
 
 
 def configure(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def]
@@ -29,7 +29,7 @@ def configure(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def]
     # every job's CPU). Safe for these jobs: Flink's SQL operators, its CEP operator and the Iceberg
     # and Kafka sinks copy or serialize whatever they keep; the Flink tier checks every output exactly.
     conf.set("pipeline.object-reuse", "true")
-    conf.set("table.exec.source.idle-timeout", f"{int(spec.params.get('idle_timeout_s', 30))} s")
+    conf.set("table.exec.source.idle-timeout", f"{int(spec.params['idle_timeout_s'])} s")
     # Operator uids derived from the job name and version: stable for a version, new for a replay.
     conf.set("table.exec.uid.generation", "ALWAYS")
     conf.set("table.exec.uid.format", f"{spec.job}-v{spec.version}-<id>_<transformation>")
@@ -47,9 +47,9 @@ def with_options(options: dict[str, str]) -> str:
     return ", ".join(f"{literal(k)} = {literal(v)}" for k, v in options.items())
 
 
-def create_catalog(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def]
-    c = spec.catalog
-    options = {
+def catalog_options(c: CatalogSpec) -> dict[str, str]:
+    """The platform's Iceberg JDBC catalog, as a Flink catalog."""
+    return {
         "type": "iceberg",
         "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
         "uri": c.jdbc_url,
@@ -58,7 +58,11 @@ def create_catalog(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def
         "jdbc.schema-version": "V1",
         "warehouse": c.warehouse,
     }
-    t_env.execute_sql(f"CREATE CATALOG IF NOT EXISTS {ident(c.name)} WITH ({with_options(options)})")
+
+
+def create_catalog(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def]
+    c = spec.catalog
+    t_env.execute_sql(f"CREATE CATALOG IF NOT EXISTS {ident(c.name)} WITH ({with_options(catalog_options(c))})")
 
 
 def kafka_options(spec: JobSpec) -> dict[str, str]:
@@ -71,7 +75,7 @@ def kafka_options(spec: JobSpec) -> dict[str, str]:
         "properties.auto.offset.reset": "earliest",
         "scan.startup.mode": k.startup_mode,
         # every partition keeps moving while a backlog is read, so none is taken for idle (settings.py)
-        "properties.max.partition.fetch.bytes": str(int(spec.params.get("max_partition_fetch_kib", 32)) * 1024),
+        "properties.max.partition.fetch.bytes": str(int(spec.params["max_partition_fetch_kib"]) * 1024),
     }
     if k.startup_mode == "specific-offsets":
         options["scan.startup.specific-offsets"] = k.specific_offsets
@@ -114,7 +118,7 @@ def create_source(t_env, spec: JobSpec, name: str) -> None:  # type: ignore[no-u
     event cannot make every later event late. Tests replace Kafka with a file of Kafka records read
     by the same parsing (spec.source == "file", format `kappa-contract-records`).
     """
-    ooo_s = int(spec.params.get("out_of_orderness_s", 5))
+    ooo_s = int(spec.params["out_of_orderness_s"])
     lo, hi = _event_time_bounds(spec)
     if spec.source == "file":
         meta = """kafka_topic STRING, kafka_partition INT, kafka_offset BIGINT, kafka_ts_ms BIGINT,
@@ -131,7 +135,7 @@ def create_source(t_env, spec: JobSpec, name: str) -> None:  # type: ignore[no-u
     options |= {
         "format": fmt,
         f"{fmt}.contract": json.dumps(spec.contract, separators=(",", ":")),
-        f"{fmt}.max-payload-chars": str(int(spec.params.get("max_payload_chars", 65536))),
+        f"{fmt}.max-payload-chars": str(int(spec.params["max_payload_chars"])),
         f"{fmt}.event-time-field": EVENT_TIME_FIELD,
     }
     fields = "".join(f"{ident(n)} {t},\n            " for n, t in field_columns(spec))

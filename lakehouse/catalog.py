@@ -1,19 +1,51 @@
-"""The shared Iceberg JDBC catalog, opened with PyIceberg."""
+"""The shared Iceberg JDBC catalog: opened with PyIceberg, and as Trino's `iceberg` catalog."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
 
 from pyiceberg.catalog.sql import SqlCatalog
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+TRINO_CATALOG = "iceberg"  # the name analysts type: iceberg.<schema>.<table>
+
+
+def trino_catalog_properties(name: str, *, jdbc_url: str, user: str, password: str, warehouse: str,
+                             storage: Literal["local", "s3"], s3_endpoint: str = "") -> dict[str, str]:
+    """Trino's Iceberg catalog on the JDBC catalog, for the local stack and for a cluster (the
+    Kubernetes environment renders its `trino_catalog_properties` with this too: `kappa infra
+    kubernetes-vars`). `password` may be a reference such as `${ENV:KAPPA_CATALOG_PASSWORD}`."""
+    properties = {
+        "connector.name": "iceberg",
+        "iceberg.catalog.type": "jdbc",
+        "iceberg.jdbc-catalog.catalog-name": name,
+        "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
+        "iceberg.jdbc-catalog.connection-url": jdbc_url,
+        "iceberg.jdbc-catalog.connection-user": user,
+        "iceberg.jdbc-catalog.connection-password": password,
+        "iceberg.jdbc-catalog.default-warehouse-dir": warehouse,
+        "iceberg.jdbc-catalog.schema-version": "V1",
+        # The platform's maintenance applies its own (longer) retention; these are Trino's floors.
+        "iceberg.expire-snapshots.min-retention": "1h",
+        "iceberg.remove-orphan-files.min-retention": "1h",
+        "iceberg.file-format": "PARQUET",
+        "iceberg.compression-codec": "ZSTD",
+    }
+    if storage == "local":
+        # Flink writes file:/ paths; Trino's local file system serves them with its root at "/".
+        properties |= {"fs.native-local.enabled": "true", "local.location": "/"}
+    else:
+        properties |= {"fs.native-s3.enabled": "true"}
+        if s3_endpoint:
+            properties |= {"s3.endpoint": s3_endpoint, "s3.path-style-access": "true"}
+    return properties
 
 
 def open_catalog(name: str, *, host: str, port: int, database: str, user: str, password: str,
                  warehouse: Path) -> SqlCatalog:
     """The same catalog (same `catalog_name` rows) that Flink and Trino use."""
-    from urllib.parse import quote
-
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
-
     uri = f"postgresql+psycopg2://{quote(user)}:{quote(password)}@{host}:{port}/{database}"
     try:
         return SqlCatalog(name, uri=uri, warehouse=warehouse.as_uri(), **{"pool_pre_ping": "true"})

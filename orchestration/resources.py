@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from kappa.runtime.stack import build_context
-from kappa.services.base import Context
+from kappa.context import Context, build_context
 from kappa.settings import KappaSettings
 
 

@@ -1,4 +1,4 @@
-"""Backfills in Dagster: one daily-partitioned job per streaming job. Launching a partition range
+"""Backfills in Dagster: one daily-partitioned job per pipeline. Launching a partition range
 from the UI reprocesses those days from Kafka and overwrites exactly those day partitions."""
 
 
@@ -6,9 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
-from kappa.backfill import backfill_day
-from kappa.jobs import JOB_MODULES
-from orchestration.checks.gate import arrow_check
+from kappa.backfill import backfill_day, declared_checks
 from orchestration.resources import Platform
 
 
@@ -16,12 +14,12 @@ def backfill_jobs(platform: Platform) -> list[dg.JobDefinition]:
     partitions = dg.DailyPartitionsDefinition(start_date=platform.settings.operations.backfill_start,
                                               timezone="UTC")
     jobs = []
-    for name in JOB_MODULES:
+    for name in (p.name for p in platform.settings.pipelines.live):
         def build(job: str = name) -> dg.JobDefinition:
             @dg.op(name=f"backfill_{job}_day")
             def backfill_op(context: dg.OpExecutionContext) -> dg.Output[int]:
                 day = dt.date.fromisoformat(context.partition_key)
-                result = backfill_day(platform.ctx, job, day, arrow_check(platform.ctx, job),
+                result = backfill_day(platform.ctx, job, day, declared_checks(platform.settings, job),
                                       progress=context.log.info)
                 if not result.ok:
                     raise dg.Failure(description="quality checks blocked publishing: " + "; ".join(result.blocked),

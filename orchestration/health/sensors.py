@@ -7,11 +7,10 @@ from typing import Any
 
 import dagster as dg
 
-from kappa import kafka_clients, query
+from kappa import query
 from kappa.catalog import catalog
-from kappa.jobs import ACTIVE_STATES, FlinkRest, JobStore, job_definitions
-from kappa.topics import group_lag
-from lakehouse.tables import job_table_specs
+from kappa.jobs import JobStore, job_statuses, problems
+from lakehouse.sql import qualified, quote
 from orchestration.assets.lineage import streaming_tables, table_key
 from orchestration.resources import Platform
 
@@ -20,18 +19,19 @@ def table_observations(platform: Platform) -> list[dg.AssetObservation]:
     ctx = platform.ctx
     ns = ctx.settings.jobs.namespace
     cat = catalog(ctx)
+    store = JobStore(ctx.settings.state)
     events = []
-    for table, (job, role) in streaming_tables(ctx.settings).items():
-        spec = job_table_specs(job, JobStore(ctx.settings.state).get(job).version)[role]
-        snapshot = cat.load_table((ns, spec.name)).current_snapshot()
+    for table, (pipeline, declared) in streaming_tables(ctx.settings).items():
+        name = pipeline.table_names(store.get(pipeline.name).version)[declared.role]
+        snapshot = cat.load_table((ns, name)).current_snapshot()
         if snapshot is None:
             continue
         summary = snapshot.summary.additional_properties if snapshot.summary else {}
-        column = spec.day_partition_source or "ingest_time"
-        newest = query.run(ctx.settings, f"SELECT to_unixtime(max({column})) FROM {ns}.{spec.name}",
+        column = declared.day_partition or "ingest_time"
+        newest = query.run(ctx.settings, f"SELECT to_unixtime(max({quote(column)})) FROM {qualified(ns, name)}",
                            user="pipeline").rows[0][0]
         metadata: dict[str, Any] = {
-            "table": spec.name, "snapshot_id": str(snapshot.snapshot_id),
+            "table": name, "snapshot_id": str(snapshot.snapshot_id),
             "rows_added": int(summary.get("added-records", 0)), "total_rows": int(summary.get("total-records", 0)),
             "committed_by": summary.get("flink.job-id", "-"),
         }
@@ -42,38 +42,8 @@ def table_observations(platform: Platform) -> list[dg.AssetObservation]:
 
 
 def stream_problems(platform: Platform) -> list[str]:
-    """Everything wrong with the streams right now, each with its numbers."""
-    ctx = platform.ctx
-    ops = ctx.settings.operations
-    rest = FlinkRest(ctx.settings.flink_rest_url)
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
-    store = JobStore(ctx.settings.state)
-    problems = []
-    for name, job in job_definitions(ctx).items():
-        record = store.get(name)
-        if record.desired != "running":
-            continue
-        pipeline = f"kappa.{name}.v{record.version}"
-        running = [j for j in rest.jobs() if j["name"] == pipeline and j["state"] in ACTIVE_STATES]
-        if not running:
-            problems.append(f"{name}: Flink job {pipeline} is not running")
-            continue
-        jid = running[0]["jid"]
-        if running[0]["state"] != "RUNNING":
-            problems.append(f"{name}: Flink job is {running[0]['state']}")
-        restarts = rest._get(f"/jobs/{jid}/metrics?get=numRestarts")
-        count = int(float(restarts[0]["value"])) if restarts else 0
-        if count > ops.max_restarts:
-            problems.append(f"{name}: restarted {count} times (limit {ops.max_restarts})")
-        latest = (rest.checkpoints(jid).get("latest") or {}).get("completed")
-        uptime_s = running[0]["duration"] / 1000
-        age = time.time() - latest["latest_ack_timestamp"] / 1000 if latest else uptime_s
-        if age > ops.max_checkpoint_age_s and uptime_s > ops.max_checkpoint_age_s:
-            problems.append(f"{name}: last successful checkpoint {age:.0f}s ago (limit {ops.max_checkpoint_age_s}s)")
-        lag = sum(p.lag for p in group_lag(admin, ctx.settings.kafka_bootstrap, pipeline, job.topic))
-        if lag > ops.max_lag_events:
-            problems.append(f"{name}: consumer lag {lag} events (limit {ops.max_lag_events})")
-    return problems
+    """Everything wrong with the streams right now, each with its numbers (kappa.jobs.status)."""
+    return problems(job_statuses(platform.ctx), platform.settings.operations)
 
 
 def freshness_problems(observations: list[dg.AssetObservation], slo_min: int) -> list[str]:

@@ -12,7 +12,7 @@ from kappa import query
 from kappa.catalog import catalog
 from kappa.errors import KappaError
 from kappa.jobs import JobStore
-from lakehouse.tables import job_table_specs
+from lakehouse.sql import qualified
 from orchestration.assets.lineage import streaming_tables
 from orchestration.resources import Platform
 
@@ -20,8 +20,8 @@ from orchestration.resources import Platform
 def live_tables(platform: Platform) -> list[str]:
     ctx = platform.ctx
     store = JobStore(ctx.settings.state)
-    return sorted({job_table_specs(job, store.get(job).version)[role].name
-                   for job, role in streaming_tables(ctx.settings).values()})
+    return sorted({pipeline.table_names(store.get(pipeline.name).version)[table.role]
+                   for pipeline, table in streaming_tables(ctx.settings).values()})
 
 
 def _execute(platform: Platform, sql: str, attempts: int = 5) -> None:
@@ -56,22 +56,24 @@ def maintenance_jobs(platform: Platform) -> tuple[list[dg.JobDefinition], list[d
     @dg.op(name="compact_small_files")
     def compact(context: dg.OpExecutionContext) -> None:
         for table in live_tables(platform):
-            _execute(platform, f"ALTER TABLE {ns}.{table} EXECUTE optimize("
-                               f"file_size_threshold => '{s.operations.compact_file_size_mb}MB')")
+            _execute(platform, f"ALTER TABLE {qualified(ns, table)} EXECUTE optimize("
+                               f"file_size_threshold => '{int(s.operations.compact_file_size_mb)}MB')")
             context.log.info(f"compacted {table}")
 
     @dg.op(name="expire_old_snapshots")
     def expire_snapshots(context: dg.OpExecutionContext) -> None:
         for table in live_tables(platform):
             keep = retention_keeping_flink_snapshot(platform, table)
-            _execute(platform, f"ALTER TABLE {ns}.{table} EXECUTE expire_snapshots(retention_threshold => '{keep}s')")
+            _execute(platform, f"ALTER TABLE {qualified(ns, table)} EXECUTE expire_snapshots("
+                               f"retention_threshold => '{int(keep)}s')")
             context.log.info(f"{table}: expired snapshots older than {keep}s")
 
     @dg.op(name="delete_orphan_files")
     def remove_orphan_files(context: dg.OpExecutionContext) -> None:
-        age = f"{s.operations.orphan_min_age_h}h"
+        age = f"{int(s.operations.orphan_min_age_h)}h"
         for table in live_tables(platform):
-            _execute(platform, f"ALTER TABLE {ns}.{table} EXECUTE remove_orphan_files(retention_threshold => '{age}')")
+            _execute(platform, f"ALTER TABLE {qualified(ns, table)} EXECUTE remove_orphan_files("
+                               f"retention_threshold => '{age}')")
             context.log.info(f"{table}: removed orphan files older than {age}")
 
     @dg.job(name="compact_tables", description="Rewrite small files of every live table into larger ones")

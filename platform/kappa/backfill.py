@@ -25,11 +25,14 @@ from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 
 from kappa import query, replay
 from kappa.catalog import catalog, ensure_job_tables
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import JobStore, get_definition, render_spec, submit, tables_for
+from kappa.jobs import JobStore, get_definition, render_spec, submit
 from kappa.offsets import resolve, to_flink_offsets
-from kappa.services.base import Context
-from lakehouse.tables import SHARED_TABLES, job_table_specs
+from kappa.settings import KappaSettings
+from lakehouse.pipeline import Pipeline, longest_window_ms
+from lakehouse.quality import validate
+from lakehouse.sql import qualified
 
 # A check on the rows about to be published: (table base name, rows) -> (passed, message).
 Check = Callable[[str, pa.Table], tuple[bool, str]]
@@ -63,13 +66,28 @@ def days(first: dt.date, last: dt.date) -> list[dt.date]:
 
 def _lookahead_ms(ctx: Context, params: dict[str, Any]) -> int:
     """How long after midnight records of the day may still arrive (Kafka time) and matter."""
-    minutes = max([v for k, v in params.items() if k.endswith("_min")], default=0)
-    return max(int(ctx.settings.jobs.backfill_lookahead_h * 3_600_000), int(minutes * 60_000))
+    return max(int(ctx.settings.jobs.backfill_lookahead_h * 3_600_000), longest_window_ms(params))
+
+
+def declared_checks(settings: KappaSettings, job_name: str) -> Check:
+    """The blocking check of a backfill (and Dagster's backfill jobs): each table's declared quality
+    suite on the day's staged rows, with the job's settings."""
+    job = get_definition(settings, job_name)
+    tables = {t.name: t for t in job.pipeline.tables}
+
+    def check(table: str, rows: pa.Table) -> tuple[bool, str]:
+        declared = tables.get(table)
+        if declared is None or declared.checks is None or rows.num_rows == 0:
+            return True, f"{table}: no suite or no rows"
+        result = validate(rows.to_pandas(), job.pipeline, declared, job.params)
+        return result.success, result.summary()
+
+    return check
 
 
 def backfill_day(ctx: Context, job_name: str, day: dt.date, check: Check | None = None,
                  progress: Callable[[str], None] = lambda _m: None, timeout_s: float = 1800) -> DayResult:
-    job = get_definition(ctx, job_name)
+    job = get_definition(ctx.settings, job_name)
     # Every event of the day counts, whatever order it reached Kafka in: the bounded job's watermark
     # waits as long as records of the day may arrive (the lookahead), so none of them is late.
     job = dataclasses.replace(job, params={**job.params,
@@ -87,39 +105,39 @@ def backfill_day(ctx: Context, job_name: str, day: dt.date, check: Check | None 
     staging_version = max(record.max_version, record.version) + 1
     record.max_version = staging_version
     store.put(record)
-    ensure_job_tables(ctx, job_name, staging_version)
+    ensure_job_tables(ctx, job.pipeline, staging_version)
     spec = render_spec(ctx, job, staging_version, startup_mode="specific-offsets",
                        specific_offsets=to_flink_offsets(ranges, "start"), bounded_mode="specific-offsets",
                        bounded_specific_offsets=to_flink_offsets(ranges, "end"))
     progress(f"{day}: reprocessing {result.events} events with a bounded job (staging v{staging_version})")
     job_id = submit(ctx, job, spec)
-    plan = replay.ReplayPlan(job_name, job.topic, record.version, staging_version, ranges, True,
-                             tables_for(job_name, staging_version), job.params, job.params)
+    plan = replay.ReplayPlan(job.pipeline, job.topic, record.version, staging_version, ranges, True,
+                             job.tables(staging_version), job.params, job.params)
     try:
         replay.follow(ctx, replay.ReplayRun(plan, job_id), lambda _p: None, timeout_s=timeout_s)
-        _publish(ctx, job_name, record.version, staging_version, start_ms, end_ms, check, result, progress)
+        _publish(ctx, job.pipeline, record.version, staging_version, start_ms, end_ms, check, result, progress)
     finally:
-        _drop_staging(ctx, job_name, staging_version)
+        _drop_staging(ctx, job.pipeline, staging_version)
     return result
 
 
-def _publish(ctx: Context, job: str, live_version: int, staging_version: int, start_ms: int, end_ms: int,
+def _publish(ctx: Context, pipeline: Pipeline, live_version: int, staging_version: int, start_ms: int, end_ms: int,
              check: Check | None, result: DayResult, progress: Callable[[str], None]) -> None:
     cat = catalog(ctx)
     ns = ctx.settings.jobs.namespace
-    live, staging = job_table_specs(job, live_version), job_table_specs(job, staging_version)
-    base = job_table_specs(job, 1)
+    live, staging = pipeline.table_names(live_version), pipeline.table_names(staging_version)
     lo = dt.datetime.fromtimestamp(start_ms / 1000, dt.UTC)
     hi = dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC)
     staged: dict[str, tuple[Any, pa.Table]] = {}
-    for role, spec in staging.items():
-        if role in SHARED_TABLES or spec.day_partition_source is None:
+    for table in pipeline.tables:  # its own tables: the shared quarantine and late events stay
+        if table.day_partition is None:
             continue
-        day_filter = And(GreaterThanOrEqual(term=spec.day_partition_source, value=lo.isoformat()),
-                         LessThan(term=spec.day_partition_source, value=hi.isoformat()))
-        rows = cat.load_table((ns, spec.name)).scan(row_filter=day_filter).to_arrow()
+        day_filter = And(GreaterThanOrEqual(term=table.day_partition, value=lo.isoformat()),
+                         LessThan(term=table.day_partition, value=hi.isoformat()))
+        rows = cat.load_table((ns, staging[table.role])).scan(row_filter=day_filter).to_arrow()
+        role = table.role
         if check is not None:
-            passed, message = check(base[role].name, rows)
+            passed, message = check(table.name, rows)
             if not passed:
                 result.blocked.append(message)
         staged[role] = (day_filter, rows)
@@ -127,13 +145,13 @@ def _publish(ctx: Context, job: str, live_version: int, staging_version: int, st
         progress(f"{result.day}: quality checks failed; nothing published: {'; '.join(result.blocked)}")
         return
     for role, (day_filter, rows) in staged.items():
-        target = live[role].name
+        target = live[role]
         for attempt in range(1, 6):
-            table = cat.load_table((ns, target))
+            loaded = cat.load_table((ns, target))
             try:
                 with warnings.catch_warnings():  # a day the live table never had is not a problem
                     warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                    table.overwrite(rows.cast(table.schema().as_arrow()), overwrite_filter=day_filter)
+                    loaded.overwrite(rows.cast(loaded.schema().as_arrow()), overwrite_filter=day_filter)
                 break
             except CommitFailedException:
                 if attempt == 5:
@@ -143,7 +161,7 @@ def _publish(ctx: Context, job: str, live_version: int, staging_version: int, st
         progress(f"{result.day}: {target}: {rows.num_rows} rows for the day")
 
 
-def _drop_staging(ctx: Context, job: str, version: int) -> None:
+def _drop_staging(ctx: Context, pipeline: Pipeline, version: int) -> None:
     """Trino's DROP TABLE removes the staging tables' files as well as their catalog entries."""
-    for spec in job_table_specs(job, version).values():
-        query.run(ctx.settings, f'DROP TABLE IF EXISTS "{ctx.settings.jobs.namespace}"."{spec.name}"')
+    for name in pipeline.table_names(version).values():
+        query.run(ctx.settings, f"DROP TABLE IF EXISTS {qualified(ctx.settings.jobs.namespace, name)}")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pyiceberg.catalog.sql import SqlCatalog
 
-from kappa import infra
-from kappa.services.base import Context
+from kappa.context import Context
+from kappa.provisioned import outputs as provisioned_outputs
 from lakehouse.catalog import open_catalog
-from lakehouse.tables import all_streaming_tables, ensure_tables, job_table_specs
+from lakehouse.pipeline import Pipeline
+from lakehouse.tables import ensure_tables, platform_specs, version_specs
 
 
 def catalog(ctx: Context) -> SqlCatalog:
     s = ctx.settings
-    provisioned = infra.outputs(ctx)
+    provisioned = provisioned_outputs(s)
     return open_catalog(
         s.catalog.name, host=s.host, port=s.postgres.port, database=provisioned.catalog_database,
         user=provisioned.catalog_role, password=ctx.secrets.catalog_password, warehouse=provisioned.warehouse,
@@ -20,8 +21,8 @@ def catalog(ctx: Context) -> SqlCatalog:
 
 
 def ensure_streaming_tables(ctx: Context) -> list[str]:
-    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, all_streaming_tables())
+    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, platform_specs(ctx.settings.pipelines))
 
 
-def ensure_job_tables(ctx: Context, job: str, version: int) -> list[str]:
-    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, job_table_specs(job, version).values())
+def ensure_job_tables(ctx: Context, pipeline: Pipeline, version: int) -> list[str]:
+    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, version_specs(pipeline, version).values())

@@ -12,13 +12,17 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kappa import kafka_clients
 from kappa.artifacts.terraform import ensure_cli_config, ensure_providers, ensure_terraform
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.services.base import Context
+from kappa.provisioned import Provisioned, outputs_file, terraform_dir
+from kappa.services.postgres import SUPERUSER, Postgres
+from kappa.settings import KappaSettings
+from lakehouse.catalog import trino_catalog_properties
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA = REPO_ROOT / "infra"
@@ -30,30 +34,26 @@ TRANSIENT = "kafka: broker not connected"
 PARALLELISM = "-parallelism=1"
 
 
-@dataclass(frozen=True)
-class Provisioned:
-    """The local resources as Terraform created them (its outputs)."""
+# What the Kubernetes environment adds to the catalog properties itself (its own module outputs and variables).
+KUBERNETES_CATALOG_KEYS = ("iceberg.jdbc-catalog.connection-url", "iceberg.jdbc-catalog.connection-user",
+                           "iceberg.jdbc-catalog.default-warehouse-dir")
 
-    topics: dict[str, dict[str, Any]]
-    catalog_role: str
-    catalog_database: str
-    catalog_jdbc_url: str
-    dagster_database: str
-    warehouse_uri: str
 
-    @property
-    def warehouse(self) -> Path:
-        return Path(self.warehouse_uri.removeprefix("file://"))
-
-    @classmethod
-    def from_outputs(cls, raw: dict[str, Any]) -> Provisioned:
-        return cls(**{k: raw[k]["value"] for k in cls.__dataclass_fields__})
+def kubernetes_vars(settings: KappaSettings) -> dict[str, Any]:
+    """The variables of infra/envs/kubernetes that come from the platform's settings and code: the
+    checkpoint interval, the topics, and Trino's catalog (rendered as for the local stack, the
+    password read from the Kubernetes secret)."""
+    catalog = trino_catalog_properties(settings.catalog.name, jdbc_url="", user="",
+                                       password="${ENV:KAPPA_CATALOG_PASSWORD}", warehouse="", storage="s3")
+    return {
+        "checkpoint_interval_s": settings.flink.checkpoint_interval_s,
+        "topics": {name: t.model_dump() for name, t in settings.kafka.topics.items()},
+        "trino_catalog_properties": {k: v for k, v in catalog.items() if k not in KUBERNETES_CATALOG_KEYS},
+    }
 
 
 def tf_vars(ctx: Context) -> dict[str, Any]:
     """The local environment's variables, all from the settings (each fact defined once)."""
-    from kappa.services.postgres import SUPERUSER
-
     s = ctx.settings
     return {
         "kafka_bootstrap_servers": [s.kafka_bootstrap],
@@ -75,7 +75,7 @@ class Terraform:
         self.ctx = ctx
         self.env_dir = env_dir
         self.progress = progress
-        self.work = ctx.settings.state / "terraform" / env_dir.name
+        self.work = terraform_dir(ctx.settings, env_dir.name)
         self.log = ctx.settings.logs_dir / f"terraform-{env_dir.name}.log"
 
     @property
@@ -88,7 +88,7 @@ class Terraform:
 
     @property
     def outputs_file(self) -> Path:
-        return self.work / "outputs.json"
+        return outputs_file(self.ctx.settings, self.env_dir.name)
 
     def _env(self) -> dict[str, str]:
         cache = self.ctx.settings.cache
@@ -186,9 +186,6 @@ class Terraform:
 
 def existing_resources(ctx: Context) -> dict[str, set[str]]:
     """Topics in Kafka, roles and databases in PostgreSQL, as they are now."""
-    from kappa import kafka_clients
-    from kappa.services.postgres import Postgres
-
     topics = set(kafka_clients.admin(ctx.settings.kafka_bootstrap).list_topics(timeout=10).topics)
     conn = Postgres(ctx).connect()
     try:
@@ -207,12 +204,4 @@ def provision(ctx: Context, progress: Progress = lambda _m: None) -> Provisioned
     return Terraform(ctx, progress=progress).apply()
 
 
-def outputs(ctx: Context) -> Provisioned:
-    """The provisioned resources, as the last `apply` reported them."""
-    path = Terraform(ctx).outputs_file
-    if not path.exists():
-        raise KappaError("the local resources are not provisioned yet; run `kappa up` (or `kappa infra apply`)")
-    return Provisioned.from_outputs(json.loads(path.read_text()))
-
-
-__all__ = ["LOCAL_ENV", "Provisioned", "Terraform", "outputs", "provision", "tf_vars"]
+__all__ = ["LOCAL_ENV", "Terraform", "kubernetes_vars", "provision", "tf_vars"]

@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 
 from kappa import kafka_clients
 from kappa.errors import KappaError
-from kappa.scenarios.base import Event
+from lakehouse.scenarios.base import Event
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from trino.exceptions import TrinoAuthError, TrinoQueryError, TrinoUserError
 
 from kappa.errors import KappaError
 from kappa.runtime.secrets import load_or_create
-from kappa.services.trino import ICEBERG_CATALOG
 from kappa.settings import KappaSettings
+from lakehouse.catalog import TRINO_CATALOG
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def connect(settings: KappaSettings, user: str = DEFAULT_USER, schema: str | Non
     # REQUESTS_CA_BUNDLE in the environment would otherwise replace our CA (a requests quirk).
     session.trust_env = False
     return trino.dbapi.connect(
-        host=settings.host, port=settings.trino.https_port, user=user, catalog=ICEBERG_CATALOG,
+        host=settings.host, port=settings.trino.https_port, user=user, catalog=TRINO_CATALOG,
         schema=schema or settings.jobs.namespace, http_scheme="https", request_timeout=120,
         auth=BasicAuthentication(user, password), http_session=session,
     )

@@ -26,27 +26,19 @@ from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.schema import Schema
 from pyiceberg.types import BooleanType, IntegerType, NestedField, StringType, TimestamptzType
 
+from flink_jobs.spec import pipeline_name
 from kappa import kafka_clients, query
 from kappa.catalog import catalog, ensure_job_tables
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import (
-    FlinkRest,
-    JobDefinition,
-    JobStore,
-    get_definition,
-    job_definitions,
-    render_spec,
-    start_job,
-    stop_job,
-    submit,
-    tables_for,
-)
+from kappa.flink_rest import FlinkRest
+from kappa.jobs import JobDefinition, JobStore, get_definition, render_spec, start_job, stop_job, submit
 from kappa.offsets import PartitionRange, resolve, to_flink_offsets
 from kappa.replay_gate import GateResult, run_gate
-from kappa.services.base import Context
 from kappa.serving import apply_job_views
 from kappa.topics import group_lag
-from lakehouse.tables import PUBLISHED_ROLES, job_table_specs
+from lakehouse.pipeline import Pipeline
+from lakehouse.sql import qualified
 
 Progress = Callable[[str], None]
 HISTORY_TABLE = "replay_history"
@@ -54,7 +46,7 @@ HISTORY_TABLE = "replay_history"
 
 @dataclass
 class ReplayPlan:
-    job: str
+    pipeline: Pipeline
     topic: str
     from_version: int
     to_version: int
@@ -63,6 +55,10 @@ class ReplayPlan:
     tables: dict[str, str]
     live_params: dict[str, Any]
     params: dict[str, Any]
+
+    @property
+    def job(self) -> str:
+        return self.pipeline.name
 
     @property
     def events(self) -> int:
@@ -76,11 +72,11 @@ class ReplayPlan:
                          f"log holds {r.log_start}..{r.log_end})")
         follows = "" if self.bounded else " so far (the replay keeps following the topic)"
         lines.append(f"  events to process: {self.events}{follows}")
-        lines.append(f"  target tables: {', '.join(self.tables[r] for r in PUBLISHED_ROLES[self.job])}")
+        lines.append(f"  target tables: {', '.join(self.tables[t.role] for t in self.pipeline.published)}")
         changed = {k: (self.live_params.get(k), v) for k, v in self.params.items() if self.live_params.get(k) != v}
         if changed:
             lines.append("  parameters changed: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
-        steps = ["create the new tables", f"start kappa.{self.job}.v{self.to_version} from these offsets",
+        steps = ["create the new tables", f"start {pipeline_name(self.job, self.to_version)} from these offsets",
                  "wait until it has caught up", "run the quality gate"]
         if not self.bounded:
             steps.append("switch the analytics views, stop the old job with a savepoint (old tables kept)")
@@ -88,20 +84,16 @@ class ReplayPlan:
         return lines
 
 
-def _live_spec(ctx: Context, job: str, version: int) -> dict[str, Any]:
-    path = ctx.settings.state / "jobs" / job / f"v{version}.spec.json"
-    return dict(json.loads(path.read_text())) if path.exists() else {}
-
-
 def plan(ctx: Context, job_name: str, start: str, stop: str | None = None) -> ReplayPlan:
-    job = get_definition(ctx, job_name)
-    record = JobStore(ctx.settings.state).get(job_name)
+    job = get_definition(ctx.settings, job_name)
+    store = JobStore(ctx.settings.state)
+    record = store.get(job_name)
     ranges = resolve(ctx.settings.kafka_bootstrap, job.topic, start, stop)
     to_version = max(record.max_version, record.version) + 1
-    live = _live_spec(ctx, job_name, record.version)
+    live = store.spec(job_name, record.version)
     return ReplayPlan(
-        job=job_name, topic=job.topic, from_version=record.version, to_version=to_version, ranges=ranges,
-        bounded=stop is not None, tables=tables_for(job_name, to_version),
+        pipeline=job.pipeline, topic=job.topic, from_version=record.version, to_version=to_version, ranges=ranges,
+        bounded=stop is not None, tables=job.tables(to_version),
         live_params=dict(live.get("params", job.params)), params=dict(job.params),
     )
 
@@ -116,12 +108,12 @@ class ReplayRun:
 
 
 def start(ctx: Context, p: ReplayPlan) -> ReplayRun:
-    job = get_definition(ctx, p.job)
+    job = get_definition(ctx.settings, p.job)
     store = JobStore(ctx.settings.state)
     record = store.get(p.job)
     record.max_version = p.to_version
     store.put(record)
-    ensure_job_tables(ctx, p.job, p.to_version)
+    ensure_job_tables(ctx, p.pipeline, p.to_version)
     spec = replay_spec(ctx, job, p.to_version, p.ranges, bounded=p.bounded)
     return ReplayRun(p, submit(ctx, job, spec))
 
@@ -153,7 +145,7 @@ def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None, inter
     p = run.plan
     rest = FlinkRest(ctx.settings.flink_rest_url)
     admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
-    lags = group_lag(admin, ctx.settings.kafka_bootstrap, f"kappa.{p.job}.v{p.to_version}", p.topic)
+    lags = group_lag(admin, ctx.settings.kafka_bootstrap, pipeline_name(p.job, p.to_version), p.topic)
     starts = {r.partition: r.start for r in p.ranges}
     consumed = {lag.partition: max(lag.committed or 0, starts[lag.partition]) for lag in lags}
     ends = {r.partition: r.end for r in p.ranges if r.end is not None} if p.bounded else {lag.partition: lag.end
@@ -164,7 +156,7 @@ def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None, inter
     state = str(rest.job(run.job_id)["state"])
     live_wm = None
     record = JobStore(ctx.settings.state).get(p.job)
-    live_jobs = rest.running_by_name(f"kappa.{p.job}.v{record.version}")
+    live_jobs = rest.running_by_name(pipeline_name(p.job, record.version))
     if live_jobs:
         live_wm = rest.watermark_ms(str(live_jobs[0]["jid"]))
     replay_wm = rest.watermark_ms(run.job_id) if state == "RUNNING" else None
@@ -189,7 +181,7 @@ def follow(ctx: Context, run: ReplayRun, report: Callable[[ReplayProgress], None
         current = progress_of(ctx, run, last, interval_s)
         report(current)
         if current.state in ("FAILED", "CANCELED"):
-            raise KappaError(f"the replay job kappa.{run.plan.job}.v{run.plan.to_version} is {current.state}; "
+            raise KappaError(f"the replay job {pipeline_name(run.plan.job, run.plan.to_version)} is {current.state}; "
                              f"see {ctx.settings.flink_rest_url}/#/job/completed/{run.job_id}/exceptions")
         if caught_up(current, run.plan.bounded):
             return current
@@ -200,7 +192,7 @@ def follow(ctx: Context, run: ReplayRun, report: Callable[[ReplayProgress], None
 
 def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress) -> GateResult:
     p = run.plan
-    live = tables_for(p.job, p.from_version)
+    live = p.pipeline.table_names(p.from_version)
     # Offsets the replay has committed in Kafka and (on the same checkpoint) in Iceberg.
     if p.bounded:
         offsets = {r.partition: (r.start, r.end or r.start) for r in p.ranges}
@@ -208,7 +200,7 @@ def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress) -> GateResult:
         time.sleep(3)  # the checkpoint's Iceberg commits follow its Kafka commit within milliseconds
         offsets = {r.partition: (r.start, progress.consumed.get(r.partition, r.start)) for r in p.ranges}
     range_ms = _common_range(ctx, p, progress)
-    run.gate = run_gate(ctx, p.job, live, p.tables, p.live_params, p.params, range_ms, offsets, p.topic)
+    run.gate = run_gate(ctx, p.pipeline, live, p.tables, p.live_params, p.params, range_ms, offsets, p.topic)
     return run.gate
 
 
@@ -216,13 +208,14 @@ def _common_range(ctx: Context, p: ReplayPlan, progress: ReplayProgress) -> tupl
     """Event time both versions have fully processed: from the replay's first event to the lower
     of the two watermarks (for a finished bounded replay: its last event)."""
     ns = ctx.settings.jobs.namespace
-    row = query.run(ctx.settings, f"SELECT min(event_ts_ms), max(event_ts_ms) FROM {ns}.{p.tables['raw']}",
+    row = query.run(ctx.settings, f"SELECT min(event_ts_ms), max(event_ts_ms) FROM {qualified(ns, p.tables['raw'])}",
                     user="pipeline").rows[0]
     if row[0] is None:
         return None
     upper = [int(row[1])] if p.bounded else []
     upper += [w for w in (progress.replay_watermark, progress.live_watermark) if w is not None]
-    live_row = query.run(ctx.settings, f"SELECT max(event_ts_ms) FROM {ns}.{tables_for(p.job, p.from_version)['raw']}",
+    live_raw = p.pipeline.table_names(p.from_version)["raw"]
+    live_row = query.run(ctx.settings, f"SELECT max(event_ts_ms) FROM {qualified(ns, live_raw)}",
                          user="pipeline").rows[0]
     if live_row[0] is not None:
         upper.append(int(live_row[0]))
@@ -236,7 +229,7 @@ def cutover(ctx: Context, job: str, version: int, replay_job_id: str | None = No
     old = record.version
     if old == version:
         raise KappaError(f"{job} v{version} is already live")
-    switched = apply_job_views(ctx, job, version)
+    switched = apply_job_views(ctx, get_definition(ctx.settings, job).pipeline, version)
     savepoint = stop_job(ctx, job, savepoint=True)
     record = store.get(job)
     if savepoint:
@@ -256,7 +249,7 @@ def rollback(ctx: Context, job_or_table: str) -> tuple[str, int, int]:
     if record.previous_version is None:
         raise KappaError(f"{job} has no previous version to roll back to (live: v{record.version})")
     current, previous = record.version, record.previous_version
-    apply_job_views(ctx, job, previous)
+    apply_job_views(ctx, get_definition(ctx.settings, job).pipeline, previous)
     savepoint = stop_job(ctx, job, savepoint=True)
     record = store.get(job)
     if savepoint:
@@ -270,14 +263,14 @@ def rollback(ctx: Context, job_or_table: str) -> tuple[str, int, int]:
 
 def resolve_job(ctx: Context, name: str) -> str:
     """A job name, or a table or view name, to the job that owns it."""
-    defs = job_definitions(ctx)
-    if name in defs:
+    registry = ctx.settings.pipelines
+    live = [p.name for p in registry.live]
+    if name in live:
         return name
-    bare = name.split(".")[-1]
-    for job in defs:
-        if bare in {spec.name for spec in job_table_specs(job, 1).values()}:
-            return job
-    raise KappaError(f"{name!r} is neither a job ({', '.join(defs)}) nor one of their tables")
+    try:
+        return registry.owner(name.split(".")[-1])[0].name
+    except KeyError:
+        raise KappaError(f"{name!r} is neither a job ({', '.join(live)}) nor one of their tables") from None
 
 
 def cancel(ctx: Context, run: ReplayRun) -> None:

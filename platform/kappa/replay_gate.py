@@ -1,45 +1,23 @@
 """The quality gate a replay must pass before its tables replace the live ones.
 
 Over the event-time range both versions have fully processed, every published table of the new
-version is reconciled with the live version: row counts and the sums of its measures. A table whose
-logic the replay changed on purpose (a window size, a threshold) is reported, not failed. The
-replay's own accounting must be whole: for every partition, landed + quarantined + late covers its
-offsets exactly once.
+version is reconciled with the live version: row counts and the sums of its declared measures
+(`Gate` in the pipeline's declaration). A table whose logic the replay changed on purpose (a window
+size, a threshold) is reported, not failed. The replay's own accounting must be whole: for every
+partition, landed + quarantined + late covers its offsets exactly once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from kappa import query
-from kappa.services.base import Context
-from lakehouse.tables import PUBLISHED_ROLES
-
-# role -> (time column, measure columns, params that change its content)
-GATE_COLUMNS: dict[str, dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]] = {
-    "transactions": {
-        "raw": ("event_time", ("amount",), ()),
-        "windows": ("window_end", ("transaction_count", "total_amount"), ("window_size_min",)),
-        "suspicious": ("window_end", ("transaction_count", "total_amount"),
-                       ("suspicious_window_min", "suspicious_count_above", "suspicious_total_above")),
-    },
-    "user_activity": {
-        "raw": ("event_time", ("amount",), ()),
-        "spend": ("window_end", ("total_spent", "transaction_count"), ("spend_window_min", "spend_slide_min")),
-        "fraud": ("window_end", ("total_spent",), ("spend_window_min", "spend_slide_min", "fraud_total_above")),
-        "patterns": ("purchase_time", ("purchase_amount",), ("pattern_within_min", "pattern_purchase_above")),
-        "sessions": ("session_end", ("event_count", "total_spent"), ("session_gap_min",)),
-    },
-    "iot_sensors": {
-        "raw": ("event_time", ("temperature", "humidity"), ()),
-        "stats": ("window_end", ("reading_count", "max_temperature"), ("stats_window_min",)),
-        "alerts": ("event_time", ("temperature",), ("temperature_above", "humidity_above")),
-    },
-}
-# Changing these changes which events are late or quarantined: every table may differ.
-GLOBAL_PARAMS = ("out_of_orderness_s", "idle_timeout_s", "max_payload_chars")
+from kappa.context import Context
+from lakehouse.pipeline import ROUTES, Pipeline, PipelineSettings, longest_window_ms
+from lakehouse.sql import qualified
 
 
 @dataclass
@@ -53,30 +31,37 @@ class GateResult:
 
 
 def _margin_ms(params: dict[str, Any]) -> int:
-    minutes = [v for k, v in params.items() if k.endswith("_min")]
-    return int(max(minutes, default=1) * 60_000)
+    """How far around a compared range's edges windows may hold events from outside it."""
+    return max(longest_window_ms(params), 60_000)
 
 
-def _ts(ms: int) -> str:
-    import time
+def _instant(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
-    return "TIMESTAMP '" + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + ".000 UTC'"
+
+def _shown(ms: int) -> str:
+    return _instant(ms).strftime("%Y-%m-%d %H:%M:%S.000 UTC")
 
 
 MAX_LATENESS_DIFFERENCES = 200
 
 
+def _table(ctx: Context, name: str) -> str:
+    return qualified(ctx.settings.jobs.namespace, name)
+
+
 def _aggregate(ctx: Context, table: str, time_col: str, measures: tuple[str, ...], lo: int, hi: int,
                excluded: list[tuple[int, int]]) -> tuple:
-    sums = ", ".join(f"sum({m})" for m in measures)
-    holes = "".join(f" AND NOT ({time_col} BETWEEN {_ts(a)} AND {_ts(b)})" for a, b in excluded)
-    sql = (f"SELECT count(*), {sums} FROM {ctx.settings.jobs.namespace}.{table} "
-           f"WHERE {time_col} >= {_ts(lo)} AND {time_col} < {_ts(hi)}{holes}")
-    row = query.run(ctx.settings, sql, user="pipeline").rows[0]
+    column = qualified(time_col)
+    sums = ", ".join(f"sum({qualified(m)})" for m in measures)
+    holes = f" AND NOT ({column} BETWEEN ? AND ?)" * len(excluded)
+    sql = f"SELECT count(*), {sums} FROM {_table(ctx, table)} WHERE {column} >= ? AND {column} < ?{holes}"
+    params = [_instant(lo), _instant(hi), *(_instant(x) for pair in excluded for x in pair)]
+    row = query.run(ctx.settings, sql, params, user="pipeline").rows[0]
     return tuple(Decimal(str(v)).quantize(Decimal("0.000001")) if isinstance(v, float) else v for v in row)
 
 
-def run_gate(ctx: Context, job: str, live_tables: dict[str, str], new_tables: dict[str, str],
+def run_gate(ctx: Context, pipeline: Pipeline, live_tables: dict[str, str], new_tables: dict[str, str],
              live_params: dict[str, Any], new_params: dict[str, Any], range_ms: tuple[int, int] | None,
              offsets: dict[int, tuple[int, int]], topic: str) -> GateResult:
     """`offsets`: per partition, the [start, end) offsets the replay has fully committed."""
@@ -91,7 +76,7 @@ def run_gate(ctx: Context, job: str, live_tables: dict[str, str], new_tables: di
         if hi <= lo:
             result.lines.append("no fully processed range in common yet: content comparison skipped")
         else:
-            result.lines.append(f"compared over event time [{_ts(lo)[11:-1]}, {_ts(hi)[11:-1]})")
+            result.lines.append(f"compared over event time [{_shown(lo)}, {_shown(hi)})")
             valid = [_valid_events(ctx, t, lo, hi) for t in (live_tables, new_tables)]
             if valid[0] != valid[1]:
                 result.failures.append(f"valid events (on time + late) differ: {valid[1]} vs {valid[0]}")
@@ -107,11 +92,12 @@ def run_gate(ctx: Context, job: str, live_tables: dict[str, str], new_tables: di
             if moved:
                 result.lines.append(f"note     {len(moved)} events late in one version only; the windows around "
                                     "them are left out")
-            for role in PUBLISHED_ROLES[job]:
-                time_col, measures, affected_by = GATE_COLUMNS[job][role]
-                live = _aggregate(ctx, live_tables[role], time_col, measures, lo, hi, excluded)
-                new = _aggregate(ctx, new_tables[role], time_col, measures, lo, hi, excluded)
-                by_design = [p for p in changed if p in affected_by or p in GLOBAL_PARAMS]
+            for table in pipeline.published:
+                role, gate = table.role, table.gate
+                assert gate is not None  # the registry checks every published table has one
+                live = _aggregate(ctx, live_tables[role], gate.time, gate.measures, lo, hi, excluded)
+                new = _aggregate(ctx, new_tables[role], gate.time, gate.measures, lo, hi, excluded)
+                by_design = [p for p in changed if p in gate.changed_by or p in PipelineSettings.ROUTING]
                 label = f"{new_tables[role]} vs {live_tables[role]}: rows {new[0]} vs {live[0]}"
                 if live == new:
                     result.lines.append(f"ok       {label}, sums equal")
@@ -124,50 +110,62 @@ def run_gate(ctx: Context, job: str, live_tables: dict[str, str], new_tables: di
 
 def _finish(result: GateResult, ctx: Context, new_tables: dict[str, str], topic: str,
             offsets: dict[int, tuple[int, int]]) -> GateResult:
-    accounting_ = accounting(ctx, new_tables, topic, offsets)
-    result.lines += accounting_[0]
-    result.failures += accounting_[1]
+    lines, failures = accounting(ctx, new_tables, topic, offsets)
+    result.lines += lines
+    result.failures += failures
     result.passed = not result.failures
     return result
 
 
 def _valid_events(ctx: Context, tables: dict[str, str], lo: int, hi: int) -> int:
-    ns = ctx.settings.jobs.namespace
-    where = f"event_time >= {_ts(lo)} AND event_time < {_ts(hi)}"
-    sql = (f"SELECT (SELECT count(*) FROM {ns}.{tables['raw']} WHERE {where}) + "
-           f"(SELECT count(*) FROM {ns}.{tables['late']} WHERE {where})")
-    return int(query.run(ctx.settings, sql, user="pipeline").rows[0][0])
+    where = "event_time >= ? AND event_time < ?"
+    sql = (f"SELECT (SELECT count(*) FROM {_table(ctx, tables['raw'])} WHERE {where}) + "
+           f"(SELECT count(*) FROM {_table(ctx, tables['late'])} WHERE {where})")
+    bounds = [_instant(lo), _instant(hi)]
+    return int(query.run(ctx.settings, sql, bounds * 2, user="pipeline").rows[0][0])
+
+
+def offset_bounds(offsets: dict[int, tuple[int, int]], partition: str = "kafka_partition",
+                  offset: str = "kafka_offset") -> tuple[str, list[int]]:
+    """A predicate for `[start, end)` offsets per partition, and its parameters ("FALSE" for none)."""
+    ranges = [(p, lo, hi) for p, (lo, hi) in sorted(offsets.items()) if hi > lo]
+    if not ranges:
+        return "FALSE", []
+    text = " OR ".join(f"({partition} = ? AND {offset} >= ? AND {offset} < ?)" for _ in ranges)
+    return text, [x for r in ranges for x in r]
 
 
 def _lateness_differences(ctx: Context, live: dict[str, str], new: dict[str, str], topic: str,
                           offsets: dict[int, tuple[int, int]]) -> list[int]:
     """Event times (ms) of replayed events that exactly one of the two versions found late."""
-    ns = ctx.settings.jobs.namespace
-    bounds = " OR ".join(f"(kafka_partition = {p} AND kafka_offset >= {lo} AND kafka_offset < {hi})"
-                         for p, (lo, hi) in offsets.items() if hi > lo) or "FALSE"
+    bounds, bound_params = offset_bounds(offsets)
+
     def side(t: str) -> str:
-        return (f"SELECT kafka_partition, kafka_offset, event_time FROM {ns}.{t} "
-                f"WHERE kafka_topic = '{topic}' AND ({bounds})")
+        return (f"SELECT kafka_partition, kafka_offset, event_time FROM {_table(ctx, t)} "
+                f"WHERE kafka_topic = ? AND ({bounds})")
 
     live_only = f"SELECT * FROM ({side(live['late'])} EXCEPT {side(new['late'])})"
     new_only = f"SELECT * FROM ({side(new['late'])} EXCEPT {side(live['late'])})"
     sql = f"SELECT to_unixtime(event_time) * 1000 FROM (({live_only}) UNION ALL ({new_only}))"
-    rows = query.run(ctx.settings, sql, user="pipeline").rows
+    rows = query.run(ctx.settings, sql, [topic, *bound_params] * 4, user="pipeline").rows
     return sorted(int(r[0]) for r in rows)
 
 
+def routed_offsets(ctx: Context, tables: dict[str, str]) -> str:
+    """Every record a version routed (raw, quarantine, late) as `(p, o)` rows of one topic (a `?`)."""
+    return " UNION ALL ".join(
+        f"SELECT kafka_partition p, kafka_offset o FROM {_table(ctx, tables[r])} WHERE kafka_topic = ?"
+        for r in ROUTES)
+
+
 def accounting(ctx: Context, tables: dict[str, str], topic: str,
-                offsets: dict[int, tuple[int, int]]) -> tuple[list[str], list[str]]:
+               offsets: dict[int, tuple[int, int]]) -> tuple[list[str], list[str]]:
     """Each replayed offset landed, quarantined or late exactly once, with no gaps."""
-    ns = ctx.settings.jobs.namespace
-    union = " UNION ALL ".join(
-        f"SELECT kafka_partition p, kafka_offset o FROM {ns}.{tables[r]} WHERE kafka_topic = '{topic}'"
-        for r in ("raw", "quarantine", "late"))
-    bounds = " OR ".join(f"(p = {p} AND o >= {lo} AND o < {hi})" for p, (lo, hi) in offsets.items() if hi > lo)
-    if not bounds:
+    bounds, bound_params = offset_bounds(offsets, "p", "o")
+    if not bound_params:
         return ["no offsets committed yet: accounting skipped"], []
-    rows = query.run(ctx.settings, f"SELECT p, count(*), count(DISTINCT o) FROM ({union}) WHERE {bounds} GROUP BY p",
-                     user="pipeline").rows
+    sql = f"SELECT p, count(*), count(DISTINCT o) FROM ({routed_offsets(ctx, tables)}) WHERE {bounds} GROUP BY p"
+    rows = query.run(ctx.settings, sql, [topic] * len(ROUTES) + bound_params, user="pipeline").rows
     seen = {r[0]: (r[1], r[2]) for r in rows}
     failures = []
     for p, (lo, hi) in sorted(offsets.items()):

@@ -10,11 +10,17 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from lakehouse.pipeline import PipelineSettings
+from lakehouse.registry import Registry, default_registry
+from lakehouse.sql import IdentifierError
+from lakehouse.sql import check as check_identifier
 
 CONFIG_FILE_NAME = "kappa.toml"
 CONFIG_ENV_VAR = "KAPPA_CONFIG"
@@ -36,13 +42,23 @@ class TopicSettings(_Section):
     cleanup_policy: Literal["delete", "compact"] = "delete"
 
 
+# While settings are validated: the registry whose declarations give each `[jobs.<pipeline>]`
+# section its settings model (load_settings sets it; the default registry otherwise).
+_VALIDATING: ContextVar[Registry | None] = ContextVar("kappa_validating_registry", default=None)
+
+
+def _registry() -> Registry:
+    return _VALIDATING.get() or default_registry()
+
+
+def _declared_topics() -> dict[str, dict[str, Any]]:
+    """Every live pipeline's topic with its declared partitions, and the shared alerts topic."""
+    topics: dict[str, dict[str, Any]] = {name: {"partitions": t.partitions} for name, t in _registry().topics.items()}
+    return {**topics, "alerts": {"partitions": 3}}
+
+
 def _default_topics() -> dict[str, TopicSettings]:
-    return {
-        "transactions": TopicSettings(),
-        "user-events": TopicSettings(),
-        "iot-sensors": TopicSettings(partitions=3),
-        "alerts": TopicSettings(partitions=3),
-    }
+    return {name: TopicSettings(**values) for name, values in _declared_topics().items()}
 
 
 class KafkaSettings(_Section):
@@ -50,6 +66,19 @@ class KafkaSettings(_Section):
     controller_port: int = 9093
     heap_mb: int = Field(1024, ge=256)
     topics: dict[str, TopicSettings] = Field(default_factory=_default_topics)
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _over_declared(cls, given: Any) -> Any:
+        """A topic's settings in the file override its declaration's, field by field; every declared
+        topic exists whatever the file lists."""
+        if not isinstance(given, dict):
+            return given
+        merged = _declared_topics()
+        for name, values in given.items():
+            values = values.model_dump() if isinstance(values, TopicSettings) else values
+            merged[name] = {**merged.get(name, {}), **values} if isinstance(values, dict) else values
+        return merged
 
 
 class PostgresSettings(_Section):
@@ -104,75 +133,57 @@ class CatalogSettings(_Section):
     warehouse_dir: Path | None = Field(None, description="Defaults to <state_dir>/warehouse")
 
 
-class _JobSettings(_Section):
-    """What every job has: its topic, event-time tolerance and whether `kappa up` starts it."""
-
-    topic: str
-    autostart: bool = True
-    out_of_orderness_s: int = Field(5, ge=0, description="watermark delay = allowed lateness")
-    # While Kafka is unreachable every partition is quiet; past this timeout they are all idle and, when
-    # Kafka returns, the first partitions read move the watermark past the others' buffered events,
-    # which become late. 30 s rides through a broker restart (found by `make chaos`: with 10 s, three
-    # ~15-20 s outages turned 18,366 of 60,000 events late); a truly idle partition delays windows this long.
-    idle_timeout_s: int = Field(30, ge=1, description="a partition quiet this long stops holding the watermark")
-    # Catching up a backlog (after a restart, an outage, or a replay), the Kafka consumer hands the job
-    # one partition's fetched batch after another; with 1 MiB per partition the last partitions wait
-    # longer than the idle timeout, are taken for idle, and their events arrive late. Small per-partition
-    # fetches (32 KiB: ~200 events) keep every partition moving, each within the out-of-orderness of
-    # the others (found by the JobManager and Kafka kill -9 tests).
-    max_partition_fetch_kib: int = Field(32, ge=1, description="Kafka max.partition.fetch.bytes of the job, KiB")
-    max_payload_chars: int = Field(65536, ge=256)
-    # Measured on 2 cores (kappa bench, README): 2 instead of 1 gave 5-15% more events/s, as each job
-    # already keeps both cores busy with its chained and keyed stages, and writes twice the files.
-    parallelism: int | None = Field(None, ge=1, description="this job's Flink parallelism when it runs live; "
-                                    "default [flink] parallelism (bounded runs always use 1, see jobs.py)")
-
-    def params(self) -> dict[str, int | float]:
-        """What the job itself needs (everything but the topic, start-up flag and parallelism)."""
-        return {k: v for k, v in self.model_dump().items() if k not in ("topic", "autostart", "parallelism")}
-
-
-class TransactionsJobSettings(_JobSettings):
-    """transactions -> raw, 5-minute tumbling windows per user, suspicious activity."""
-
-    topic: str = "transactions"
-    window_size_min: int = Field(5, ge=1)
-    suspicious_window_min: int = Field(5, ge=1)
-    suspicious_count_above: int = Field(10, ge=0)
-    suspicious_total_above: int = Field(5000, ge=0)
-
-
-class UserActivityJobSettings(_JobSettings):
-    """user-events -> raw, sliding spend windows, fraud alerts, login patterns, sessions."""
-
-    topic: str = "user-events"
-    spend_window_min: int = Field(5, ge=1)
-    spend_slide_min: int = Field(1, ge=1)
-    fraud_total_above: int = Field(1000, ge=0)
-    pattern_within_min: int = Field(10, ge=1)
-    pattern_purchase_above: int = Field(500, ge=0)
-    session_gap_min: int = Field(30, ge=1)
-
-
-class SensorsJobSettings(_JobSettings):
-    """iot-sensors -> raw, per-minute statistics, threshold alerts."""
-
-    topic: str = "iot-sensors"
-    stats_window_min: int = Field(1, ge=1)
-    temperature_above: float = 30.0
-    humidity_above: float = 70.0
-
-
 class JobsSettings(_Section):
-    namespace: str = "streaming"
+    """Where the pipelines write, and each pipeline's settings: `[jobs.<pipeline>]`, whose keys and
+    defaults its declaration gives (lakehouse/pipelines/<pipeline>.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    namespace: str = Field("streaming", description="the streaming tables")
     views_namespace: str = Field("analytics", description="the stable views analysts query")
     ops_namespace: str = Field("ops", description="platform bookkeeping, e.g. replay history")
     backfill_lookahead_h: int = Field(24, ge=0, description="a backfilled day also reads records that reached "
                                       "Kafka this long after it ended")
     alerts_topic: str = "alerts"
-    transactions: TransactionsJobSettings = TransactionsJobSettings()
-    user_activity: UserActivityJobSettings = UserActivityJobSettings()
-    iot_sensors: SensorsJobSettings = SensorsJobSettings()
+
+    @field_validator("namespace", "views_namespace", "ops_namespace")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        try:
+            return check_identifier(v)
+        except IdentifierError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pipeline_sections(cls, data: Any) -> Any:
+        """Each declared pipeline's section, validated by its settings model (defaults when absent)."""
+        if not isinstance(data, dict):
+            return data
+        registry = _registry()
+        data = dict(data)
+        unknown = sorted(set(data) - set(cls.model_fields) - set(registry.names))
+        if unknown:
+            raise ValueError(f"no pipeline named {', '.join(unknown)}; pipelines: {', '.join(registry.names)}")
+        for p in registry.pipelines:
+            section = data.get(p.name, {})
+            if isinstance(section, PipelineSettings):
+                section = section.model_dump()
+            if not isinstance(section, dict):
+                raise ValueError(f"[jobs.{p.name}] must be a table of settings")
+            try:
+                data[p.name] = p.settings(**section)
+            except ValidationError as exc:
+                raise ValueError("; ".join(f"{p.name}.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+                                           for e in exc.errors())) from None
+        return data
+
+    def pipeline(self, name: str) -> PipelineSettings:
+        """The settings of one pipeline (KeyError when no pipeline has that name)."""
+        value = getattr(self, name, None)
+        if not isinstance(value, PipelineSettings):
+            raise KeyError(name)
+        return value
 
 
 class KappaSettings(BaseSettings):
@@ -189,14 +200,21 @@ class KappaSettings(BaseSettings):
     java_home: Path | None = Field(None, description="A JDK 17 for Kafka and Flink; found if unset")
     startup_timeout_s: int = Field(180, ge=10)
 
-    kafka: KafkaSettings = KafkaSettings()
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = PostgresSettings()
     flink: FlinkSettings = FlinkSettings()
     trino: TrinoSettings = TrinoSettings()
     catalog: CatalogSettings = CatalogSettings()
-    jobs: JobsSettings = JobsSettings()
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     dagster: DagsterSettings = DagsterSettings()
     operations: OperationsSettings = OperationsSettings()
+
+    _pipelines: Registry = PrivateAttr(default_factory=_registry)
+
+    @property
+    def pipelines(self) -> Registry:
+        """The pipeline declarations these settings were validated against."""
+        return self._pipelines
 
     @field_validator("host")
     @classmethod
@@ -298,8 +316,10 @@ class ConfigError(Exception):
     """A settings file or override that cannot be used."""
 
 
-def load_settings(config_file: Path | None = None, **overrides: Any) -> KappaSettings:
-    """Load the settings once: file values, then environment overrides, then explicit overrides."""
+def load_settings(config_file: Path | None = None, registry: Registry | None = None,
+                  **overrides: Any) -> KappaSettings:
+    """Load the settings once: file values, then environment overrides, then explicit overrides.
+    `registry`: the pipeline declarations (default: lakehouse/pipelines/)."""
     path = find_config_file(config_file)
     values: dict[str, Any] = {}
     if path is not None:
@@ -313,10 +333,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> KappaSet
             raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from exc
         values.setdefault("project_dir", path.resolve().parent)
     values = _deep_merge(values, overrides)
+    token = _VALIDATING.set(registry or default_registry())
     try:
         return KappaSettings(**values)
     except Exception as exc:  # pydantic.ValidationError, reported in one line by the CLI
         raise ConfigError(_one_line_validation_error(exc, path)) from exc
+    finally:
+        _VALIDATING.reset(token)
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

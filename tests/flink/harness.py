@@ -86,8 +86,9 @@ def run_outputs(module: str, spec: JobSpec) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {}
     for i, out in enumerate(outputs):
         table = t_env.sql_query(out.query)
-        names = table.get_schema().get_field_names()
-        types = [str(t) for t in table.get_schema().get_field_data_types()]
+        schema = table.get_resolved_schema()
+        names = schema.get_column_names()
+        types = [str(t) for t in schema.get_column_data_types()]
         # Timestamps cannot cross to Python as they are: read them as epoch milliseconds.
         cols = [
             f"UNIX_TIMESTAMP(DATE_FORMAT(`{n}`, 'yyyy-MM-dd HH:mm:ss'), 'yyyy-MM-dd HH:mm:ss') * 1000"

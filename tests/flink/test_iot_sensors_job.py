@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from kappa.scenarios import ScenarioOptions, generate
 from lakehouse.contracts import contract, quarantine_reason
+from lakehouse.scenarios import ScenarioOptions, iot_sensors
 from tests import expected
 from tests.flink.harness import records, run_outputs, spec_for, write_records
 
@@ -19,7 +19,7 @@ PARAMS = {"stats_window_min": 1, "temperature_above": 30.0, "humidity_above": 70
 def test_stats_alerts_and_out_of_range_readings(tmp_path: Path) -> None:
     opts = ScenarioOptions(count=1500, seed=5, start_ms=T0, event_interval_ms=400, keys=12, key_prefix="s-",
                            malformed_share=0.05, out_of_order_share=0.2, max_disorder_ms=3000)
-    events = list(generate("iot-sensors", opts))
+    events = list(iot_sensors.generate(opts))
     path = tmp_path / "iot.records"
     write_records(path, records([e.value.decode() for e in events], "iot-sensors"))
     out = run_outputs("flink_jobs.iot_sensors", spec_for("iot_sensors", "iot-sensors", TABLES, PARAMS, path))

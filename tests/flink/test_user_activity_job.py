@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from kappa.scenarios import ScenarioOptions, generate
+from lakehouse.scenarios import ScenarioOptions, user_events
 from tests import expected
 from tests.flink.harness import records, run_outputs, spec_for, write_records
 
@@ -31,7 +31,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], dic
     """A realistic stream (state machines, big purchases, quiet users) plus handcrafted patterns."""
     opts = ScenarioOptions(count=2500, seed=11, start_ms=T0, event_interval_ms=2500, keys=30, key_prefix="u",
                            extra={"big_purchase_share": 0.15})
-    stream = [e.record for e in generate("user-events", opts)]
+    stream = [e.record for e in user_events.generate(opts)]
     crafted = [  # after the generated span (T0 + ~104 min); sent in time order below
         ev(1, "pat-a", "login_failed", 120), ev(2, "pat-a", "view_product", 121),
         ev(3, "pat-a", "login_success", 122), ev(4, "pat-a", "purchase", 123, 40.0),

@@ -20,9 +20,9 @@ import pytest
 from kappa import query
 from kappa.artifacts import installs
 from kappa.catalog import ensure_streaming_tables
+from kappa.context import Context, build_context
 from kappa.runtime.process import ProcessTable, free_port
-from kappa.runtime.stack import Stack, build_context
-from kappa.services.base import Context
+from kappa.runtime.stack import Stack
 from kappa.settings import KappaSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

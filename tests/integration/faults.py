@@ -29,15 +29,18 @@ from typing import Any
 import psutil
 import requests
 
-from kappa.jobs import FlinkRest, JobStore, start_job, tables_for
+from flink_jobs.spec import pipeline_name
+from kappa.context import Context
+from kappa.flink_rest import FlinkRest
+from kappa.jobs import JobStore, live_tables, resume_desired, start_job
 from kappa.producer import Delivered, produce
 from kappa.runtime.stack import Stack
-from kappa.scenarios import ScenarioOptions, generate
-from kappa.scenarios.base import Event
-from kappa.services.base import Context
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
+from lakehouse.scenarios.base import Event
 from tests.expected import tumbling_windows
 from tests.integration.conftest import trino_rows, wait_for
-from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when
+from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when, topic_of
 
 MIN = 60_000
 JOB = "transactions"
@@ -58,8 +61,8 @@ def scale() -> Scale:
     return Scale(events=9_000, rate=600, kills=1, fuzz_examples=2, fuzz_batch=120)
 
 
-def live_tables(ctx: Context, job: str = JOB) -> dict[str, str]:
-    return tables_for(job, JobStore(ctx.settings.state).get(job).version)
+def job_tables(ctx: Context, job: str = JOB) -> dict[str, str]:
+    return live_tables(ctx.settings, job)
 
 
 # --- faults --------------------------------------------------------------------------------------
@@ -90,8 +93,6 @@ def stop_cleanly(ctx: Context, service: str) -> float:
 def bring_back(ctx: Context) -> None:
     """What an operator runs after a crash: `kappa up` starts whatever is missing and resumes the
     jobs that should be running (each from its newest checkpoint or savepoint)."""
-    from kappa.jobs import resume_desired
-
     stack = Stack(ctx)
     stack.up()
     resume_desired(ctx)
@@ -100,7 +101,7 @@ def bring_back(ctx: Context) -> None:
 
 def _job(ctx: Context) -> dict[str, Any] | None:
     record = JobStore(ctx.settings.state).get(JOB)
-    active = FlinkRest(ctx.settings.flink_rest_url).running_by_name(f"kappa.{JOB}.v{record.version}")
+    active = FlinkRest(ctx.settings.flink_rest_url).running_by_name(pipeline_name(JOB, record.version))
     return active[0] if active else None
 
 
@@ -145,7 +146,7 @@ def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, 
     instead of `valid` (the fuzz mixes malformed events in)."""
     sc = scale()
     start_job(ctx, JOB)
-    base = fresh_event_time(ctx, live_tables(ctx)["raw"])
+    base = fresh_event_time(ctx, job_tables(ctx)["raw"])
     prefix = f"{case}{uuid.uuid4().hex[:6]}-"
     # Event time advances as fast as the wall clock, as in production: a partition that resumes a
     # second after another after a restart is then a second behind, within the out-of-orderness.
@@ -159,7 +160,7 @@ def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, 
 
     def producer() -> None:
         try:
-            _, run.delivered = produce(ctx.settings.kafka_bootstrap, ctx.settings.jobs.transactions.topic, stream,
+            _, run.delivered = produce(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"), stream,
                                        rate=sc.rate, collect=True)
         except Exception as exc:  # reported below, with the fault's own outcome
             outcome["error"] = exc
@@ -206,11 +207,11 @@ class Reconciliation:
 
 def reconcile(ctx: Context, run: Run, timeout_s: float = 600) -> Reconciliation:
     job = ctx.settings.jobs.transactions
-    tables = live_tables(ctx)
+    tables = job_tables(ctx)
     records = [d.event.record for d in run.delivered if d.event.record is not None and d.event.key
                and d.event.key.startswith(run.prefix) and not d.event.key.startswith(f"{run.prefix}bad")]
     size_ms = job.window_size_min * MIN
-    close_windows(ctx, job.topic, max(r["timestamp"] for r in records) + 3 * size_ms)
+    close_windows(ctx, topic_of(ctx, "transactions"), max(r["timestamp"] for r in records) + 3 * size_ms)
 
     coords = [(d.partition, d.offset) for d in run.delivered]
     ranges: dict[int, list[int]] = {}
@@ -218,7 +219,7 @@ def reconcile(ctx: Context, run: Run, timeout_s: float = 600) -> Reconciliation:
         ranges.setdefault(p, []).append(o)
     where = " OR ".join(f"(kafka_partition = {p} AND kafka_offset BETWEEN {min(o)} AND {max(o)})"
                         for p, o in sorted(ranges.items()))
-    topic = f"kafka_topic = '{job.topic}'"
+    topic = "kafka_topic = '" + topic_of(ctx, "transactions") + "'"
     queries = {
         "landed": f"SELECT kafka_partition, kafka_offset, transaction_id, '' FROM {tables['raw']} "
                   f"WHERE {topic} AND ({where})",

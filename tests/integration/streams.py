@@ -7,11 +7,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from flink_jobs.spec import pipeline_name
 from kappa import kafka_clients
+from kappa.context import Context
+from kappa.jobs import JobStore, get_definition
 from kappa.producer import Delivered, produce
-from kappa.scenarios import ScenarioOptions, generate
-from kappa.scenarios.base import Event, encode
-from kappa.services.base import Context
+from kappa.topics import group_lag
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
+from lakehouse.scenarios.base import Event, encode
 from tests.integration.conftest import trino_rows, wait_for
 
 HOUR_MS = 3_600_000
@@ -70,12 +74,14 @@ def ms(value: Any) -> int:
 def settle(ctx: Context, job: str, timeout_s: float = 300) -> None:
     """Wait until the live job has consumed everything and committed it (two checkpoints later)."""
 
-    from kappa.jobs import JobStore, get_definition
-    from kappa.topics import group_lag
-
     admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
-    group = f"kappa.{job}.v{JobStore(ctx.settings.state).get(job).version}"
-    topic = get_definition(ctx, job).topic
+    group = pipeline_name(job, JobStore(ctx.settings.state).get(job).version)
+    topic = get_definition(ctx.settings, job).topic
     wait_for(lambda: sum(p.lag for p in group_lag(admin, ctx.settings.kafka_bootstrap, group, topic)) == 0,
              timeout_s=timeout_s, what=f"{job} to consume its topic")
     time.sleep(2 * ctx.settings.flink.checkpoint_interval_s + 2)
+
+
+def topic_of(ctx: Context, job: str) -> str:
+    """The topic a pipeline reads (its declaration's)."""
+    return get_definition(ctx.settings, job).topic

@@ -8,11 +8,11 @@ import uuid
 
 from confluent_kafka import Consumer
 
+from kappa.context import Context
 from kappa.jobs import start_job
 from kappa.producer import produce
-from kappa.scenarios.base import Event, encode
-from kappa.services.base import Context
-from tests.integration.streams import close_windows, fresh_event_time, rows_when
+from lakehouse.scenarios.base import Event, encode
+from tests.integration.streams import close_windows, fresh_event_time, rows_when, topic_of
 
 MIN = 60_000
 
@@ -25,8 +25,8 @@ def test_suspicious_windows_are_published_once_per_window(ctx: Context) -> None:
     n = job.suspicious_count_above + 3  # too many transactions in one window
     records = [{"transaction_id": f"{user}-{i}", "user_id": user, "amount": 5.0, "merchant": "m",
                 "timestamp": base + i * 1000} for i in range(n)]
-    produce(ctx.settings.kafka_bootstrap, job.topic, [Event(user, encode(r), r) for r in records])
-    close_windows(ctx, job.topic, base + 3 * job.window_size_min * MIN)
+    produce(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"), [Event(user, encode(r), r) for r in records])
+    close_windows(ctx, topic_of(ctx, "transactions"), base + 3 * job.window_size_min * MIN)
     rows = rows_when(ctx, f"SELECT alert_id, rule, transaction_count FROM suspicious_activity WHERE user_id = '{user}'",
                      lambda r: len(r) >= 1, "the suspicious window")
     assert rows == [[rows[0][0], f"count > {job.suspicious_count_above}", n]]

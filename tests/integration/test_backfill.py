@@ -9,15 +9,15 @@ import uuid
 import pytest
 
 from kappa import query
-from kappa.backfill import backfill_day
+from kappa.backfill import backfill_day, declared_checks
 from kappa.catalog import catalog
-from kappa.jobs import JobStore, start_job, tables_for
+from kappa.context import Context
+from kappa.jobs import live_tables, start_job
 from kappa.producer import produce
-from kappa.scenarios import ScenarioOptions, generate
-from kappa.services.base import Context
-from orchestration.checks.gate import arrow_check
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
 from tests.expected import tumbling_windows
-from tests.integration.streams import ms, settle
+from tests.integration.streams import ms, settle, topic_of
 
 MIN = 60_000
 JOB = "transactions"
@@ -34,14 +34,14 @@ def day_events(ctx: Context) -> dict:
     prefix = f"bf{uuid.uuid4().hex[:6]}-"
     events = list(generate("transactions", ScenarioOptions(count=1500, seed=31, start_ms=start, event_interval_ms=1200,
                                                            keys=20, key_prefix=prefix)))
-    produce(ctx.settings.kafka_bootstrap, ctx.settings.jobs.transactions.topic, events)
+    produce(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"), events)
     settle(ctx, JOB)
     windows = tumbling_windows([e.record for e in events], ctx.settings.jobs.transactions.window_size_min * MIN)
     return {"day": day, "prefix": prefix, "windows": windows}
 
 
 def _windows(ctx: Context, prefix: str) -> dict:
-    table = tables_for(JOB, JobStore(ctx.settings.state).get(JOB).version)["windows"]
+    table = live_tables(ctx.settings, JOB)["windows"]
     rows = query.run(ctx.settings, f"SELECT window_start, window_end, user_id, transaction_count, total_amount "
                                    f"FROM streaming.{table} WHERE user_id LIKE '{prefix}%'").rows
     return {(ms(r[0]), ms(r[1]), r[2]): (r[3], r[4]) for r in rows}
@@ -49,7 +49,7 @@ def _windows(ctx: Context, prefix: str) -> dict:
 
 def _non_flink_commits(ctx: Context) -> list[int]:
     """Snapshots of the live windows table not committed by the Flink sink (a backfill's)."""
-    table = tables_for(JOB, JobStore(ctx.settings.state).get(JOB).version)["windows"]
+    table = live_tables(ctx.settings, JOB)["windows"]
     return [s.snapshot_id for s in catalog(ctx).load_table(("streaming", table)).snapshots()
             if not (s.summary and "flink.job-id" in s.summary.additional_properties)]
 
@@ -65,11 +65,11 @@ def test_a_failing_check_blocks_publishing(ctx: Context, day_events: dict) -> No
 
 def test_backfill_produces_exactly_the_plain_python_windows(ctx: Context, day_events: dict) -> None:
     # Whatever the live job made of these events (late, or on time), damage the day first:
-    table = tables_for(JOB, JobStore(ctx.settings.state).get(JOB).version)["windows"]
+    table = live_tables(ctx.settings, JOB)["windows"]
     query.run(ctx.settings, f"DELETE FROM streaming.{table} WHERE user_id LIKE '{day_events['prefix']}%' "
                             f"AND user_id < '{day_events['prefix']}00010'", user="pipeline")
     assert _windows(ctx, day_events["prefix"]) != day_events["windows"]
-    result = backfill_day(ctx, JOB, day_events["day"], check=arrow_check(ctx, JOB))
+    result = backfill_day(ctx, JOB, day_events["day"], check=declared_checks(ctx.settings, JOB))
     assert result.ok, result.blocked
     assert result.published[table] >= len(day_events["windows"])
     assert _windows(ctx, day_events["prefix"]) == day_events["windows"]
@@ -77,13 +77,13 @@ def test_backfill_produces_exactly_the_plain_python_windows(ctx: Context, day_ev
 
 
 def test_a_second_run_changes_nothing(ctx: Context, day_events: dict) -> None:
-    table = tables_for(JOB, JobStore(ctx.settings.state).get(JOB).version)["windows"]
+    table = live_tables(ctx.settings, JOB)["windows"]
     day = day_events["day"].isoformat()
     sql = (f"SELECT count(*), sum(transaction_count), sum(total_amount), checksum(user_id) FROM streaming.{table} "
            f"WHERE window_start >= TIMESTAMP '{day} 00:00:00 UTC' "
            f"AND window_start < TIMESTAMP '{day} 00:00:00 UTC' + INTERVAL '1' DAY")
     before = query.run(ctx.settings, sql).rows
-    result = backfill_day(ctx, JOB, day_events["day"], check=arrow_check(ctx, JOB))
+    result = backfill_day(ctx, JOB, day_events["day"], check=declared_checks(ctx.settings, JOB))
     assert result.ok
     assert query.run(ctx.settings, sql).rows == before
     assert _windows(ctx, day_events["prefix"]) == day_events["windows"]

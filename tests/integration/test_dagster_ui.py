@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kappa.services.base import Context
+from kappa.context import Context
 from kappa.serving import apply_views
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

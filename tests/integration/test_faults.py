@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from kappa.scenarios.base import Event
-from kappa.services.base import Context
+from kappa.context import Context
 from lakehouse.contracts import contract, quarantine_reason
+from lakehouse.scenarios.base import Event
 from tests.fuzz_events import Mutation, mutations
 from tests.integration.faults import (
     Run,

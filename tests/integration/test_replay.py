@@ -12,18 +12,19 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from kappa import kafka_clients, query, replay
+from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.jobs import JobStore, start_job
 from kappa.offsets import resolve
 from kappa.producer import produce
-from kappa.scenarios import ScenarioOptions, generate
-from kappa.scenarios.base import Event
-from kappa.services.base import Context
 from kappa.serving import apply_views
 from kappa.settings import TopicSettings
 from kappa.topics import end_offsets, ensure_topics
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
+from lakehouse.scenarios.base import Event
 from tests.expected import tumbling_windows
-from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when
+from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when, topic_of
 
 MIN = 60_000
 JOB = "transactions"
@@ -40,13 +41,14 @@ def produced(ctx: Context) -> Iterator[dict]:
     events = list(generate("transactions", opts))
     # Replays start where this module's events start: earlier tests' events (other days, other
     # arrival orders) are not what these tests are about.
-    start = end_offsets(ctx.settings.kafka_bootstrap, job.topic)
+    start = end_offsets(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"))
     from_offsets = "offsets:" + ",".join(f"{p}={end}" for p, (_, end) in sorted(start.items()))
-    _, delivered = produce(ctx.settings.kafka_bootstrap, job.topic, events, collect=True)
-    after = end_offsets(ctx.settings.kafka_bootstrap, job.topic)
+    _, delivered = produce(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"), events, collect=True)
+    after = end_offsets(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"))
     to_offsets = "offsets:" + ",".join(f"{p}={end}" for p, (_, end) in sorted(after.items()))
     records = [e.record for e in events]
-    close_windows(ctx, job.topic, max(r["timestamp"] for r in records) + 3 * job.window_size_min * MIN)
+    close_windows(ctx, topic_of(ctx, "transactions"),
+                  max(r["timestamp"] for r in records) + 3 * job.window_size_min * MIN)
     windows = tumbling_windows(records, job.window_size_min * MIN)
     rows_when(ctx, f"SELECT count(*) FROM transactions_5m WHERE user_id LIKE '{prefix}%'",
               lambda r: r[0][0] >= len(windows), "the live windows")

@@ -7,26 +7,25 @@ import uuid
 
 import pytest
 
+from kappa.context import Context
 from kappa.jobs import start_job
-from kappa.scenarios import ScenarioOptions
-from kappa.services.base import Context
+from lakehouse.scenarios import ScenarioOptions
 from tests import expected
-from tests.integration.streams import close_windows, fresh_event_time, ms, produce_scenario, rows_when
+from tests.integration.streams import close_windows, fresh_event_time, ms, produce_scenario, rows_when, topic_of
 
 MIN = 60_000
 
 
 @pytest.fixture(scope="module")
 def produced(ctx: Context) -> dict:
-    job = ctx.settings.jobs.iot_sensors
     start_job(ctx, "iot_sensors")
     base = fresh_event_time(ctx, "iot_sensors_raw")
     prefix = f"s{uuid.uuid4().hex[:6]}-"
     opts = ScenarioOptions(count=2000, seed=3, start_ms=base, event_interval_ms=300, keys=15, key_prefix=prefix,
                            malformed_share=0.03, out_of_order_share=0.2, max_disorder_ms=2000)
-    delivered = produce_scenario(ctx, "iot-sensors", job.topic, opts)
+    delivered = produce_scenario(ctx, "iot-sensors", topic_of(ctx, "iot_sensors"), opts)
     records = [d.event.record for d in delivered if d.event.record]
-    close_windows(ctx, job.topic, max(r["timestamp"] for r in records) + 5 * MIN)
+    close_windows(ctx, topic_of(ctx, "iot_sensors"), max(r["timestamp"] for r in records) + 5 * MIN)
     return {"prefix": prefix, "records": records, "delivered": delivered}
 
 

@@ -9,12 +9,12 @@ from confluent_kafka import Consumer
 
 from kappa import kafka_clients
 from kappa.catalog import catalog
+from kappa.context import Context
 from kappa.producer import produce
 from kappa.runtime.stack import Stack
-from kappa.scenarios.base import Event
-from kappa.services.base import Context
 from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
+from lakehouse.scenarios.base import Event
 from tests.integration.conftest import trino_rows
 
 

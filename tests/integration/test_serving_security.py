@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kappa import query
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.services.base import Context
 from kappa.serving import apply_views
 
 

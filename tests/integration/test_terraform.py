@@ -9,7 +9,8 @@ import re
 from confluent_kafka.admin import ConfigResource
 
 from kappa import infra, kafka_clients
-from kappa.services.base import Context
+from kappa.context import Context
+from kappa.provisioned import outputs as provisioned_outputs
 from kappa.services.postgres import Postgres
 from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
@@ -39,7 +40,7 @@ def test_topics_databases_and_role_exist_as_declared(ctx: Context) -> None:
     s = ctx.settings
     assert owners[s.postgres.database] == s.postgres.user and owners[s.postgres.dagster_database] == s.postgres.user
     assert ctx.settings.warehouse.is_dir()
-    provisioned = infra.outputs(ctx)
+    provisioned = provisioned_outputs(ctx.settings)
     assert provisioned.catalog_jdbc_url == s.jdbc_url and provisioned.warehouse == s.warehouse
     assert set(provisioned.topics) == set(s.kafka.topics)
 

@@ -11,15 +11,16 @@ import pytest
 from pyiceberg.expressions import StartsWith
 
 from kappa.catalog import catalog
+from kappa.context import Context
 from kappa.jobs import start_job
 from kappa.producer import produce
-from kappa.scenarios import ScenarioOptions, generate
-from kappa.scenarios.base import Event, encode
-from kappa.services.base import Context
 from lakehouse.contracts import contract, quarantine_reason
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
+from lakehouse.scenarios.base import Event, encode
 from tests.expected import tumbling_windows
 from tests.integration.conftest import trino_rows
-from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when
+from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when, topic_of
 
 MIN = 60_000
 
@@ -29,7 +30,7 @@ def produced(ctx: Context) -> dict:
     """Start the job and produce one known stream: skewed users, out-of-order and malformed events."""
     s = ctx.settings
     job = s.jobs.transactions
-    partitions = s.kafka.topics[job.topic].partitions
+    partitions = s.kafka.topics[topic_of(ctx, "transactions")].partitions
     start_job(ctx, "transactions")
     size_ms = job.window_size_min * MIN
     base = fresh_event_time(ctx, "transactions_raw")
@@ -42,10 +43,11 @@ def produced(ctx: Context) -> dict:
     hot = f"{prefix}00001"
     events = [replace(e, partition=i % partitions) if e.key == hot and e.record else e
               for i, e in enumerate(generate("transactions", opts))]
-    _, delivered = produce(s.kafka_bootstrap, job.topic, events, collect=True)
+    _, delivered = produce(s.kafka_bootstrap, topic_of(ctx, "transactions"), events, collect=True)
     last_ms = max(d.event.record["timestamp"] for d in delivered if d.event.record)
-    close_windows(ctx, job.topic, last_ms + 2 * size_ms)
-    return {"prefix": prefix, "delivered": delivered, "size_ms": size_ms, "hot": hot, "topic": job.topic,
+    close_windows(ctx, topic_of(ctx, "transactions"), last_ms + 2 * size_ms)
+    return {"prefix": prefix, "delivered": delivered, "size_ms": size_ms, "hot": hot,
+            "topic": topic_of(ctx, "transactions"),
             "last_ms": last_ms}
 
 

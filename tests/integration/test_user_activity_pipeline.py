@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
+from kappa.context import Context
 from kappa.jobs import start_job
-from kappa.scenarios import ScenarioOptions
-from kappa.services.base import Context
+from lakehouse.scenarios import ScenarioOptions
 from tests import expected
-from tests.integration.streams import close_windows, fresh_event_time, ms, produce_scenario, rows_when
+from tests.integration.streams import close_windows, fresh_event_time, ms, produce_scenario, rows_when, topic_of
 
 MIN = 60_000
 
@@ -24,10 +24,10 @@ def produced(ctx: Context) -> dict:
     prefix = f"ua{uuid.uuid4().hex[:6]}-"
     opts = ScenarioOptions(count=4000, seed=77, start_ms=base, event_interval_ms=1500, keys=40, key_prefix=prefix,
                            malformed_share=0.02, extra={"big_purchase_share": 0.15})
-    delivered = produce_scenario(ctx, "user-events", job.topic, opts)
+    delivered = produce_scenario(ctx, "user-events", topic_of(ctx, "user_activity"), opts)
     records = [d.event.record for d in delivered if d.event.record]
     last_ms = max(r["timestamp"] for r in records)
-    close_windows(ctx, job.topic, last_ms + (job.session_gap_min + 2 * job.spend_window_min) * MIN)
+    close_windows(ctx, topic_of(ctx, "user_activity"), last_ms + (job.session_gap_min + 2 * job.spend_window_min) * MIN)
     return {"prefix": prefix, "records": records, "delivered": delivered}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from kappa.bench.nexmark import AUCTION, BID, PERSON, NexmarkOptions, events
+from lakehouse.scenarios.nexmark import AUCTION, BID, PERSON, NexmarkOptions, events
 
 
 def _decoded(opts: NexmarkOptions) -> list[tuple[dict, int]]:

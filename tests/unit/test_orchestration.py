@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from kappa.settings import load_settings
+from lakehouse.registry import default_registry
 from orchestration.definitions import build
 from orchestration.resources import Platform
 
@@ -43,8 +44,6 @@ def test_lineage_runs_from_topics_through_tables_to_views() -> None:
 
 def test_every_published_table_has_a_quality_suite() -> None:
     checks = json.loads(SNAPSHOT.read_text())["checks"]
-    from lakehouse.tables import PUBLISHED_ROLES, job_table_specs
-
-    for job, roles in PUBLISHED_ROLES.items():
-        for role in roles:
-            assert f"streaming/{job_table_specs(job, 1)[role].name}:quality_suite" in checks
+    for pipeline in default_registry().live:
+        for table in pipeline.published:
+            assert f"streaming/{table.name}:quality_suite" in checks

@@ -8,11 +8,25 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from kappa.scenarios import ScenarioOptions, generate
-from orchestration.checks.suites import SUITES, validate
+from lakehouse.quality import validate
+from lakehouse.registry import default_registry, generate
+from lakehouse.scenarios import ScenarioOptions
 from tests import expected
 
 MIN = 60_000
+REGISTRY = default_registry()
+
+
+def check(df: pd.DataFrame, table: str):  # type: ignore[no-untyped-def]
+    """The declared suite of a table, run on a dataframe."""
+    pipeline, declared = REGISTRY.owner(table)
+    return validate(df, pipeline, declared, PARAMS)
+
+
+def report_key(table: str) -> str:
+    declared = REGISTRY.owner(table)[1]
+    assert declared.checks is not None
+    return declared.checks.keys[0]
 T0 = 1_800_000_000_000 - 1_800_000_000_000 % (60 * MIN)
 PARAMS = {"window_size_min": 5, "suspicious_window_min": 5, "suspicious_count_above": 10,
           "suspicious_total_above": 5000, "spend_window_min": 5, "spend_slide_min": 1, "fraud_total_above": 1000,
@@ -80,7 +94,7 @@ CASES = {
 @pytest.mark.parametrize("table", sorted(CASES))
 def test_suite_passes_on_valid_data(table: str) -> None:
     build, _, _ = CASES[table]
-    result = validate(build(), SUITES[table], PARAMS)
+    result = check(build(), table)
     assert result.success, result.summary()
     assert result.rows > 10
 
@@ -89,11 +103,11 @@ def test_suite_passes_on_valid_data(table: str) -> None:
 def test_suite_fails_naming_the_bad_row(table: str) -> None:
     build, break_row, column = CASES[table]
     df = build()
-    result = validate(break_row(df), SUITES[table], PARAMS)
+    result = check(break_row(df), table)
     assert not result.success
     failing = [f for f in result.failures if f["column"] == column]
     assert failing and failing[0]["unexpected"] == 1
-    key_column = SUITES[table].keys[0]
+    key_column = report_key(table)
     assert failing[0]["keys"][0][key_column] == str(df.iloc[3][key_column])
 
 
@@ -101,7 +115,7 @@ def test_duplicate_windows_and_wrong_window_sizes_are_caught() -> None:
     df = transactions_5m()
     broken = pd.concat([df, df.iloc[[0]]], ignore_index=True)
     broken.loc[1, "window_end"] = broken.loc[1, "window_start"] + pd.Timedelta(minutes=10)
-    result = validate(broken, SUITES["transactions_5m"], PARAMS)
+    result = check(broken, "transactions_5m")
     kinds = {f["expectation"]: f for f in result.failures}
     assert kinds["expect_compound_columns_to_be_unique"]["unexpected"] == 2
     assert kinds["expect_column_values_to_be_between"]["column"] == "window_length_s"

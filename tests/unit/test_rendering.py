@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flink_jobs.spec import JobSpec, ident
 from flink_jobs.sql import field_columns
 from kappa.artifacts.installs import Installs
-from kappa.infra import Terraform, tf_vars
+from kappa.context import Context
+from kappa.infra import KUBERNETES_CATALOG_KEYS, kubernetes_vars, tf_vars
 from kappa.jobs import get_definition, render_spec
 from kappa.runtime.secrets import Secrets, load_or_create
-from kappa.services.base import Context
 from kappa.services.flink import flink_config, render_config_yaml
 from kappa.services.kafka import render_server_properties
 from kappa.services.trino import iceberg_catalog_properties
 from kappa.settings import load_settings
+from lakehouse.catalog import trino_catalog_properties
+from tests.unit.provisioned import write_outputs
 
 
 @pytest.fixture
@@ -34,20 +38,6 @@ def ctx(tmp_path: Path) -> Context:
     c = Context(load_settings(cfg), installs, Secrets("super", "catalog-pw", "a", "p", "n", "s"))
     write_outputs(c)
     return c
-
-
-def write_outputs(c: Context) -> None:
-    """What `terraform apply` of infra/envs/local reports (the integration tier runs the real one)."""
-    v = tf_vars(c)
-    outputs = {
-        "topics": {n: {"partitions": t["partitions"]} for n, t in v["topics"].items()},
-        "catalog_role": v["catalog_role"], "catalog_database": v["catalog_database"],
-        "catalog_jdbc_url": f"jdbc:postgresql://{v['postgres_host']}:{v['postgres_port']}/{v['catalog_database']}",
-        "dagster_database": v["dagster_database"], "warehouse_uri": f"file://{v['warehouse_path']}",
-    }
-    path = Terraform(c).outputs_file
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({k: {"value": val} for k, val in outputs.items()}))
 
 
 def test_terraform_variables_come_from_the_settings(ctx: Context) -> None:
@@ -85,7 +75,7 @@ def test_trino_catalog_shares_the_jdbc_catalog(ctx: Context) -> None:
 
 
 def test_job_spec_round_trip_and_parameters(ctx: Context) -> None:
-    job = get_definition(ctx, "transactions")
+    job = get_definition(ctx.settings, "transactions")
     spec = JobSpec.from_dict(json.loads(json.dumps(render_spec(ctx, job, version=3))))
     assert spec.pipeline_name == "kappa.transactions.v3"
     assert spec.kafka.group_id == "kappa.transactions.v3"
@@ -116,7 +106,7 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
 
 def test_a_spec_without_the_catalog_password_reads_it_from_the_environment(
         ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = json.loads(json.dumps(render_spec(ctx, get_definition(ctx, "transactions"), version=1)))
+    data = json.loads(json.dumps(render_spec(ctx, get_definition(ctx.settings, "transactions"), version=1)))
     data["catalog"].pop("password")
     monkeypatch.setenv("KAPPA_CATALOG_PASSWORD", "from-a-secret")
     assert JobSpec.from_dict(data).catalog.password == "from-a-secret"
@@ -135,7 +125,7 @@ def test_a_job_runs_live_at_its_own_parallelism_and_bounded_with_one_writer(tmp_
     c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdef")),
                 Secrets("super", "catalog-pw", "a", "p", "n", "s"))
     write_outputs(c)
-    ua, tx = get_definition(c, "user_activity"), get_definition(c, "transactions")
+    ua, tx = get_definition(c.settings, "user_activity"), get_definition(c.settings, "transactions")
     assert render_spec(c, ua, 1)["parallelism"] == 2 and render_spec(c, tx, 1)["parallelism"] == 1
     assert "parallelism" not in render_spec(c, ua, 1)["params"]
     # backfills and bounded replays: Iceberg 1.11's FlinkSink loses an early-finishing writer's files
@@ -158,3 +148,33 @@ def test_the_contract_format_is_rebuilt_when_its_sources_change(tmp_path: Path,
     java.write_text(java.read_text() + "\n")
     assert contract_format.jar_path(tmp_path) != before
     assert contract_format.jar_path(tmp_path).parent.parent == tmp_path / "jvm"
+
+
+def test_the_kubernetes_environment_takes_the_settings_facts_from_the_platform() -> None:
+    """Each fact once: the Kubernetes variables that the settings define have no default of their own,
+    and Trino's catalog there is the local stack's function plus the deployment's own endpoints."""
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings(root / "kappa.toml")
+    rendered = kubernetes_vars(settings)
+    variables = (root / "infra" / "envs" / "kubernetes" / "variables.tf").read_text()
+    for name in rendered:
+        block = re.search(rf'variable "{name}" \{{.*?\n\}}', variables, re.S)
+        assert block is not None and "default" not in block.group(0), name
+    assert rendered["checkpoint_interval_s"] == settings.flink.checkpoint_interval_s
+    catalog = rendered["trino_catalog_properties"]
+    assert catalog["connector.name"] == "iceberg" and catalog["fs.native-s3.enabled"] == "true"
+    assert catalog["iceberg.jdbc-catalog.connection-password"] == "${ENV:KAPPA_CATALOG_PASSWORD}"
+    main = (root / "infra" / "envs" / "kubernetes" / "main.tf").read_text()
+    added = set(re.findall(r'"(iceberg\.jdbc-catalog\.[a-z-]+)"\s*=', main))
+    assert added == set(KUBERNETES_CATALOG_KEYS) and not added & set(catalog)
+    local = iceberg_catalog_properties_for_comparison(settings)
+    assert {k: v for k, v in local.items() if not k.startswith(("fs.", "local.", "s3."))} == {
+        **{k: v for k, v in catalog.items() if not k.startswith(("fs.", "s3."))},
+        **{k: local[k] for k in KUBERNETES_CATALOG_KEYS}, "iceberg.jdbc-catalog.connection-password": "pw"}
+    values = (root / "infra" / "charts" / "kappa-flink" / "values.yaml").read_text()
+    assert re.search(r"^checkpointIntervalS: null", values, re.M), "the chart takes the interval from Terraform"
+
+
+def iceberg_catalog_properties_for_comparison(settings: Any) -> dict[str, str]:
+    return trino_catalog_properties(settings.catalog.name, jdbc_url="jdbc:x", user="u", password="pw",
+                                    warehouse="file:///w", storage="local")

@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from kappa.scenarios import ScenarioOptions, generate
-from kappa.scenarios.base import MALFORMED_KINDS
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
+from lakehouse.scenarios.base import MALFORMED_KINDS
 
 
 def events(**kw):  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,28 @@ def test_repository_config_loads() -> None:
     s = load_settings(root / "kappa.toml")
     assert s.kafka.topics["transactions"].partitions == 6
     assert s.state == root / ".kappa"
+
+
+def test_the_defaults_kappa_toml_shows_are_the_defaults() -> None:
+    """kappa.toml documents the defaults as commented lines; each must equal the model's default."""
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings(root / "kappa.toml")
+    section: list[str] = []
+    shown = 0
+    for line in (root / "kappa.toml").read_text().splitlines():
+        text = line.removeprefix("# ").strip()
+        if text.startswith("[") and text.endswith("]"):
+            section = text.strip("[]").split(".")
+        elif line.startswith("# ") and " = " in line:
+            key, value = (part.strip() for part in text.split(" #")[0].split("=", 1))
+            actual = _lookup(settings, [*section, key])
+            expected = tomllib.loads(f"v = {value}")["v"]
+            assert str(actual) == str(expected), f"{'.'.join([*section, key])}: {actual} != {expected}"
+            shown += 1
+    assert shown > 20
+
+
+def _lookup(node: object, path: list[str]) -> object:
+    for part in path:
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node

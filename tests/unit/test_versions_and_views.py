@@ -8,26 +8,30 @@ import bcrypt
 
 from kappa.runtime.secrets import Secrets
 from kappa.services.trino_security import access_rules, password_file, write_certificate
-from lakehouse.tables import PUBLISHED_ROLES, job_table_specs
-from lakehouse.views import job_views
+from lakehouse.registry import default_registry
+from lakehouse.tables import version_specs
+from lakehouse.views import pipeline_views
+
+REGISTRY = default_registry()
 
 
 def test_version_one_writes_the_base_tables_and_replays_write_their_own() -> None:
-    v1, v4 = job_table_specs("transactions", 1), job_table_specs("transactions", 4)
+    transactions = REGISTRY.get("transactions")
+    v1, v4 = version_specs(transactions, 1), version_specs(transactions, 4)
     assert v1["windows"].name == "transactions_5m" and v4["windows"].name == "transactions_5m__v4"
     assert v4["quarantine"].name == "quarantine__transactions_v4"
     assert v4["windows"].schema == v1["windows"].schema
-    v1_names = {s.name for job in PUBLISHED_ROLES for s in job_table_specs(job, 1).values()}
-    v2_names = [s.name for job in PUBLISHED_ROLES for s in job_table_specs(job, 2).values()]
+    v1_names = {s.name for p in REGISTRY.live for s in version_specs(p, 1).values()}
+    v2_names = [s.name for p in REGISTRY.live for s in version_specs(p, 2).values()]
     assert len(v2_names) == len(set(v2_names)), "no two jobs' replays share a table"
     assert not v1_names & set(v2_names)
 
 
 def test_views_keep_their_name_and_follow_the_live_version() -> None:
-    views = {v.name: v.source_table for v in job_views("user_activity", 3)}
+    views = {v.name: v.source_table for v in pipeline_views(REGISTRY.get("user_activity"), 3)}
     assert views["user_spend_5m"] == "user_spend_5m__v3"
     assert set(views) == {"user_events_raw", "user_spend_5m", "fraud_alerts", "suspicious_patterns", "user_sessions"}
-    sql = job_views("transactions", 1)[1].create_sql("iceberg", "analytics", "streaming")
+    sql = pipeline_views(REGISTRY.get("transactions"), 1)[1].create_sql("iceberg", "analytics", "streaming")
     assert sql.startswith('CREATE OR REPLACE VIEW "iceberg"."analytics"."transactions_5m" SECURITY DEFINER')
 
 

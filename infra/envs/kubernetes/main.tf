@@ -39,6 +39,15 @@ module "catalog" {
 
 locals {
   bucket_root = regex("^([a-z0-9]+://[^/]+)", var.warehouse_uri)[0]
+  # The platform's catalog properties (the same function renders the local stack's), plus this deployment's.
+  trino_catalog = merge(var.trino_catalog_properties, {
+    "iceberg.jdbc-catalog.connection-url"        = module.catalog.catalog_jdbc_url
+    "iceberg.jdbc-catalog.connection-user"       = module.catalog.role
+    "iceberg.jdbc-catalog.default-warehouse-dir" = var.warehouse_uri
+    }, var.s3_endpoint == "" ? {} : {
+    "s3.endpoint"          = var.s3_endpoint
+    "s3.path-style-access" = "true"
+  })
 }
 
 module "flink_operator" {
@@ -81,19 +90,7 @@ module "trino" {
   values = {
     server = { workers = var.trino_workers }
     catalogs = {
-      iceberg = join("\n", [
-        "connector.name=iceberg",
-        "iceberg.catalog.type=jdbc",
-        "iceberg.jdbc-catalog.catalog-name=kappa",
-        "iceberg.jdbc-catalog.driver-class=org.postgresql.Driver",
-        "iceberg.jdbc-catalog.connection-url=${module.catalog.catalog_jdbc_url}",
-        "iceberg.jdbc-catalog.connection-user=${module.catalog.role}",
-        "iceberg.jdbc-catalog.connection-password=$${ENV:KAPPA_CATALOG_PASSWORD}",
-        "iceberg.jdbc-catalog.default-warehouse-dir=${var.warehouse_uri}",
-        "iceberg.jdbc-catalog.schema-version=V1",
-        "fs.native-s3.enabled=true",
-        "s3.endpoint=${var.s3_endpoint}",
-      ])
+      iceberg = join("\n", [for key, value in local.trino_catalog : "${key}=${value}"])
     }
     envFrom = [{ secretRef = { name = "kappa-flink-catalog" } }]
   }

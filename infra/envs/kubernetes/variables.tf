@@ -140,9 +140,13 @@ variable "jobs" {
 }
 
 variable "checkpoint_interval_s" {
-  description = "Flink checkpoint interval; Iceberg commits happen on checkpoints."
+  description = "Flink checkpoint interval; Iceberg commits happen on checkpoints. From the platform's settings: `kappa infra kubernetes-vars`."
   type        = number
-  default     = 10
+}
+
+variable "trino_catalog_properties" {
+  description = "Trino's Iceberg catalog, rendered by the platform (`kappa infra kubernetes-vars`) with the same function as the local stack's; the JDBC URL, user, warehouse and S3 endpoint are added here."
+  type        = map(string)
 }
 
 variable "trino_chart_version" {

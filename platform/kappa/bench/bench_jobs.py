@@ -12,24 +12,31 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from kappa import kafka_clients, query
 from kappa.bench import profile
 from kappa.catalog import catalog
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import FLINK_JOBS_DIR, FlinkRest, JobDefinition, get_definition, render_spec, submit
+from kappa.flink_rest import FlinkRest
+from kappa.jobs import FLINK_JOBS_DIR, JobDefinition, get_definition, render_spec, submit
 from kappa.producer import produce
-from kappa.scenarios import ScenarioOptions, generate
-from kappa.scenarios.registry import SCENARIOS
-from kappa.services.base import Context
+from kappa.provisioned import outputs as provisioned_outputs
+from kappa.runtime.process import ProcessTable
 from kappa.settings import TopicSettings
 from kappa.topics import end_offsets, ensure_topics
-from lakehouse.tables import ensure_tables, job_table_specs
+from lakehouse.catalog import TRINO_CATALOG
+from lakehouse.pipeline import ROUTES
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
+from lakehouse.scenarios.nexmark import NexmarkOptions, events
+from lakehouse.sql import qualified
+from lakehouse.tables import ensure_tables, table_spec
 
 Progress = Callable[[str], None]
 NAMESPACE = "bench"
 ALERTS_TOPIC = "bench-alerts"
-PIPELINES = {"transactions": "transactions", "user_activity": "user-events", "iot_sensors": "iot-sensors"}
-ROUTES = ("raw", "quarantine", "late")  # where every record of a job ends, exactly once
 EVENT_TIME_START_MS = 1_790_000_000_000  # backlogs are deterministic for a seed
 _NAME = re.compile(r"^[a-z0-9_]+$")
 
@@ -38,14 +45,31 @@ def table_ref(name: str) -> str:
     """A bench table for Trino SQL; bench names are generated, and checked all the same."""
     if not _NAME.match(name):
         raise KappaError(f"not a bench table name: {name!r}")
-    return f"iceberg.{NAMESPACE}.{name}"
+    return qualified(TRINO_CATALOG, NAMESPACE, name)
 
 
-def backlog_options(scenario: str, count: int, seed: int) -> ScenarioOptions:
+def backlog_options(ctx: Context, scenario: str, count: int, seed: int) -> ScenarioOptions:
     """What the throughput runs read: realistic keys, malformed and out-of-order shares."""
     return ScenarioOptions(count=count, seed=seed, start_ms=EVENT_TIME_START_MS, event_interval_ms=2.0,
-                           keys=10_000, key_prefix=SCENARIOS[scenario].key_prefix, malformed_share=0.01,
+                           keys=10_000, key_prefix=key_prefix(ctx, scenario), malformed_share=0.01,
                            out_of_order_share=0.05, max_disorder_ms=2_000)
+
+
+def key_prefix(ctx: Context, scenario: str) -> str:
+    return ctx.settings.pipelines.scenarios[scenario][0].key_prefix
+
+
+def bench_pipelines(ctx: Context) -> dict[str, str]:
+    """Every live pipeline whose topic has a scenario, with that scenario: what the bench measures."""
+    return {p.name: p.topic.scenario.name for p in ctx.settings.pipelines.live if p.topic.scenario is not None}
+
+
+def scenario_of(ctx: Context, job: str) -> str:
+    """The scenario that fills a pipeline's topic."""
+    scenario = get_definition(ctx.settings, job).pipeline.topic.scenario
+    if scenario is None:
+        raise KappaError(f"pipeline {job} has no scenario to fill its topic with")
+    return scenario.name
 
 
 def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions: int, progress: Progress) -> str:
@@ -60,10 +84,40 @@ def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions:
     if have:
         raise KappaError(f"topic {topic} holds {have:,} events, not {count:,}; delete it and rerun")
     started = time.perf_counter()
-    produce(ctx.settings.kafka_bootstrap, topic, generate(scenario, backlog_options(scenario, count, seed)),
-            prime=False)
+    produce(ctx.settings.kafka_bootstrap, topic, generate(scenario, backlog_options(ctx, scenario, count, seed),
+                                                          ctx.settings.pipelines), prime=False)
     progress(f"filled {topic}: {count:,} events in {time.perf_counter() - started:.1f}s")
     return topic
+
+
+def fill_nexmark(ctx: Context, opts: NexmarkOptions, partitions: int, progress: Progress) -> tuple[str, float]:
+    """The topic for these options, filled once (a rerun with the same options reuses it)."""
+    topic = f"nexmark-{opts.count}-s{opts.seed}"
+    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
+    have = sum(end - start for start, end in wait_for_leaders(ctx, topic).values())
+    if have == opts.count:
+        progress(f"reusing {topic} ({have:,} events)")
+        return topic, 0.0
+    if have:
+        raise KappaError(f"topic {topic} holds {have:,} events, not {opts.count:,}; delete it and rerun")
+    producer = kafka_clients.producer(ctx.settings.kafka_bootstrap)
+    started = time.perf_counter()
+    for i, (key, value, ts) in enumerate(events(opts)):
+        while True:
+            try:
+                producer.produce(topic, value, key, timestamp=ts)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 100_000 == 0 and i:
+            producer.poll(0)
+            progress(f"  produced {i:,} / {opts.count:,}")
+    if producer.flush(120):
+        raise KappaError(f"could not deliver every event to {topic}")
+    rate = opts.count / (time.perf_counter() - started)
+    progress(f"filled {topic}: {opts.count:,} events at {rate:,.0f}/s (generate + produce)")
+    return topic, rate
 
 
 def wait_for_leaders(ctx: Context, topic: str, timeout_s: float = 30) -> dict[int, tuple[int, int]]:
@@ -79,7 +133,8 @@ def wait_for_leaders(ctx: Context, topic: str, timeout_s: float = 30) -> dict[in
 
 def bench_tables(ctx: Context, job: str, suffix: str) -> dict[str, str]:
     """The job's tables under bench names (`<table>_<suffix>` in namespace `bench`), created."""
-    specs = {role: spec.renamed(f"{spec.name}_{suffix}") for role, spec in job_table_specs(job, 1).items()}
+    pipeline = get_definition(ctx.settings, job).pipeline
+    specs = {t.role: table_spec(t, f"{t.name}_{suffix}") for t in pipeline.written}
     ensure_tables(catalog(ctx), NAMESPACE, specs.values())
     return {role: spec.name for role, spec in specs.items()}
 
@@ -87,7 +142,7 @@ def bench_tables(ctx: Context, job: str, suffix: str) -> dict[str, str]:
 def bench_spec(ctx: Context, job: str, topic: str, tables: dict[str, str], tag: str, *,
                bounded: bool) -> dict[str, Any]:
     """The job's spec as the platform renders it, pointed at a bench topic, tables and consumer group."""
-    spec = render_spec(ctx, get_definition(ctx, job), 1, startup_mode="earliest-offset", tables=tables,
+    spec = render_spec(ctx, get_definition(ctx.settings, job), 1, startup_mode="earliest-offset", tables=tables,
                        **({"bounded_mode": "latest-offset"} if bounded else {}))
     return as_bench(spec, job, tag, topic)
 
@@ -100,7 +155,57 @@ def as_bench(spec: dict[str, Any], job: str, tag: str, topic: str) -> dict[str, 
 
 
 def bench_definition(ctx: Context, job: str, tag: str) -> JobDefinition:
-    return replace(get_definition(ctx, job), name=f"bench-{job}-{tag}")
+    return replace(get_definition(ctx.settings, job), name=f"bench-{job}-{tag}")
+
+
+def nexmark_definition(ctx: Context, name: str) -> JobDefinition:
+    """The declared Nexmark pipeline under a run's own name."""
+    return replace(get_definition(ctx.settings, "nexmark", live=False), name=name)
+
+
+def nexmark_spec(ctx: Context, *, query: str, sink: str, topic: str, run: str, parallelism: int = 1,
+                 checkpoint_interval_s: int | None = None, table: str | None = None, bounded: bool = True,
+                 ingest_time: bool = False) -> dict[str, Any]:
+    """A Nexmark query's spec (flink_jobs/nexmark.py): bounded unless said otherwise; an Iceberg sink
+    writes `bench.<table>` in the platform's catalog."""
+    spec: dict[str, Any] = {
+        "version": 1, "query": query, "sink": sink, "topic": topic, "bootstrap": ctx.settings.kafka_bootstrap,
+        "parallelism": parallelism, "run": run, "bounded": bounded, "ingest_time": ingest_time,
+        "checkpoint_interval_s": checkpoint_interval_s or ctx.settings.flink.checkpoint_interval_s,
+        "table": table or f"{query}_{run}".replace("-", "_"), "namespace": NAMESPACE,
+    }
+    if sink == "iceberg":
+        spec["catalog"] = catalog_spec(ctx)
+    return spec
+
+
+def catalog_spec(ctx: Context) -> dict[str, Any]:
+    p = provisioned_outputs(ctx.settings)
+    return {"name": ctx.settings.catalog.name, "jdbc_url": p.catalog_jdbc_url, "user": p.catalog_role,
+            "password": ctx.secrets.catalog_password, "warehouse": p.warehouse_uri}
+
+
+def flink_pids(ctx: Context) -> list[int]:
+    table = ProcessTable(ctx.settings.state / "run")
+    pids = []
+    for name in ("flink-jobmanager", "flink-taskmanager"):
+        running = table.get(name)
+        if running is not None:
+            pids.append(running.pid)
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 def drop_tables(ctx: Context, names: Iterable[str]) -> None:
@@ -123,8 +228,6 @@ def accounted(ctx: Context, tables: dict[str, str], topic: str) -> tuple[int, fl
 def run_to_end(ctx: Context, definition: JobDefinition, spec: dict[str, Any], *, jobs_dir: Path = FLINK_JOBS_DIR,
                timeout_s: float = 3600) -> dict[str, Any]:
     """Submit a bounded job and wait for it to finish: wall time, Flink CPU-seconds, merged flame graph."""
-    from kappa.bench.run import cpu_seconds, flink_pids
-
     pids = flink_pids(ctx)
     cpu_before = cpu_seconds(pids)
     submitted = time.monotonic()

@@ -18,12 +18,14 @@ from typing import Any
 import orjson
 
 from kappa import kafka_clients, query
-from kappa.bench.nexmark import BID
+from kappa.bench.bench_jobs import nexmark_definition, nexmark_spec, table_ref
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import FlinkRest, JobDefinition, submit
-from kappa.services.base import Context
+from kappa.flink_rest import FlinkRest
+from kappa.jobs import submit
 from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
+from lakehouse.scenarios.nexmark import BID
 
 Progress = Callable[[str], None]
 
@@ -72,21 +74,18 @@ def _produce_paced(bootstrap: str, topic: str, rate: int, count: int, produced_a
         failed.append(f"events to {topic} were not acknowledged")
 
 
-def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: str, catalog: dict[str, Any],
-            progress: Progress, poll_s: float = 0.2) -> dict[str, Any]:
+def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: str, progress: Progress,
+            poll_s: float = 0.2) -> dict[str, Any]:
     topic = f"nexmark-fresh-{run_id}-{interval_s}s"
     table = f"fresh_{run_id}_{interval_s}s"
     ensure_topics(kafka_clients.admin(ctx.settings.kafka_bootstrap), {topic: TopicSettings(partitions=1,
                                                                                            retention_ms=86_400_000)})
-    spec = {"version": 1, "query": "q0", "sink": "iceberg", "topic": topic, "bootstrap": ctx.settings.kafka_bootstrap,
-            "parallelism": 1, "checkpoint_interval_s": interval_s, "run": f"{run_id}-fresh-{interval_s}",
-            "table": table, "bounded": False, "catalog": catalog}
-    job = JobDefinition(name=f"bench-fresh-{interval_s}s", module="flink_jobs.nexmark", topic=topic, tables={},
-                        params={}, autostart=False, description="kappa bench freshness")
+    spec = nexmark_spec(ctx, query="q0", sink="iceberg", topic=topic, checkpoint_interval_s=interval_s,
+                        run=f"{run_id}-fresh-{interval_s}", table=table, bounded=False)
     rest = FlinkRest(ctx.settings.flink_rest_url)
-    job_id = submit(ctx, job, spec)
+    job_id = submit(ctx, nexmark_definition(ctx, f"bench-fresh-{interval_s}s"), spec)
     try:
-        wait_running_and_visible(ctx, rest, job_id, f"iceberg.bench.{table}")
+        wait_running_and_visible(ctx, rest, job_id, table_ref(table))
         count = rate * seconds
         produced_at: list[float] = []
         failed: list[str] = []
@@ -98,7 +97,7 @@ def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: s
         deadline = time.time() + seconds + 10 * interval_s + 60
         n = 0
         while n < count and time.time() < deadline:
-            n = int(query.run(ctx.settings, f"SELECT count(*) FROM iceberg.bench.{table}").rows[0][0])
+            n = int(query.run(ctx.settings, f"SELECT count(*) FROM {table_ref(table)}").rows[0][0])
             visible.append((time.time(), n))
             time.sleep(poll_s)
         producer.join(timeout=120)
@@ -115,7 +114,7 @@ def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: s
     return {"checkpoint_interval_s": interval_s, "target_rate": rate, "achieved_rate": round(achieved),
             "events": count, "p50_s": round(p50, 3), "p95_s": round(p95, 3), "max_s": round(max(lat), 3),
             "p50_over_interval": round(p50 / interval_s, 3), "p95_over_interval": round(p95 / interval_s, 3),
-            "poll_s": poll_s, "table": f"bench.{table}"}
+            "poll_s": poll_s, "table": table}
 
 
 def wait_running_and_visible(ctx: Context, rest: FlinkRest, job_id: str, table: str, timeout_s: float = 180) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 from kappa import kafka_clients, query
 from kappa.bench.bench_jobs import (
-    PIPELINES,
     Progress,
     accounted,
     as_bench,
@@ -19,31 +18,34 @@ from kappa.bench.bench_jobs import (
     bench_spec,
     bench_tables,
     drop_tables,
+    key_prefix,
     run_to_end,
+    scenario_of,
     table_ref,
     wait_for_leaders,
 )
 from kappa.bench.freshness import percentile, wait_running_and_visible
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import FlinkRest, get_definition, submit
+from kappa.flink_rest import FlinkRest
+from kappa.jobs import get_definition, submit
 from kappa.offsets import resolve
 from kappa.producer import produce
 from kappa.replay import replay_spec
-from kappa.scenarios import ScenarioOptions, generate
-from kappa.scenarios.registry import SCENARIOS
-from kappa.services.base import Context
 from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
 
 
 def replay_over_live(ctx: Context, job: str, run_id: str, live_rate: int, live_s: int, seed: int,
                      progress: Progress) -> dict[str, Any]:
     """The job live on a stream at `live_rate`, then a bounded replay of everything so far, the live
     stream still flowing: catch-up rate over the live rate; for transactions, freshness as well."""
-    scenario = PIPELINES[job]
+    scenario = scenario_of(ctx, job)
     tag = f"{run_id}_live"
     topic = f"bench-live-{scenario}-{run_id}"
-    partitions = ctx.settings.kafka.topics[scenario].partitions
+    partitions = ctx.settings.pipelines.scenarios[scenario][1].partitions
     ensure_topics(kafka_clients.admin(ctx.settings.kafka_bootstrap),
                   {topic: TopicSettings(partitions=partitions, retention_ms=86_400_000)})
     wait_for_leaders(ctx, topic)
@@ -67,8 +69,9 @@ def replay_over_live(ctx: Context, job: str, run_id: str, live_rate: int, live_s
         achieved = events / (time.monotonic() - started)  # what the producer kept up, not what was asked
         replay_tag = f"{run_id}_replay"
         replay_tables = bench_tables(ctx, job, replay_tag)
-        spec = as_bench(replay_spec(ctx, get_definition(ctx, job), 2, ranges, bounded=True, tables=replay_tables),
-                         job, replay_tag, topic)
+        definition = get_definition(ctx.settings, job)
+        spec = as_bench(replay_spec(ctx, definition, 2, ranges, bounded=True, tables=replay_tables),
+                        job, replay_tag, topic)
         ran = run_to_end(ctx, bench_definition(ctx, job, replay_tag), spec)
     finally:
         stop.set()
@@ -97,11 +100,11 @@ def _produce_live(ctx: Context, topic: str, scenario: str, rate: int, seed: int,
                   failures: list[str]) -> None:
     """The scenario at `rate` events/s, event time = wall clock, until `stop`."""
     opts = ScenarioOptions(count=10**9, seed=seed, start_ms=int(time.time() * 1000), event_interval_ms=1000 / rate,
-                           keys=10_000, key_prefix=SCENARIOS[scenario].key_prefix, malformed_share=0.01,
+                           keys=10_000, key_prefix=key_prefix(ctx, scenario), malformed_share=0.01,
                            out_of_order_share=0.05, max_disorder_ms=2_000)
 
     def until_stopped():  # type: ignore[no-untyped-def]
-        for event in generate(scenario, opts):
+        for event in generate(scenario, opts, ctx.settings.pipelines):
             if stop.is_set():
                 return
             yield event

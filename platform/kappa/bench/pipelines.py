@@ -22,29 +22,27 @@ from typing import Any
 from kappa import kafka_clients, query
 from kappa.bench.bench_jobs import (
     ALERTS_TOPIC,
-    PIPELINES,
     Progress,
     accounted,
     bench_definition,
+    bench_pipelines,
     bench_spec,
     bench_tables,
     drop_tables,
     fill_backlog,
+    fill_nexmark,
+    nexmark_definition,
+    nexmark_spec,
     run_to_end,
     table_ref,
 )
 from kappa.bench.live import replay_over_live
-from kappa.bench.nexmark import BID, kind
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import FLINK_JOBS_DIR, JobDefinition
-from kappa.services.base import Context
+from kappa.jobs import FLINK_JOBS_DIR
 from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
-
-# Targets of the issue "Pipelines at engine speed": sustained rate over q0 -> Iceberg's.
-TARGETS = {"transactions": 0.5, "user_activity": 0.35, "iot_sensors": 0.35}
-REPLAY_TARGET = 10.0  # replay catch-up rate over the live rate
-FRESHNESS_TARGET = 1.5  # p95 visibility latency over the checkpoint interval
+from lakehouse.scenarios.nexmark import BID, NexmarkOptions, kind
 
 
 def throughput(ctx: Context, job: str, topic: str, count: int, run_id: str, progress: Progress, *,
@@ -67,16 +65,11 @@ def throughput(ctx: Context, job: str, topic: str, count: int, run_id: str, prog
 
 def q0_reference(ctx: Context, nexmark_topic: str, count: int, run_id: str, progress: Progress) -> dict[str, Any]:
     """q0 -> Iceberg over the Nexmark topic, its rate measured like the pipelines' (ingest-time span)."""
-    from kappa.bench.run import catalog_spec
-
     table = f"q0_ingest_{run_id}"
-    spec = {"version": 1, "query": "q0", "sink": "iceberg", "topic": nexmark_topic,
-            "bootstrap": ctx.settings.kafka_bootstrap, "parallelism": 1,  # bounded: one writer (jobs.render_spec)
-            "checkpoint_interval_s": ctx.settings.flink.checkpoint_interval_s, "run": f"{run_id}-q0-ingest",
-            "table": table, "ingest_time": True, "catalog": catalog_spec(ctx)}
-    definition = JobDefinition(name="bench-q0-ingest", module="flink_jobs.nexmark", topic=nexmark_topic, tables={},
-                               params={}, autostart=False, description="kappa bench")
-    ran = run_to_end(ctx, definition, spec)
+    # bounded: one writer (kappa.jobs.spec)
+    spec = nexmark_spec(ctx, query="q0", sink="iceberg", topic=nexmark_topic, run=f"{run_id}-q0-ingest",
+                        table=table, ingest_time=True)
+    ran = run_to_end(ctx, nexmark_definition(ctx, "bench-q0-ingest"), spec)
     row = query.run(ctx.settings, f"SELECT count(*), to_unixtime(min(ingest_time)), to_unixtime(max(ingest_time)) "
                                   f"FROM {table_ref(table)}").rows[0]
     bids = int(row[0])
@@ -115,17 +108,16 @@ def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, l
     """The pipelines section of a bench run: `repeats` rounds of q0 -> Iceberg and every job over
     backlogs of `count` events (each round's ratio over its own q0 run; medians reported), then each
     job's replay over a live stream (and the transactions pipeline's freshness)."""
-    from kappa.bench.nexmark import NexmarkOptions
-    from kappa.bench.run import fill
-
     ensure_topics(kafka_clients.admin(ctx.settings.kafka_bootstrap),
                   {ALERTS_TOPIC: TopicSettings(partitions=3, retention_ms=86_400_000)})
-    nexmark_topic, _ = fill(ctx, NexmarkOptions(count=count, seed=seed), 3, progress)
-    topics = {job: fill_backlog(ctx, scenario, count, seed, ctx.settings.kafka.topics[scenario].partitions, progress)
-              for job, scenario in PIPELINES.items()}
+    nexmark_topic, _ = fill_nexmark(ctx, NexmarkOptions(count=count, seed=seed), 3, progress)
+    pipelines = bench_pipelines(ctx)
+    topics = {job: fill_backlog(ctx, scenario, count, seed, ctx.settings.pipelines.scenarios[scenario][1].partitions,
+                                progress)
+              for job, scenario in pipelines.items()}
     references: list[dict[str, Any]] = []
-    runs: dict[str, list[dict[str, Any]]] = {job: [] for job in PIPELINES}
-    compared: dict[str, list[dict[str, Any]]] = {job: [] for job in PIPELINES}
+    runs: dict[str, list[dict[str, Any]]] = {job: [] for job in pipelines}
+    compared: dict[str, list[dict[str, Any]]] = {job: [] for job in pipelines}
     for round_ in range(1, repeats + 1):
         progress(f"pipelines, round {round_} of {repeats}: q0 -> Iceberg, then each product job over its backlog")
         references.append(q0_reference(ctx, nexmark_topic, count, f"{run_id}_{round_}", progress))
@@ -134,9 +126,9 @@ def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, l
             if compare_jobs is not None:
                 compared[job].append(throughput(ctx, job, topic, count, f"{run_id}_{round_}", progress,
                                                 jobs_dir=compare_jobs, label="_compared"))
-    jobs = {job: summarise_runs(runs[job], references) for job in PIPELINES}
+    jobs = {job: summarise_runs(runs[job], references) for job in pipelines}
     if compare_jobs is not None:
-        for job in PIPELINES:
+        for job in pipelines:
             other = summarise_runs(compared[job], references)
             jobs[job]["compared"] = {"jobs_dir": str(compare_jobs), **{k: other[k] for k in (
                 "events_per_s", "vs_q0", "cpu_s_per_million_events", "profile")},
@@ -146,5 +138,5 @@ def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, l
                  "cpu_s_per_million_events": _median([q["cpu_s_per_million_events"] for q in references]),
                  "profile": next((q["profile"] for q in references if q.get("profile")), None),
                  "runs": [{k: v for k, v in q.items() if k != "profile"} for q in references]}
-    replays = {job: replay_over_live(ctx, job, run_id, live_rate, live_s, seed, progress) for job in PIPELINES}
+    replays = {job: replay_over_live(ctx, job, run_id, live_rate, live_s, seed, progress) for job in pipelines}
     return {"events": count, "repeats": repeats, "q0_iceberg": reference, "jobs": jobs, "replay": replays}

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from kappa.jobs import FlinkRest
+from kappa.flink_rest import FlinkRest
 
 # Frame prefixes -> the component they belong to, first match wins.
 COMPONENTS = (

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kappa.bench.pipelines import FRESHNESS_TARGET, REPLAY_TARGET
-from kappa.bench.pipelines import TARGETS as PIPELINE_TARGETS
-from kappa.bench.run import PUBLISHED
+from kappa.bench.targets import FRESHNESS_TARGET, INGEST_TARGET, PIPELINE_TARGETS, PUBLISHED, REPLAY_TARGET
 
 TARGETS = {
-    "ingest_efficiency_q0_iceberg_vs_jvm_consume": 0.5,
+    "ingest_efficiency_q0_iceberg_vs_jvm_consume": INGEST_TARGET,
     **{f"{q}_vs_q0": v for q, v in PUBLISHED.items()},
-    "replay_vs_live_rate": 10.0,
+    "replay_vs_live_rate": REPLAY_TARGET,
     **{f"pipeline_{job}_vs_q0_iceberg": v for job, v in PIPELINE_TARGETS.items()},
     **{f"pipeline_{job}_replay_vs_live_rate": REPLAY_TARGET for job in PIPELINE_TARGETS},
 }

@@ -19,22 +19,30 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-from kappa import infra, kafka_clients
+from kappa import query as trino
 from kappa.artifacts.java import find_java
-from kappa.bench import profile
-from kappa.bench.nexmark import NexmarkOptions, events
+from kappa.bench import freshness, pipelines, profile, serving
+from kappa.bench.bench_jobs import (
+    cpu_seconds,
+    fill_nexmark,
+    flink_pids,
+    nexmark_definition,
+    nexmark_spec,
+    table_ref,
+)
+from kappa.bench.report import write_report
+from kappa.bench.targets import PUBLISHED
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import FlinkRest, JobDefinition, submit
+from kappa.flink_rest import FlinkRest
+from kappa.jobs import submit
 from kappa.runtime.process import ProcessTable
-from kappa.services.base import Context
-from kappa.settings import TopicSettings
-from kappa.topics import end_offsets, ensure_topics
+from kappa.topics import end_offsets
+from lakehouse.scenarios.nexmark import NexmarkOptions
 
 Progress = Callable[[str], None]
-# Nexmark's published throughput ratios to q0 (Flink's nexmark results, same cluster).
-PUBLISHED = {"q5": 0.14, "q7": 0.08, "q8": 0.94, "q11": 0.26}
 ALL_QUERIES = ["q0", "q5", "q7", "q8", "q11", "q1_udf", "q1_sql"]
 PROFILES: dict[str, dict[str, Any]] = {
     # The pipelines run over backlogs of a million events or more: at 300,000 a job's processing lasts
@@ -75,48 +83,6 @@ def machine() -> dict[str, Any]:
             "cpu": stdlib_platform.processor() or stdlib_platform.machine(), "python": stdlib_platform.python_version()}
 
 
-def fill(ctx: Context, opts: NexmarkOptions, partitions: int, progress: Progress) -> tuple[str, float]:
-    """The topic for these options, filled once (a rerun with the same options reuses it)."""
-    topic = f"nexmark-{opts.count}-s{opts.seed}"
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
-    ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
-    have = sum(end - start for start, end in _offsets_when_ready(ctx, topic).values())
-    if have == opts.count:
-        progress(f"reusing {topic} ({have:,} events)")
-        return topic, 0.0
-    if have:
-        raise KappaError(f"topic {topic} holds {have:,} events, not {opts.count:,}; delete it and rerun")
-    producer = kafka_clients.producer(ctx.settings.kafka_bootstrap)
-    started = time.perf_counter()
-    for i, (key, value, ts) in enumerate(events(opts)):
-        while True:
-            try:
-                producer.produce(topic, value, key, timestamp=ts)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        if i % 100_000 == 0 and i:
-            producer.poll(0)
-            progress(f"  produced {i:,} / {opts.count:,}")
-    if producer.flush(120):
-        raise KappaError(f"could not deliver every event to {topic}")
-    rate = opts.count / (time.perf_counter() - started)
-    progress(f"filled {topic}: {opts.count:,} events at {rate:,.0f}/s (generate + produce)")
-    return topic, rate
-
-
-def _offsets_when_ready(ctx: Context, topic: str, timeout_s: float = 30) -> dict[int, tuple[int, int]]:
-    """A topic created a moment ago answers once its partitions have leaders."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return end_offsets(ctx.settings.kafka_bootstrap, topic)
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
 def jvm_consume_rate(ctx: Context, topic: str, count: int) -> float:
     """Kafka's own consumer perf tool: fetch-phase messages per second."""
     java = find_java("Kafka", minimum=17, maximum=25, explicit=ctx.settings.java_home, prefer=17)
@@ -150,49 +116,13 @@ def python_consume_rate(ctx: Context, topic: str, count: int) -> float:
     return seen / (time.perf_counter() - (started or time.perf_counter()))
 
 
-def flink_pids(ctx: Context) -> list[int]:
-    table = ProcessTable(ctx.settings.state / "run")
-    pids = []
-    for name in ("flink-jobmanager", "flink-taskmanager"):
-        running = table.get(name)
-        if running is not None:
-            pids.append(running.pid)
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            for p in [proc, *proc.children(recursive=True)]:
-                t = p.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
-def catalog_spec(ctx: Context) -> dict[str, Any]:
-    p = infra.outputs(ctx)
-    return {"name": ctx.settings.catalog.name, "jdbc_url": p.catalog_jdbc_url, "user": p.catalog_role,
-            "password": ctx.secrets.catalog_password, "warehouse": p.warehouse_uri}
-
-
 def run_query(ctx: Context, topic: str, query: str, sink: str, count: int, parallelism: int,
               run_id: str, progress: Progress, table: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "version": 1, "query": query, "sink": sink, "topic": topic, "bootstrap": ctx.settings.kafka_bootstrap,
-        "parallelism": parallelism, "checkpoint_interval_s": ctx.settings.flink.checkpoint_interval_s,
-        "run": f"{run_id}-{query}-{sink}-{table or ''}", "table": table or f"{query}_{run_id}",
-    }
-    if sink == "iceberg":
-        spec["catalog"] = catalog_spec(ctx)
-    job = JobDefinition(name=f"bench-{query}-{sink}", module="flink_jobs.nexmark", topic=topic, tables={}, params={},
-                        autostart=False, description="kappa bench")
+    spec = nexmark_spec(ctx, query=query, sink=sink, topic=topic, parallelism=parallelism,
+                        run=f"{run_id}-{query}-{sink}-{table or ''}", table=table or f"{query}_{run_id}")
     pids = flink_pids(ctx)
     cpu_before = cpu_seconds(pids)
-    job_id = submit(ctx, job, spec)
+    job_id = submit(ctx, nexmark_definition(ctx, f"bench-{query}-{sink}"), spec)
     rest = FlinkRest(ctx.settings.flink_rest_url)
     flame: dict[str, Any] = {}
     sampler = threading.Thread(target=lambda: flame.update(profile.sample(ctx.settings.flink_rest_url, job_id) or {}),
@@ -245,11 +175,9 @@ def peak_memory(ctx: Context) -> dict[str, float]:
 
 def table_checksum(ctx: Context, table: str) -> tuple[int, int]:
     """(rows, order-independent checksum of every row) of a bench table, computed by Trino."""
-    from kappa import query as trino
-
     row = trino.run(ctx.settings, f"SELECT count(*), checksum(concat_ws('|', CAST(auction AS varchar), "
                                   f"CAST(bidder AS varchar), CAST(price AS varchar), channel, extra, "
-                                  f"CAST(ts AS varchar))) FROM iceberg.{table}").rows[0]
+                                  f"CAST(ts AS varchar))) FROM {table_ref(table)}").rows[0]
     return int(row[0]), int.from_bytes(bytes(row[1] or b""), "big")
 
 
@@ -263,7 +191,7 @@ def replay_figures(ctx: Context, fresh: dict[str, Any], parallelism: int, run_id
     rate = run_query(ctx, topic, "q0", "iceberg", fresh["events"], parallelism, run_id, progress,
                      table=f"replay_{run_id}")
     live_rows, live_sum = table_checksum(ctx, fresh["table"])
-    replay_rows, replay_sum = table_checksum(ctx, f"bench.replay_{run_id}")
+    replay_rows, replay_sum = table_checksum(ctx, f"replay_{run_id}")
     return {"events": fresh["events"], "live_rate": fresh["achieved_rate"],
             "catch_up_rate": round(rate["events_per_s"]),
             "replay_vs_live": round(rate["events_per_s"] / fresh["achieved_rate"], 2), "seconds": rate["seconds"],
@@ -275,8 +203,6 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
           out_dir: Path, progress: Progress, queries: list[str] | None = None, intervals: list[int] | None = None,
           fresh_rate: int = FRESH_RATE, pipelines_only: bool = False, pipeline_events: int | None = None,
           live_rate: int = LIVE_RATE, compare_jobs: Path | None = None) -> tuple[BenchResult, Path]:
-    from kappa.bench import freshness, pipelines, serving
-
     if profile not in PROFILES:
         raise KappaError(f"unknown profile {profile!r}; choose {' or '.join(PROFILES)}")
     p = PROFILES[profile]
@@ -288,7 +214,8 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
     result = BenchResult(profile=profile, events=count, partitions=partitions, parallelism=parallelism,
                          checkpoint_interval_s=ctx.settings.flink.checkpoint_interval_s, machine=machine())
     run_id = time.strftime("%Y%m%d%H%M%S")
-    topic, result.generate_events_per_s = fill(ctx, NexmarkOptions(count=count, seed=seed), partitions, progress)
+    topic, result.generate_events_per_s = fill_nexmark(ctx, NexmarkOptions(count=count, seed=seed), partitions,
+                                                       progress)
     result.pipelines = pipelines.measure(
         ctx, count=pipeline_events or int(p["pipeline_events"]), seed=seed, run_id=run_id,
         repeats=int(p["pipeline_repeats"]), live_rate=live_rate, live_s=int(p["live_s"]), progress=progress,
@@ -323,15 +250,19 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
     for interval in intervals or p["intervals"]:
         result.freshness.append(freshness.measure(ctx, interval_s=interval, rate=fresh_rate,
                                                   seconds=int(p["fresh_seconds"]), run_id=run_id,
-                                                  catalog=catalog_spec(ctx), progress=progress))
+                                                  progress=progress))
     for f in result.freshness:
         result.ratios[f"freshness_p95_over_interval_{f['checkpoint_interval_s']}s"] = f["p95_over_interval"]
     result.replay = replay_figures(ctx, result.freshness[0], parallelism, run_id, progress)
     result.ratios["replay_vs_live_rate"] = result.replay["replay_vs_live"]
     progress(f"  replay {result.replay['catch_up_rate']:,}/s = {result.replay['replay_vs_live']}x the live rate; "
              f"content {'equal' if result.replay['content_equal'] else 'DIFFERENT'}")
-    progress("serving: Trino (analytics view) against DuckDB (same Iceberg snapshot)")
-    result.serving = serving.trino_vs_duckdb(ctx, f"bench.q0_{run_id}", progress)
+    missing = serving.duckdb_missing()
+    if missing:
+        progress(f"serving: Trino against DuckDB skipped: {missing}")
+    else:
+        progress("serving: Trino (analytics view) against DuckDB (same Iceberg snapshot)")
+        result.serving = serving.trino_vs_duckdb(ctx, f"q0_{run_id}", progress)
     progress("serving: many small commits against after compaction")
     result.compaction = serving.compaction(ctx, result.freshness[0]["table"], progress)
 
@@ -344,10 +275,8 @@ def _finish(ctx: Context, result: BenchResult, out_dir: Path, run_id: str) -> tu
     folder = out_dir / run_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "result.json").write_text(json.dumps(asdict(result), indent=1, default=str))
-    from kappa.bench.report import write_report
-
     report = write_report(result, folder)
     return result, report
 
 
-__all__ = ["PROFILES", "PUBLISHED", "BenchResult", "bench"]
+__all__ = ["PROFILES", "BenchResult", "bench"]

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from kappa import query
+from kappa.bench.bench_jobs import NAMESPACE, table_ref
 from kappa.catalog import catalog
+from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.services.base import Context
+from lakehouse.catalog import TRINO_CATALOG
+from lakehouse.sql import check, qualified
 
 Progress = Callable[[str], None]
 VIEW = "nexmark_bids"
@@ -28,10 +31,24 @@ QUERIES = {
 }
 
 
+def duckdb_missing() -> str | None:
+    """Why the serving comparison cannot run here (None when it can)."""
+    try:
+        import duckdb  # noqa: F401
+        import duckdb_ext  # noqa: F401
+    except ImportError:
+        return "DuckDB is not installed (the `bench` extra: pip install -e '.[bench]'; make bench does)"
+    return None
+
+
 def duckdb_connection() -> Any:
-    """DuckDB with the iceberg extension loaded from the duckdb-ext-iceberg wheel (no download)."""
-    import duckdb
-    import duckdb_ext
+    """DuckDB with the iceberg extension loaded from the duckdb-ext-iceberg wheel (no download); both
+    come with the `bench` extra (`make bench` installs it)."""
+    try:
+        import duckdb
+        import duckdb_ext
+    except ImportError as exc:
+        raise KappaError("the serving comparison needs DuckDB: pip install -e '.[bench]' (make bench does)") from exc
 
     version = duckdb.__version__
     folder = Path(next(iter(duckdb_ext.__path__))) / "extensions" / f"v{version}" / "linux_amd64"
@@ -83,13 +100,13 @@ def _normalise(rows: list[Any]) -> list[tuple[Any, ...]]:
 
 
 def trino_vs_duckdb(ctx: Context, table: str, progress: Progress, repeats: int = 5) -> dict[str, Any]:
-    """`table` is `bench.<name>` (q0's output): analysts read it through the view analytics.nexmark_bids."""
+    """`table` is a bench table (q0's output): analysts read it through the view analytics.nexmark_bids."""
     views_ns = ctx.settings.jobs.views_namespace
-    query.run(ctx.settings, f"CREATE SCHEMA IF NOT EXISTS iceberg.{views_ns}")
-    query.run(ctx.settings, f"CREATE OR REPLACE VIEW iceberg.{views_ns}.{VIEW} AS "
-                            f"SELECT auction, bidder, price, channel, ts FROM iceberg.{table}")
-    ns, name = table.split(".")
-    iceberg_table = catalog(ctx).load_table((ns, name))
+    view = qualified(TRINO_CATALOG, views_ns, VIEW)
+    query.run(ctx.settings, f"CREATE SCHEMA IF NOT EXISTS {qualified(TRINO_CATALOG, views_ns)}")
+    query.run(ctx.settings, f"CREATE OR REPLACE VIEW {view} AS "
+                            f"SELECT auction, bidder, price, channel, ts FROM {table_ref(table)}")
+    iceberg_table = catalog(ctx).load_table((NAMESPACE, table))
     snapshot = iceberg_table.current_snapshot()
     if snapshot is None:
         raise KappaError(f"{table} has no snapshot to serve")
@@ -97,9 +114,10 @@ def trino_vs_duckdb(ctx: Context, table: str, progress: Progress, repeats: int =
     scan = f"iceberg_scan('{iceberg_table.metadata_location}')"
     out: dict[str, Any] = {"snapshot_id": snapshot.snapshot_id, "rows": None, "queries": {}}
     for label, sql in QUERIES.items():
-        t_s, t_rows = _timed(_trino(ctx, sql.format(t=f"iceberg.{views_ns}.{VIEW}")), repeats)
+        t_s, t_rows = _timed(_trino(ctx, sql.format(t=view)), repeats)
         # Trino's answer at exactly DuckDB's snapshot, to compare the engines' results
-        pinned = query.run(ctx.settings, sql.format(t=f"iceberg.{table} FOR VERSION AS OF {snapshot.snapshot_id}")).rows
+        pinned_relation = f"{table_ref(table)} FOR VERSION AS OF {int(snapshot.snapshot_id)}"
+        pinned = query.run(ctx.settings, sql.format(t=pinned_relation)).rows
         d_s, d_rows = _timed(_duckdb(con, sql.format(t=scan)), repeats)
         equal = _normalise(pinned) == _normalise(d_rows)
         out["queries"][label] = {"trino_s": round(t_s, 4), "duckdb_s": round(d_s, 4),
@@ -113,14 +131,15 @@ def trino_vs_duckdb(ctx: Context, table: str, progress: Progress, repeats: int =
 
 def _metadata_rows(ctx: Context, table: str, kind: str) -> int:
     """Rows of one of Iceberg's metadata tables in Trino ($files, $snapshots)."""
-    ns, name = table.split(".")
-    return int(query.run(ctx.settings, f'SELECT count(*) FROM iceberg.{ns}."{name}${kind}"').rows[0][0])
+    assert kind in ("files", "snapshots")
+    relation = f'{qualified(TRINO_CATALOG, NAMESPACE)}."{check(table)}${kind}"'
+    return int(query.run(ctx.settings, f"SELECT count(*) FROM {relation}").rows[0][0])
 
 
 def compaction(ctx: Context, table: str, progress: Progress, repeats: int = 5) -> dict[str, Any]:
     """Trino latency on a table written by many small checkpoint commits, then after `optimize`."""
     def trino(sql: str) -> Callable[[], Any]:
-        return lambda: query.run(ctx.settings, sql.format(t=f"iceberg.{table}")).rows
+        return lambda: query.run(ctx.settings, sql.format(t=table_ref(table))).rows
 
     def latency() -> dict[str, float]:
         return {label: round(_timed(trino(sql), repeats)[0], 4) for label, sql in QUERIES.items()}
@@ -128,8 +147,8 @@ def compaction(ctx: Context, table: str, progress: Progress, repeats: int = 5) -
     snapshots = _metadata_rows(ctx, table, "snapshots")
     before_files, before = _metadata_rows(ctx, table, "files"), latency()
     started = time.perf_counter()
-    query.run(ctx.settings, f"ALTER TABLE iceberg.{table} EXECUTE optimize(file_size_threshold => "
-                            f"'{ctx.settings.operations.compact_file_size_mb}MB')")
+    query.run(ctx.settings, f"ALTER TABLE {table_ref(table)} EXECUTE optimize(file_size_threshold => "
+                            f"'{int(ctx.settings.operations.compact_file_size_mb)}MB')")
     optimize_s = time.perf_counter() - started
     after_files, after = _metadata_rows(ctx, table, "files"), latency()
     progress(f"  {table}: {snapshots} commits, {before_files} files -> {after_files} after optimize "

@@ -6,14 +6,17 @@ import typer
 
 from kappa import backfill as b
 from kappa.cli.output import console
+from kappa.context import build_context
 from kappa.errors import KappaError
-from kappa.runtime.stack import build_context
 from kappa.settings import KappaSettings
+from lakehouse.registry import default_registry
+
+LIVE_PIPELINES = ", ".join(pipeline.name for pipeline in default_registry().live)
 
 
 def backfill(
     ctx: typer.Context,
-    job: str = typer.Argument(..., help="transactions, user_activity or iot_sensors"),
+    job: str = typer.Argument(..., help="a pipeline: " + LIVE_PIPELINES),
     first: str = typer.Option(..., "--from", help="first day, YYYY-MM-DD (UTC)"),
     last: str | None = typer.Option(None, "--to", help="last day (default: the first)"),  # noqa: UP007
     checks: bool = typer.Option(True, help="block publishing when a quality check fails"),
@@ -21,11 +24,7 @@ def backfill(
     """Reprocess whole days from Kafka and overwrite exactly those day partitions (idempotent)."""
     settings: KappaSettings = ctx.obj
     c = build_context(settings)
-    check = None
-    if checks:
-        from orchestration.checks.gate import arrow_check
-
-        check = arrow_check(c, job)
+    check = b.declared_checks(settings, job) if checks else None
     failed = []
     for day in b.days(b.parse_day(first), b.parse_day(last or first)):
         result = b.backfill_day(c, job, day, check, progress=console.print)

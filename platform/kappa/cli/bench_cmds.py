@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
+from kappa.bench.run import bench as run_bench
 from kappa.cli.output import console
-from kappa.runtime.stack import build_context
+from kappa.context import build_context
 from kappa.settings import KappaSettings
 
 
@@ -36,8 +37,6 @@ def bench(
     """Fill topics with Nexmark and scenario events, then measure the product's pipelines (throughput
     against q0 -> Iceberg, replay over a live stream, freshness), consume limits, Nexmark queries,
     freshness, replay, serving (Trino vs DuckDB, compaction) and footprint."""
-    from kappa.bench.run import bench as run_bench
-
     settings: KappaSettings = ctx.obj
     c = build_context(settings)
     result, report = run_bench(c, profile, events, parallelism, partitions, seed, out, console.print, query, interval,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from enum import StrEnum
 
@@ -10,17 +11,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kappa import query as q
+from kappa.artifacts.installs import installed
+from kappa.artifacts.java import find_java
+from kappa.artifacts.versions import TRINO_JAVA_MIN
 from kappa.cli.output import console
 from kappa.errors import KappaError
 from kappa.producer import produce as send
-from kappa.scenarios import SCENARIOS, ScenarioOptions, generate
+from kappa.runtime.secrets import load_or_create
 from kappa.settings import KappaSettings
 from kappa.timeparse import parse_time_ms
+from lakehouse.catalog import TRINO_CATALOG
+from lakehouse.registry import default_registry
+from lakehouse.scenarios import ScenarioOptions
 
 
 def produce(
     ctx: typer.Context,
-    scenario: str = typer.Option(..., "--scenario", "-s", help=f"one of: {', '.join(SCENARIOS)}"),
+    scenario: str = typer.Option(..., "--scenario", "-s", help="one of: " + ", ".join(default_registry().scenarios)),
     count: int = typer.Option(10_000, "--count", "-n", min=1),
     rate: float = typer.Option(0.0, "--rate", "-r", min=0.0, help="events per second; 0 = as fast as possible"),
     seed: int = typer.Option(42, "--seed"),
@@ -37,9 +44,10 @@ def produce(
 ) -> None:
     """Produce a deterministic event stream for a scenario."""
     settings: KappaSettings = ctx.obj
-    if scenario not in SCENARIOS:
-        raise KappaError(f"unknown scenario {scenario!r}; choose one of: {', '.join(sorted(SCENARIOS))}")
-    sc = SCENARIOS[scenario]
+    scenarios = settings.pipelines.scenarios
+    if scenario not in scenarios:
+        raise KappaError(f"unknown scenario {scenario!r}; choose one of: {', '.join(sorted(scenarios))}")
+    sc, topic = scenarios[scenario]
     interval = event_interval_ms or (1000.0 / rate if rate > 0 else 100.0)
     opts = ScenarioOptions(
         count=count, seed=seed, start_ms=parse_time_ms(start), event_interval_ms=interval, keys=keys,
@@ -47,13 +55,13 @@ def produce(
         late_share=late_share,
     )
     began = time.monotonic()
-    with Progress(TextColumn(f"producing {scenario} -> {sc.topic}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn(f"producing {scenario} -> {topic.name}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("produce", total=count)
-        sent, _ = send(settings.kafka_bootstrap, sc.topic, generate(scenario, opts), rate=rate,
+        sent, _ = send(settings.kafka_bootstrap, topic.name, sc.generate(opts), rate=rate,
                        on_progress=lambda n: bar.update(task, completed=n))
     elapsed = max(time.monotonic() - began, 1e-6)
-    console.print(f"produced {sent} {scenario} events to {sc.topic} in {elapsed:.1f}s ({sent / elapsed:,.0f}/s)")
+    console.print(f"produced {sent} {scenario} events to {topic.name} in {elapsed:.1f}s ({sent / elapsed:,.0f}/s)")
 
 
 class Format(StrEnum):
@@ -84,19 +92,12 @@ def sql(
     user: str = typer.Option(q.DEFAULT_USER, "--user", "-u", help="admin, pipeline or analyst"),
 ) -> None:
     """An interactive Trino CLI session (HTTPS, the user's generated password)."""
-    import os
-
-    from kappa.artifacts.installs import installed
-    from kappa.artifacts.java import find_java
-    from kappa.artifacts.versions import TRINO_JAVA_MIN
-    from kappa.runtime.secrets import load_or_create
-
     settings: KappaSettings = ctx.obj
     password = load_or_create(settings.state).trino_password(user)
     cli = installed(settings.cache).trino_cli
     java = find_java("the Trino CLI", minimum=TRINO_JAVA_MIN, explicit=settings.trino.java_home)
     argv = [str(java.java), "-jar", str(cli), "--server", settings.trino_url, "--user", user, "--password",
-            "--truststore-path", str(settings.trino_ca_file), "--catalog", "iceberg",
+            "--truststore-path", str(settings.trino_ca_file), "--catalog", TRINO_CATALOG,
             "--schema", settings.jobs.namespace if user != "analyst" else settings.jobs.views_namespace]
     os.execve(argv[0], argv, {**os.environ, "TRINO_PASSWORD": password})
 

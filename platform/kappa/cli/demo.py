@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections import defaultdict
@@ -15,8 +16,10 @@ from kappa.cli.output import console, step
 from kappa.cli.stack_cmds import bring_up, print_urls
 from kappa.errors import KappaError
 from kappa.producer import produce
-from kappa.scenarios import ScenarioOptions, generate
 from kappa.settings import KappaSettings
+from lakehouse.registry import generate
+from lakehouse.scenarios import ScenarioOptions
+from lakehouse.sql import quote
 
 DEMO_EVENTS = 6000
 DEMO_SPAN_MS = 30 * 60 * 1000
@@ -31,7 +34,8 @@ def demo(
     settings: KappaSettings = ctx.obj
     began = time.monotonic()
     stack = bring_up(settings)
-    job = j.get_definition(stack.ctx, "transactions")
+    job = j.get_definition(settings, "transactions")
+    tables = job.tables()
     with step("starting the transactions job"):
         job_id = j.start_job(stack.ctx, "transactions")
     console.print(f"job transactions running (Flink job {job_id}): {settings.flink_rest_url}")
@@ -45,7 +49,7 @@ def demo(
     interval = DEMO_SPAN_MS / events
     opts = ScenarioOptions(count=events, seed=int(start_ms % 100_000), start_ms=start_ms,
                            event_interval_ms=interval, keys=50, malformed_share=0.01)
-    produced = list(generate("transactions", opts))
+    produced = list(generate("transactions", opts, settings.pipelines))
     with step(f"producing {events} transactions to {job.topic}"):
         produce(settings.kafka_bootstrap, job.topic, produced)
     last_ms = max(e.record["timestamp"] for e in produced if e.record)
@@ -53,8 +57,8 @@ def demo(
 
     # Windows the watermark will surely close: those ending a minute before the last event time less
     # the allowed out-of-orderness (partitions go idle one by one, so the final watermark is not exact).
-    size_ms = settings.jobs.transactions.window_size_min * 60_000
-    closed_before = last_ms - settings.jobs.transactions.out_of_orderness_s * 1000 - 60_000
+    size_ms = int(job.params["window_size_min"]) * 60_000
+    closed_before = last_ms - int(job.params["out_of_orderness_s"]) * 1000 - 60_000
     expected: dict[tuple[int, str], int] = defaultdict(int)
     for e in produced:
         if e.record:
@@ -62,13 +66,14 @@ def demo(
             if w + size_ms <= closed_before:
                 expected[(w, e.record["user_id"])] += 1
     first_window = min(w for w, _ in expected) if expected else start_ms
-    lower = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(first_window / 1000))
-    where = f"window_start >= TIMESTAMP '{lower} UTC'"
+    lower = dt.datetime.fromtimestamp(first_window / 1000, dt.UTC)
+    windows, raw = quote(tables["windows"]), quote(tables["raw"])
     deadline = time.monotonic() + wait_s
     landed = 0
     with step("waiting for windows to land in Iceberg") as progress:
         while time.monotonic() < deadline:
-            landed = int(q.run(settings, f"SELECT count(*) FROM transactions_5m WHERE {where}").rows[0][0])
+            landed = int(q.run(settings, f"SELECT count(*) FROM {windows} WHERE window_start >= ?",
+                               [lower]).rows[0][0])
             progress(f"{landed} window rows visible in Trino (waiting for at least {len(expected)})")
             if landed >= len(expected):
                 break
@@ -76,14 +81,15 @@ def demo(
     if landed < len(expected):
         raise KappaError(f"only {landed} of {len(expected)} windows landed within {wait_s}s; see `kappa jobs list`"
                          f" and {settings.logs_dir / 'flink-taskmanager.log'}")
-    console.print(f"\nTrino: iceberg.streaming.transactions_5m, top spenders per 5-minute window ({landed} rows)")
+    console.print(f"\nTrino: iceberg.{settings.jobs.namespace}.{tables['windows']}, top spenders per 5-minute "
+                  f"window ({landed} rows)")
     print_table(q.run(settings, f"""
         SELECT window_start, window_end, user_id, transaction_count, total_amount
-        FROM transactions_5m WHERE {where} ORDER BY total_amount DESC, window_start LIMIT 10"""))
-    summary = q.run(settings, """
-        SELECT (SELECT count(*) FROM transactions_raw) AS landed_events,
-               (SELECT count(*) FROM quarantine) AS quarantined_events,
-               (SELECT count(*) FROM transactions_5m) AS window_rows""")
+        FROM {windows} WHERE window_start >= ? ORDER BY total_amount DESC, window_start LIMIT 10""", [lower]))
+    summary = q.run(settings, f"""
+        SELECT (SELECT count(*) FROM {raw}) AS landed_events,
+               (SELECT count(*) FROM {quote(tables['quarantine'])}) AS quarantined_events,
+               (SELECT count(*) FROM {windows}) AS window_rows""")
     print_table(summary, title="totals")
     console.print(f"\n[green]demo finished[/green] in {time.monotonic() - began:.0f}s; the stack keeps running:")
     print_urls(settings)

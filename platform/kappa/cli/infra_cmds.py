@@ -8,8 +8,10 @@ import typer
 
 from kappa import infra
 from kappa.cli.output import console
+from kappa.context import build_context
 from kappa.errors import KappaError
-from kappa.runtime.stack import Stack, build_context
+from kappa.provisioned import outputs as provisioned_outputs
+from kappa.runtime.stack import Stack
 from kappa.settings import KappaSettings
 
 app = typer.Typer(help="Terraform for the local resources (infra/envs/local): topics, databases, warehouse.",
@@ -44,7 +46,15 @@ def apply(ctx: typer.Context) -> None:
 def output(ctx: typer.Context) -> None:
     """The outputs the platform reads (JSON)."""
     settings: KappaSettings = ctx.obj
-    console.print_json(json.dumps(infra.outputs(build_context(settings)).__dict__))
+    console.print_json(json.dumps(provisioned_outputs(settings).__dict__))
+
+
+@app.command("kubernetes-vars")
+def kubernetes_vars(ctx: typer.Context) -> None:
+    """The variables of infra/envs/kubernetes that come from the settings (checkpoint interval, topics,
+    Trino's catalog), as JSON: save them as a `*.auto.tfvars.json` next to your own."""
+    settings: KappaSettings = ctx.obj
+    console.print_json(json.dumps(infra.kubernetes_vars(settings)))
 
 
 @app.command()

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from kappa import jobs as j
 from kappa.cli.output import console, duration, step
-from kappa.runtime.stack import build_context
+from kappa.context import build_context
 from kappa.settings import KappaSettings
 
 app = typer.Typer(help="Flink jobs on the session cluster.", no_args_is_help=True)
@@ -17,7 +17,7 @@ app = typer.Typer(help="Flink jobs on the session cluster.", no_args_is_help=Tru
 def list_jobs(ctx: typer.Context) -> None:
     """Every known job with state, uptime, last checkpoint and consumer lag."""
     c = build_context(ctx.obj)
-    defs = j.job_definitions(c)
+    defs = j.job_definitions(c.settings)
     table = Table("job", "version", "state", "uptime", "last checkpoint", "lag", "what it does")
     for st in j.job_statuses(c):
         table.add_row(st.name, f"v{st.version}", st.state, duration(st.uptime_s),

@@ -9,11 +9,11 @@ from enum import StrEnum
 import typer
 from rich.table import Table
 
+from flink_jobs.spec import pipeline_name
 from kappa import replay as r
 from kappa.cli.output import console, duration
+from kappa.context import Context, build_context
 from kappa.errors import KappaError
-from kappa.runtime.stack import build_context
-from kappa.services.base import Context
 from kappa.settings import KappaSettings
 
 
@@ -53,7 +53,8 @@ def _replay(ctx: Context, job: str, start: str, stop: str | None, dry_run: bool,
     run = r.start(ctx, plan)
     _state_path(ctx, job).write_text(json.dumps({"version": plan.to_version, "job_id": run.job_id,
                                                  "started_at": run.started_at, "gate_passed": None}))
-    console.print(f"replay job kappa.{job}.v{plan.to_version} running as {run.job_id}; the live job keeps running")
+    console.print(f"replay job {pipeline_name(job, plan.to_version)} running as {run.job_id}; "
+                  "the live job keeps running")
     try:
         progress = r.follow(ctx, run, _report(plan, run.started_at))
     except (KappaError, KeyboardInterrupt):

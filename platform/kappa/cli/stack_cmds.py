@@ -11,10 +11,15 @@ from rich.table import Table
 
 from kappa.artifacts import contract_format, installs, maven
 from kappa.artifacts.versions import BUNDLES
+from kappa.catalog import ensure_streaming_tables
 from kappa.cli.output import console, duration, step
+from kappa.context import build_context
 from kappa.errors import KappaError
-from kappa.runtime.stack import Stack, build_context, purge
+from kappa.jobs import job_statuses, resume_desired, suspend_all
+from kappa.runtime.stack import Stack, purge
+from kappa.serving import apply_views
 from kappa.settings import KappaSettings
+from kappa.topics import end_offsets
 
 
 def setup(
@@ -37,10 +42,6 @@ def up(ctx: typer.Context, jobs: bool = typer.Option(True, help="Resume the jobs
 
 
 def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
-    from kappa.catalog import ensure_streaming_tables
-    from kappa.jobs import resume_desired
-    from kappa.serving import apply_views
-
     with step("setting up") as progress:
         installs.setup(settings.cache, progress)
     stack = Stack(build_context(settings))
@@ -77,7 +78,6 @@ def down(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before purging"),
 ) -> None:
     """Stop what `kappa up` started (running jobs are savepointed first)."""
-    from kappa.jobs import suspend_all
 
     settings: KappaSettings = ctx.obj
     try:
@@ -102,8 +102,6 @@ def down(
 
 def status(ctx: typer.Context) -> None:
     """Services, topics with lag, and running jobs."""
-    from kappa.jobs import job_statuses
-
     settings: KappaSettings = ctx.obj
     stack = Stack(build_context(settings))
     services = Table("service", "state", "pid", "port", "version", "uptime", "url", title="services")
@@ -115,8 +113,6 @@ def status(ctx: typer.Context) -> None:
     console.print(services)
     healthy = {st.name for st in statuses if st.state == "healthy"}
     if "kafka" in healthy:
-        from kappa.topics import end_offsets
-
         topics = Table("topic", "partitions", "messages", "retention", title="topics")
         for name, spec in settings.kafka.topics.items():
             try:

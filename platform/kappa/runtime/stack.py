@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kappa import infra
-from kappa.artifacts.installs import installed
 from kappa.catalog import catalog
+from kappa.context import Context
 from kappa.errors import KappaError, ServiceError
 from kappa.runtime.process import ProcessTable, Running
-from kappa.runtime.secrets import load_or_create
-from kappa.services.base import Context, Service
+from kappa.services.base import Service
 from kappa.services.dagster import DagsterDaemon, DagsterWebserver
 from kappa.services.flink import FlinkJobManager, FlinkTaskManager
 from kappa.services.kafka import Kafka
@@ -26,10 +25,6 @@ Progress = Callable[[str], None]
 
 INFRA = "infra"
 INFRA_NEEDS = ("postgres", "kafka")
-
-
-def build_context(settings: KappaSettings) -> Context:
-    return Context(settings=settings, installs=installed(settings.cache), secrets=load_or_create(settings.state))
 
 
 def services(ctx: Context) -> list[Service]:
@@ -151,4 +146,4 @@ def purge(settings: KappaSettings) -> None:
         shutil.rmtree(settings.state)
 
 
-__all__ = ["Stack", "ServiceError", "build_context", "purge"]
+__all__ = ["Stack", "ServiceError", "purge"]

@@ -11,10 +11,10 @@ from urllib.parse import quote
 import requests
 import yaml
 
-from kappa import infra
+from kappa.context import Context
 from kappa.errors import ServiceError
+from kappa.provisioned import outputs as provisioned_outputs
 from kappa.runtime.process import ProcessSpec
-from kappa.services.base import Context
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCATION = "kappa"
@@ -29,7 +29,7 @@ def dagster_home(ctx: Context) -> Path:
 
 def render_instance(ctx: Context) -> dict:
     s = ctx.settings
-    provisioned = infra.outputs(ctx)
+    provisioned = provisioned_outputs(ctx.settings)
     # psycopg2 explicitly: SQLAlchemy 2.1 defaults to psycopg 3, whose server-side parameters break
     # dagster-postgres's `NOTIFY run_events, %(id)s`.
     url = (f"postgresql+psycopg2://{quote(provisioned.catalog_role)}:{quote(ctx.secrets.catalog_password)}"

@@ -16,8 +16,8 @@ import requests
 from kappa.artifacts.installs import pyflink_dir
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import FLINK_JAVA_MAJORS, FLINK_VERSION
+from kappa.context import Context
 from kappa.runtime.process import ProcessSpec
-from kappa.services.base import Context
 
 # The JVM flags Flink's own config.yaml ships with (module access for Java 17+).
 _JAVA_OPTS = " ".join(

@@ -11,9 +11,9 @@ from confluent_kafka.admin import AdminClient
 from kappa import kafka_clients
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import KAFKA_JAVA_MIN, KAFKA_VERSION
+from kappa.context import Context
 from kappa.errors import ServiceError
 from kappa.runtime.process import ProcessSpec
-from kappa.services.base import Context
 
 LOG4J2 = """\
 status = warn

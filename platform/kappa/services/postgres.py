@@ -15,9 +15,9 @@ from pathlib import Path
 
 import psycopg2
 
+from kappa.context import Context
 from kappa.errors import ServiceError
 from kappa.runtime.process import ProcessSpec
-from kappa.services.base import Context
 
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"

@@ -4,38 +4,22 @@ from __future__ import annotations
 
 import requests
 
-from kappa import infra
+from kappa import query
 from kappa.artifacts.java import JavaRuntime, find_java
 from kappa.artifacts.versions import TRINO_JAVA_MIN, TRINO_VERSION
+from kappa.context import Context
+from kappa.errors import KappaError
+from kappa.provisioned import outputs as provisioned_outputs
 from kappa.runtime.process import ProcessSpec
-from kappa.services.base import Context
 from kappa.services.trino_security import write_security
-
-ICEBERG_CATALOG = "iceberg"  # the name analysts type: iceberg.<schema>.<table>
+from lakehouse.catalog import TRINO_CATALOG, trino_catalog_properties
 
 
 def iceberg_catalog_properties(ctx: Context) -> dict[str, str]:
-    s = ctx.settings
-    provisioned = infra.outputs(ctx)
-    return {
-        "connector.name": "iceberg",
-        "iceberg.catalog.type": "jdbc",
-        "iceberg.jdbc-catalog.catalog-name": s.catalog.name,
-        "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
-        "iceberg.jdbc-catalog.connection-url": provisioned.catalog_jdbc_url,
-        "iceberg.jdbc-catalog.connection-user": provisioned.catalog_role,
-        "iceberg.jdbc-catalog.connection-password": ctx.secrets.catalog_password,
-        "iceberg.jdbc-catalog.default-warehouse-dir": provisioned.warehouse_uri,
-        "iceberg.jdbc-catalog.schema-version": "V1",
-        # Flink writes file:/ paths; Trino's local file system serves them with its root at "/".
-        "fs.native-local.enabled": "true",
-        "local.location": "/",
-        # The platform's maintenance applies its own (longer) retention; these are Trino's floors.
-        "iceberg.expire-snapshots.min-retention": "1h",
-        "iceberg.remove-orphan-files.min-retention": "1h",
-        "iceberg.file-format": "PARQUET",
-        "iceberg.compression-codec": "ZSTD",
-    }
+    provisioned = provisioned_outputs(ctx.settings)
+    return trino_catalog_properties(ctx.settings.catalog.name, jdbc_url=provisioned.catalog_jdbc_url,
+                                    user=provisioned.catalog_role, password=ctx.secrets.catalog_password,
+                                    warehouse=provisioned.warehouse_uri, storage="local")
 
 
 def _properties(values: dict[str, str]) -> str:
@@ -84,7 +68,7 @@ class Trino:
             **security,
         }))
         (self.etc / "log.properties").write_text("io.trino=INFO\n")
-        catalog = self.etc / "catalog" / f"{ICEBERG_CATALOG}.properties"
+        catalog = self.etc / "catalog" / f"{TRINO_CATALOG}.properties"
         catalog.write_text(_properties(iceberg_catalog_properties(self.ctx)))
         catalog.chmod(0o600)
 
@@ -133,9 +117,6 @@ class Trino:
         fails once ("Cannot check and eventually update SQL schema": Iceberg's JDBC pool reconnects
         on SQLSTATE 08xxx but PostgreSQL's restart reports 57P01), so use them up here rather than
         in an analyst's queries. Returns how many queries failed before two in a row succeeded."""
-        from kappa import query
-        from kappa.errors import KappaError
-
         failed = ok = 0
         for _ in range(attempts):
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from kappa.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
+from lakehouse.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
 
 LOCATIONS = ("warehouse-a", "warehouse-b", "office", "server-room", "cold-storage", "rooftop")
 REQUIRED = ("sensor_id", "temperature", "humidity", "timestamp", "location")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from kappa.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
+from lakehouse.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
 
 MERCHANTS = ("amazon", "ebay", "walmart", "target", "bestbuy", "zalando", "mercadolibre", "aliexpress")
 REQUIRED = ("transaction_id", "user_id", "amount", "timestamp")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from kappa.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
+from lakehouse.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
 
 DEVICES = ("ios", "android", "web")
 PAGES = ("home", "search", "product", "cart", "checkout")

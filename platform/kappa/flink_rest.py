@@ -1,0 +1,77 @@
+"""The Flink JobManager's REST API, as the platform uses it: jobs, checkpoints, watermarks,
+metrics, savepoints and cancellation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from kappa.errors import KappaError
+
+# A job in one of these states holds (or is about to hold) the cluster's resources and its name.
+ACTIVE_STATES = {"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING", "FAILING", "CANCELLING"}
+
+
+class FlinkRest:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def get(self, path: str) -> Any:
+        """GET a path of the REST API (e.g. `/jobs/<id>/vertices/<v>/flamegraph`), as JSON."""
+        try:
+            r = requests.get(self.url + path, timeout=10)
+        except requests.ConnectionError as exc:
+            raise KappaError(f"the Flink JobManager does not answer at {self.url}; is the stack up?") from exc
+        r.raise_for_status()
+        return r.json()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self.get("/jobs/overview").get("jobs", []))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/jobs/{job_id}"))
+
+    def checkpoints(self, job_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/jobs/{job_id}/checkpoints"))
+
+    def restarts(self, job_id: str) -> int:
+        """How many times the job has restarted since it was submitted."""
+        values = self.get(f"/jobs/{job_id}/metrics?get=numRestarts")
+        return int(float(values[0]["value"])) if values else 0
+
+    def watermark_ms(self, job_id: str) -> int | None:
+        """The job's event-time progress: the highest input watermark any operator has reached."""
+        best = None
+        for vertex in self.job(job_id).get("vertices", []):
+            marks = self.get(f"/jobs/{job_id}/vertices/{vertex['id']}/watermarks")
+            values = [int(m["value"]) for m in marks if m["id"].endswith("currentInputWatermark")]
+            values = [v for v in values if v > 0]
+            if values:
+                best = max(best or 0, min(values))
+        return best
+
+    def running_by_name(self, pipeline_name: str) -> list[dict[str, Any]]:
+        return [j for j in self.jobs() if j["name"] == pipeline_name and j["state"] in ACTIVE_STATES]
+
+    def stop_with_savepoint(self, job_id: str, target: Path, timeout_s: float = 180) -> str:
+        r = requests.post(f"{self.url}/jobs/{job_id}/stop",
+                          json={"targetDirectory": target.as_uri(), "drain": False}, timeout=10)
+        r.raise_for_status()
+        trigger = r.json()["request-id"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self.get(f"/jobs/{job_id}/savepoints/{trigger}")
+            if status["status"]["id"] == "COMPLETED":
+                op = status.get("operation", {})
+                if "failure-cause" in op:
+                    raise KappaError(f"savepoint of job {job_id} failed: {op['failure-cause'].get('class')}: "
+                                     f"{op['failure-cause'].get('stack-trace', '').splitlines()[0:1]}")
+                return str(op["location"])
+            time.sleep(1)
+        raise KappaError(f"savepoint of job {job_id} did not complete within {timeout_s:.0f}s")
+
+    def cancel(self, job_id: str) -> None:
+        requests.patch(f"{self.url}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10).raise_for_status()

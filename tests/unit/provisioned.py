@@ -1,0 +1,23 @@
+"""What the unit tests stand in for Terraform: the outputs `terraform apply` of infra/envs/local
+reports (the integration tier runs the real one)."""
+
+from __future__ import annotations
+
+import json
+
+from kappa.context import Context
+from kappa.infra import Terraform, tf_vars
+
+
+def write_outputs(c: Context) -> None:
+    """What `terraform apply` of infra/envs/local reports (the integration tier runs the real one)."""
+    v = tf_vars(c)
+    outputs = {
+        "topics": {n: {"partitions": t["partitions"]} for n, t in v["topics"].items()},
+        "catalog_role": v["catalog_role"], "catalog_database": v["catalog_database"],
+        "catalog_jdbc_url": f"jdbc:postgresql://{v['postgres_host']}:{v['postgres_port']}/{v['catalog_database']}",
+        "dagster_database": v["dagster_database"], "warehouse_uri": f"file://{v['warehouse_path']}",
+    }
+    path = Terraform(c).outputs_file
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({k: {"value": val} for k, val in outputs.items()}))
