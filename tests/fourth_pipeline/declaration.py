@@ -29,7 +29,7 @@ KEYS = ("window_start", "window_end", "product_id")
 
 PIPELINE = Pipeline(
     name="product_activity",
-    description="user-events -> views, carts, purchases and revenue per product and window",
+    description="user-events -> product views, carts, purchases and revenue per product and window",
     topic=TOPIC,
     module="tests.fourth_pipeline.job",
     settings=Settings,

@@ -149,7 +149,7 @@ def test_a_fourth_pipeline_gets_its_settings_job_tables_and_spec(fourth: Context
     assert spec["kafka"]["group_id"] == "kappa.product_activity.v2" and spec["params"]["window_min"] == 15
     assert spec["contract"]["x-topic"] == "user-events"
     schema = version_specs(PRODUCT_ACTIVITY, 1)["activity"].schema
-    assert [f.name for f in schema.fields] == ["window_start", "window_end", "product_id", "views", "carts",
+    assert [f.name for f in schema.fields] == ["window_start", "window_end", "product_id", "product_views", "carts",
                                                 "purchases", "revenue"]
     assert [v.name for v in pipeline_views(PRODUCT_ACTIVITY, 3)] == ["product_events_raw", "product_activity_10m"]
 
@@ -193,7 +193,8 @@ def test_a_fourth_pipeline_is_gated_on_its_declared_measures(fourth: Context,
                       (0, 10 * 3_600_000), {0: (0, 10)}, "user-events")
     assert result.passed, result.failures
     compared = [sql for sql, _ in asked if '"product_activity_10m' in sql]
-    assert any('sum("views"), sum("purchases"), sum("revenue")' in sql and '"window_end"' in sql for sql in compared)
+    measures = 'sum("product_views"), sum("purchases"), sum("revenue")'
+    assert any(measures in sql and '"window_end"' in sql for sql in compared)
     assert any(line.startswith("ok       product_activity_10m__v2 vs product_activity_10m") for line in result.lines)
     assert all("user-events" not in sql for sql, _ in asked), "values travel as parameters"
 
@@ -212,7 +213,7 @@ def test_a_fourth_pipeline_has_its_quality_suite() -> None:
         row[3] += Decimal(str(r.get("amount", 0)))
     df = pd.DataFrame([{"window_start": pd.Timestamp(w, unit="ms", tz="UTC"),
                         "window_end": pd.Timestamp(w + 600_000, unit="ms", tz="UTC"), "product_id": p,
-                        "views": v[0], "carts": v[1], "purchases": v[2], "revenue": v[3]}
+                        "product_views": v[0], "carts": v[1], "purchases": v[2], "revenue": v[3]}
                        for (w, p), v in windows.items()])
     table = PRODUCT_ACTIVITY.table("activity")
     assert validate(df, PRODUCT_ACTIVITY, table, {"window_min": 10}).success

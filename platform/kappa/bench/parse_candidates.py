@@ -1,7 +1,7 @@
 """How to parse a contract's events once: the candidates measured side by side (run in the Flink environment).
 
-    KAPPA_CONTRACT_FORMAT_JAR="$(.venv/bin/kappa paths --get contract_format_jar)" \\
-      "$(.venv/bin/kappa paths --get flink_python)" -m flink_jobs.parse_candidates --events 1000000
+    KAPPA_CONTRACT_FORMAT_JAR="$(.venv/bin/kappa paths --get contract_format_jar)" PYTHONPATH=platform \\
+      "$(.venv/bin/kappa paths --get flink_python)" -m kappa.bench.parse_candidates --events 1000000
 
 Each candidate reads the same file of `transactions` events (the scenario generator: Zipf keys, 1%
 malformed, 5% out of order; one JSON value per line) on a local Flink, parallelism 1, and writes the
@@ -35,7 +35,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from lakehouse.scenarios import transactions
+from lakehouse.scenarios.base import ScenarioOptions
+
+ROOT = Path(__file__).resolve().parents[3]
 OLD_SQL_COMMIT = "511d491"  # the last commit whose jobs parsed with JSON_VALUE
 CONTRACT = ROOT / "lakehouse" / "contracts" / "transactions.v1.schema.json"
 
@@ -43,9 +46,6 @@ CONTRACT = ROOT / "lakehouse" / "contracts" / "transactions.v1.schema.json"
 def write_events(path: Path, count: int, seed: int) -> int:
     """The scenario's values, one per line; values holding a line break (some malformed ones) are left
     out, since a line-based file cannot carry them. Returns the lines written."""
-    from lakehouse.scenarios import transactions
-    from lakehouse.scenarios.base import ScenarioOptions
-
     opts = ScenarioOptions(count=count, seed=seed, start_ms=1_700_000_000_000, event_interval_ms=2, keys=10_000,
                            malformed_share=0.01, out_of_order_share=0.05)
     written = 0
