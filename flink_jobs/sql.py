@@ -88,7 +88,7 @@ def kafka_options(spec: JobSpec) -> dict[str, str]:
     return options
 
 
-EVENT_TIME_FIELD = "timestamp"  # every contract's event time, epoch milliseconds
+EVENT_TIME_FIELD = "timestamp"  # every contract's event time, read as epoch milliseconds (x-time-formats)
 
 
 def column_type(prop: dict[str, Any]) -> str:
@@ -101,6 +101,23 @@ def field_columns(spec: JobSpec) -> list[tuple[str, str]]:
     """(name, type) of the contract's fields as typed columns; the event time is `event_ts_ms`."""
     return [(name, column_type(prop)) for name, prop in spec.contract["properties"].items()
             if name != EVENT_TIME_FIELD]
+
+
+DERIVED_FROM_COORDINATES = "kafka-coordinates"
+
+
+def field_values(spec: JobSpec) -> list[str]:
+    """Each contract field's value as the job carries it: as sent, except that an id the record does
+    not name (absent or empty) is derived from its Kafka coordinates, `<topic>:<partition>:<offset>`,
+    the same in every replay (`x-derived-when-absent`; lakehouse.contracts.derived_id)."""
+    values = []
+    for name, _type in field_columns(spec):
+        column = ident(name)
+        if spec.contract["properties"][name].get("x-derived-when-absent") == DERIVED_FROM_COORDINATES:
+            column = (f"CASE WHEN {column} IS NULL OR {column} = '' THEN CONCAT_WS(':', kafka_topic, "
+                      f"CAST(kafka_partition AS STRING), CAST(kafka_offset AS STRING)) ELSE {column} END AS {column}")
+        values.append(column)
+    return values
 
 
 def _event_time_bounds(spec: JobSpec) -> tuple[int, int]:
@@ -173,7 +190,8 @@ def prepare_source(t_env, spec: JobSpec, prefix: str) -> list[Output]:  # type: 
     # An event is late when the watermark has already passed it: windows would drop it silently.
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW {ident(parsed)} AS
-        SELECT *,
+        SELECT {", ".join(field_values(spec))}, event_ts_ms, reason, payload,
+            kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, event_time,
             CURRENT_WATERMARK(event_time) AS watermark_at_arrival,
             COALESCE(event_time <= CURRENT_WATERMARK(event_time), FALSE) AS is_late
         FROM {ident(source)}

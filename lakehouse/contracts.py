@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 CONTRACTS_DIR = Path(__file__).with_name("contracts")
 
@@ -71,6 +73,104 @@ def _numeric(text: str, sql_type: str) -> float | int | Decimal | None:
     return number if math.isfinite(number) else None
 
 
+# Event times (`x-time-formats` on a BIGINT field, stored as epoch milliseconds):
+#   epoch-ms  an integer, as a number or as text (the BIGINT rules above)
+#   iso-8601  YYYY-MM-DD, then T, t or a space, then hh:mm, optionally :ss and .fraction (1-9 digits,
+#             digits past the millisecond dropped), then optionally Z, z, +hh, +hhmm or +hh:mm (or -).
+#             Without a zone the time is read in the field's `x-time-zone` (an IANA name, UTC when
+#             absent); a local time a clock change skips or repeats takes the offset before the change.
+TIME_FORMATS = {"iso-8601": "ISO-8601", "epoch-ms": "epoch ms"}  # a reason's wording, in this order
+_ISO_8601 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+    r"(?:([Zz])|([+-])([0-9]{2})(?::?([0-9]{2}))?)?")
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def time_formats(prop: dict[str, Any]) -> tuple[str, ...]:
+    """The formats a field's times take, in the reasons' order; () for a plain field."""
+    declared = prop.get("x-time-formats", ())
+    unknown = set(declared) - set(TIME_FORMATS)
+    if unknown:
+        raise ValueError(f"x-time-formats {sorted(unknown)}: the formats are {', '.join(TIME_FORMATS)}")
+    return tuple(f for f in TIME_FORMATS if f in declared)
+
+
+def invalid_time_reason(name: str, formats: tuple[str, ...]) -> str:
+    return f"invalid {name}: not {' or '.join(TIME_FORMATS[f] for f in formats)}"
+
+
+def iso_8601_ms(text: str, zone: str = "UTC") -> int | None:
+    """An ISO-8601 time (the form above) as epoch milliseconds, or None when it is not one."""
+    m = _ISO_8601.fullmatch(text)
+    if not m:
+        return None
+    year, month, day, hour, minute = (int(m.group(i)) for i in range(1, 6))
+    second = int(m.group(6) or 0)
+    if year < 1 or hour > 23 or minute > 59 or second > 59:
+        return None
+    try:
+        days = date(year, month, day).toordinal() - _EPOCH
+    except ValueError:
+        return None
+    millis = int((m.group(7) or "").ljust(3, "0")[:3])
+    if m.group(8):
+        offset_s = 0
+    elif m.group(9):
+        oh, om = int(m.group(10)), int(m.group(11) or 0)
+        if oh > 23 or om > 59:
+            return None
+        offset_s = (oh * 3600 + om * 60) * (1 if m.group(9) == "+" else -1)
+    elif zone == "UTC":
+        offset_s = 0
+    else:
+        local = datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo(zone), fold=0)
+        offset = local.utcoffset()
+        assert offset is not None
+        offset_s = int(offset.total_seconds())
+    return ((days * 86_400 + hour * 3600 + minute * 60 + second) - offset_s) * 1000 + millis
+
+
+def time_ms(text: str, prop: dict[str, Any]) -> int | None:
+    """A time field's text as epoch milliseconds, in the first of its formats that reads it."""
+    formats = time_formats(prop)
+    if "epoch-ms" in formats:
+        number = _numeric(text, "BIGINT")
+        if number is not None:
+            return int(number)
+    if "iso-8601" in formats:
+        return iso_8601_ms(text, prop.get("x-time-zone", "UTC"))
+    return None
+
+
+def derived_id(topic: str, partition: int, offset: int) -> str:
+    """The id of a record that names none (`x-derived-when-absent: kafka-coordinates`): its Kafka
+    coordinates, the same in every replay. Topic names cannot hold ':'."""
+    return f"{topic}:{partition}:{offset}"
+
+
+def schema_problems(schema: dict[str, Any]) -> list[str]:
+    """What makes a contract unusable by the jobs' format: a time field that is not BIGINT or names
+    an unknown format or zone, an id derived from anything but the Kafka coordinates."""
+    problems = []
+    for name, prop in schema.get("properties", {}).items():
+        try:
+            formats = time_formats(prop)
+        except ValueError as exc:
+            problems.append(f"property {name}: {exc}")
+            continue
+        if formats and prop.get("x-sql-type") != "BIGINT":
+            problems.append(f"property {name}: a time field is BIGINT (epoch ms)")
+        if "x-time-zone" in prop:
+            try:
+                ZoneInfo(str(prop["x-time-zone"]))
+            except (ValueError, KeyError):
+                problems.append(f"property {name}: x-time-zone {prop['x-time-zone']!r} is not an IANA zone")
+        derived = prop.get("x-derived-when-absent")
+        if derived is not None and (derived != "kafka-coordinates" or prop.get("x-sql-type", "STRING") != "STRING"):
+            problems.append(f"property {name}: only a STRING field can be derived, from kafka-coordinates")
+    return problems
+
+
 def violations(record: Any, schema: dict[str, Any]) -> list[str]:
     """Why a decoded event breaks the contract, in the jobs' order (empty when it conforms).
 
@@ -99,18 +199,22 @@ def violations(record: Any, schema: dict[str, Any]) -> list[str]:
             elif "maxLength" in prop and len(text) > prop["maxLength"]:
                 problems.append(f"{name} too long")
             continue
-        number = _numeric(text, sql_type)
+        formats = time_formats(prop)
+        number = time_ms(text, prop) if formats else _numeric(text, sql_type)
         if number is None:
-            problems.append(f"invalid {name}")
+            problems.append(invalid_time_reason(name, formats) if formats else f"invalid {name}")
         elif ("minimum" in prop and number < prop["minimum"]) or ("maximum" in prop and number > prop["maximum"]):
             problems.append(f"{name} out of range")
     return problems
 
 
-def typed_values(record: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+def typed_values(record: dict[str, Any], schema: dict[str, Any],
+                 coordinates: tuple[str, int, int] | None = None) -> dict[str, Any]:
     """A conforming record's fields as the jobs store them: a STRING's text in UTF-8 (a lone surrogate
     escape such as \\ud800 has no UTF-8 form and becomes "?"), a number as its SQL type holds it
-    (DECIMAL rounded half up), None when absent; JSON fields are left out."""
+    (DECIMAL rounded half up), a time as epoch milliseconds, None when absent; JSON fields are left
+    out. Given the record's Kafka coordinates (topic, partition, offset), an absent field that is
+    derived from them gets its derived value, as in the raw table."""
     values: dict[str, Any] = {}
     for name, prop in schema["properties"].items():
         sql_type = prop.get("x-sql-type", "STRING")
@@ -119,8 +223,12 @@ def typed_values(record: dict[str, Any], schema: dict[str, Any]) -> dict[str, An
         text = _scalar_text(record.get(name))
         if sql_type == "STRING":
             values[name] = None if text is None else text.encode("utf-8", errors="replace").decode()
+            if not text and coordinates is not None and prop.get("x-derived-when-absent") == "kafka-coordinates":
+                values[name] = derived_id(*coordinates)
         elif text is None or text == "":
             values[name] = None
+        elif time_formats(prop):
+            values[name] = time_ms(text, prop)
         else:
             values[name] = _numeric(text, sql_type)
     return values

@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 from lakehouse import pipelines as declarations
-from lakehouse.contracts import contract
+from lakehouse.contracts import contract, schema_problems
 from lakehouse.pipeline import (
     EVENT_TIME_FIELD,
     ROUTED,
@@ -183,6 +183,7 @@ def _topic_problems(p: Pipeline, topics: dict[str, Topic], scenarios: dict[str, 
             schema = contract(topic.name, topic.contract_version)
             if EVENT_TIME_FIELD not in schema.get("properties", {}):
                 problems.append(f"{where}: the contract of {topic.name} has no {EVENT_TIME_FIELD!r} (event time)")
+            problems += [f"{where}: the contract of {topic.name}: {p}" for p in schema_problems(schema)]
         except KeyError as exc:
             problems.append(f"{where}: {exc.args[0]}")
     elif p.live:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from lakehouse.contracts import contract
 from lakehouse.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
 
 LOCATIONS = ("warehouse-a", "warehouse-b", "office", "server-room", "cold-storage", "rooftop")
-REQUIRED = ("sensor_id", "temperature", "humidity", "timestamp", "location")
+REQUIRED = tuple(contract("iot-sensors")["required"])  # dropping one makes a malformed event
 
 
 def generate(opts: ScenarioOptions) -> Iterator[Event]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from lakehouse.contracts import contract
 from lakehouse.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
 
 MERCHANTS = ("amazon", "ebay", "walmart", "target", "bestbuy", "zalando", "mercadolibre", "aliexpress")
-REQUIRED = ("transaction_id", "user_id", "amount", "timestamp")
+REQUIRED = tuple(contract("transactions")["required"])  # dropping one makes a malformed event
 
 
 def generate(opts: ScenarioOptions) -> Iterator[Event]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from lakehouse.contracts import contract
 from lakehouse.scenarios.base import Event, ScenarioOptions, ZipfKeys, encode, event_time, malformed
 
 DEVICES = ("ios", "android", "web")
 PAGES = ("home", "search", "product", "cart", "checkout")
-REQUIRED = ("event_id", "user_id", "action", "timestamp")
+REQUIRED = tuple(contract("user-events")["required"])  # dropping one makes a malformed event
 
 
 def _next_action(rng: random.Random, state: str) -> str:

@@ -10,6 +10,7 @@ must equal `typed_values` (the Python statement), which never looks at what the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -22,6 +23,20 @@ from tests.flink.harness import records, run_source, spec_for, write_records
 
 MAX_CHARS = 65536
 UNREAD = ("empty payload", f"oversized payload (> {MAX_CHARS} characters)", "invalid JSON")  # no fields read
+TIMES = [  # ISO-8601 as producers write it, at the edges of the form and of the contract's range
+    '"2026-11-26T18:40:23.123456"', '"2026-11-26T18:40:23"', '"2026-11-26 18:40"', '"2026-11-26t18:40:23Z"',
+    '"2026-11-26T18:40:23z"', '"2026-11-26T18:40:23+05:30"', '"2026-11-26T18:40:23-0800"', '"2026-11-26T18:40+05"',
+    '"2026-11-26T18:40:23.1Z"', '"2026-11-26T18:40:23.123456789-03:00"', '"2026-11-26T18:40:23.1234567891Z"',
+    '"2026-11-26T18:40:23."', '"2026-11-26T18:40.5"', '"2026-02-29T00:00:00Z"', '"2028-02-29T00:00:00Z"',
+    '"2026-13-01T00:00"', '"2026-00-10T00:00"', '"2026-11-00T00:00"', '"2026-11-26T24:00:00"', '"2026-11-26T23:60"',
+    '"2026-12-31T23:59:60Z"', '"2026-11-26T18:40:23+24:00"', '"2026-11-26T18:40:23+05:60"',
+    '"2026-11-26T18:40:23+5:30"', '"2026-11-26T18:40:23+05:"', '"2026-11-26T18:40:23+05:3"', '"2026-11-26"',
+    '"2026-11-26T18"', '"2026-11-26T18:4"', '"1999-12-31T23:59:59.999Z"', '"2000-01-01T00:00:00Z"',
+    '"2000-01-01T01:00:00+01:00"', '"2100-01-01T00:00:00.001Z"', '"2100-01-01T00:00:00Z"', '" 2026-11-26T18:40:23Z"',
+    '"2026-11-26T18:40:23Z "', '"2026-11-26T18:40:23.5+00:00"', '"0000-01-01T00:00"', '"0001-01-01T00:00"',
+    '"+2026-11-26T18:40"', '"2026/11/26T18:40"', '"2026-11-26T18:40:23\u0662"', '"\u06602026-11-26T18:40"',
+    '"2026-11-26T18:40:23-00:00"', '"2026-11-26_18:40"', '"2026-11-26T18:40:23ZZ"', '"2026-11-26T18:40:23+0530Z"',
+]
 TOKENS = [  # JSON values exactly as written in a payload
     "1", "-0", "-0.0", "0.1", "12.345", "1.005", "1.0049999999999999999", "1000000.004", "1000000.006", "1e20",
     "1E+20", "1e-7", "1e-20", "1e-21", "1e400", "-1e400", "4.9e-324", "123456789012345678901234567890",
@@ -31,6 +46,7 @@ TOKENS = [  # JSON values exactly as written in a payload
     '"--1"', '"1e"', '".5"', '"5."', '"1e-21"', '"1e-400"', '"1e400"', '"abc"', '"\\u00e9t\\u00e9"', '"\\ud800"',
     '"\\ud83d\\ude00"', json.dumps("x" * 129), json.dumps("y" * 300), '"login"', '"purchase"', '"1700000000000"',
     '" 1700000000000 "', '"1700000000000.5"',
+    *TIMES,
 ]
 BASES = {
     "transactions": {"transaction_id": "t-1", "user_id": "u-1", "amount": 12.5, "merchant": "m",
@@ -123,3 +139,27 @@ def test_json_fields_are_stored_with_sorted_keys_and_exact_numbers(tmp_path: Pat
     rows = run_source(spec_for("user_activity", "user-events", {}, {}, path), ["kafka_offset", "reason", "properties"])
     got = {r["kafka_offset"]: (r["reason"], r["properties"]) for r in rows}
     assert got == {0: (None, '{"a":{"b":[2,"x"],"y":1.5},"z":"1"}'), 1: (None, None), 2: (None, "[3,1.0]")}
+
+
+def test_times_without_a_zone_are_read_in_the_contracts_zone(tmp_path: Path) -> None:
+    """A contract naming Europe/Madrid: local times around both 2026 clock changes (02:30 on 29 March
+    does not exist, 02:30 on 25 October happens twice: both take the offset before the change),
+    against the Python statement, which reads the zone with zoneinfo."""
+    schema = contract("iot-sensors")
+    ts = {**schema["properties"]["timestamp"], "x-time-zone": "Europe/Madrid"}
+    madrid = {**schema, "properties": {**schema["properties"], "timestamp": ts}}
+    times = ["2026-03-29T01:59:59", "2026-03-29T02:00", "2026-03-29T02:30", "2026-03-29T03:00",
+             "2026-10-25T01:59", "2026-10-25T02:00", "2026-10-25T02:30", "2026-10-25T03:00",
+             "2026-07-01 12:00:00.250", "2026-07-01T12:00:00.250Z", "2026-01-01T00:00", "1700000000000"]
+    sent = [json.dumps({**BASES["iot-sensors"], "timestamp": t}).encode() for t in times]
+    path = tmp_path / "madrid.records"
+    write_records(path, records(sent, "iot-sensors"))
+    spec = dataclasses.replace(spec_for("iot_sensors", "iot-sensors", {}, {}, path), contract=madrid)
+    rows = {r["kafka_offset"]: (r["reason"], r["event_ts_ms"]) for r in run_source(spec, ["kafka_offset", "reason",
+                                                                                          "event_ts_ms"])}
+    want = {i: (quarantine_reason(p, madrid, MAX_CHARS), typed_values(json.loads(p), madrid)["timestamp"])
+            for i, p in enumerate(sent)}
+    assert rows == want
+    # in the gap 02:00 is 03:00 and 02:30 comes half an hour after it; in the overlap, the first 02:30
+    assert want[1][1] == want[3][1] and want[2][1] == want[3][1] + 30 * 60_000
+    assert want[6][1] == want[5][1] + 30 * 60_000 and want[7][1] == want[5][1] + 2 * 3600_000

@@ -3,10 +3,12 @@ each compared with a plain-Python computation over the same events."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
+from lakehouse.contracts import derived_id
 from lakehouse.scenarios import ScenarioOptions, user_events
 from tests import expected
 from tests.flink.harness import records, run_outputs, spec_for, write_records
@@ -47,16 +49,42 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], dic
         ev(20, "sess", "login", 249.95),                                       # 30.05 min later: a new session
     ]
     events = stream + sorted(crafted, key=lambda r: r["timestamp"])
+    # Every third generated event as the source document's producer writes it: no event_id and an
+    # ISO-8601 time (four ways of writing the same instant). The expected results read the same
+    # events with the id the contract derives (topic:partition:offset) and the time in milliseconds.
+    sent = [as_document_writes(e, i) if i < len(stream) and i % 3 == 0 else e for i, e in enumerate(events)]
+    events = [{**e, "event_id": derived_id("user-events", 0, i)} if "event_id" not in s else e
+              for i, (e, s) in enumerate(zip(events, sent, strict=True))]
     path = tmp_path_factory.mktemp("ua") / "user-events.records"
-    write_records(path, records(events, "user-events"))
+    write_records(path, records(sent, "user-events"))
     out = run_outputs("flink_jobs.user_activity", spec_for("user_activity", "user-events", TABLES, PARAMS, path))
     return events, out
+
+
+def as_document_writes(event: dict, i: int) -> dict:
+    """The event without its id, its time in ISO-8601: naive (read as UTC, as datetime.isoformat()
+    writes it), with Z, with an offset, or with a space and a negative offset."""
+    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=event["timestamp"])
+    written = [
+        instant.replace(tzinfo=None).isoformat(),
+        instant.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        instant.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(timespec="microseconds"),
+        instant.astimezone(timezone(timedelta(hours=-3))).isoformat(sep=" ", timespec="milliseconds"),
+    ][(i // 3) % 4]
+    return {k: v for k, v in event.items() if k != "event_id"} | {"timestamp": written}
 
 
 def test_nothing_is_late_or_quarantined(generated: tuple[list[dict], dict]) -> None:
     events, out = generated
     assert out["quarantine"] == [] and out["late"] == []
     assert len(out["raw"]) == len(events)
+
+
+def test_raw_rows_carry_the_derived_ids_and_the_times_as_instants(generated: tuple[list[dict], dict]) -> None:
+    events, out = generated
+    got = {r["kafka_offset"]: (r["event_id"], r["event_time"], r["event_ts_ms"]) for r in out["raw"]}
+    assert got == {i: (e["event_id"], e["timestamp"], e["timestamp"]) for i, e in enumerate(events)}
+    assert sum(1 for e in events if e["event_id"].startswith("user-events:0:")) > 800
 
 
 def test_sliding_spend_windows(generated: tuple[list[dict], dict]) -> None:

@@ -55,8 +55,10 @@ def test_every_mutation_is_bytes_the_contract_can_judge(m: Mutation) -> None:
         assert isinstance(json.loads(payload), dict)
     if m.kind == "oversized":
         assert reason == "oversized payload (> 65536 characters)"
-    if m.kind == "drop" and m.field in ("transaction_id", "user_id", "amount", "timestamp"):
+    if m.kind == "drop" and m.field in ("user_id", "amount", "timestamp"):
         assert reason == f"missing {m.field}"
+    if m.kind == "iso_time" or (m.kind == "drop" and m.field == "transaction_id"):
+        assert reason is None, "the id is derived when absent; an ISO-8601 time of the same instant is valid"
     if m.kind == "extra_field":
         assert m.field not in FIELDS and reason is None, "an unknown field changes nothing"
 

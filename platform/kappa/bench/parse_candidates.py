@@ -15,6 +15,9 @@ the job's run, the file read alone (`raw`) being the floor every candidate pays:
   compute each reason, which is `json_value` again, over a second read of the topic);
 - `kappa_contract`: the `kappa-contract` format (flink_jobs/contract_format), one streaming parse per
   record into typed columns, the reason and the event time;
+- `kappa_contract_iso`: the same format over the same events with every event time written in
+  ISO-8601 as Python's `datetime.isoformat()` writes it (no zone, microseconds): the form the source
+  document's producers send, which the contract reads as UTC;
 - `VARIANT` is not measured: Flink 2.1 parses into it (`TRY_PARSE_JSON`) but offers no field access
   (`ITEM` on a VARIANT fails validation; `VARIANT_GET` arrives in 2.5) and no cast to STRING, so no
   typed column can be read from it; and FLINK-41298 makes `{"a":1} xyz` parse.
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -58,6 +62,23 @@ def write_events(path: Path, count: int, seed: int) -> int:
     return written
 
 
+def write_iso_copy(path: Path, iso_path: Path) -> None:
+    """The same lines with each integer event time written in ISO-8601 (naive UTC, microseconds)."""
+    epoch = datetime(1970, 1, 1)
+    with path.open("rb") as src, iso_path.open("wb") as out:
+        for line in src:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                out.write(line)
+                continue
+            if isinstance(record, dict) and type(record.get("timestamp")) is int and record["timestamp"] < 2**42:
+                record["timestamp"] = (epoch + timedelta(milliseconds=record["timestamp"])).isoformat(
+                    timespec="microseconds")
+                line = json.dumps(record).encode() + b"\n"
+            out.write(line)
+
+
 def old_sql_module() -> Any:
     """flink_jobs/sql.py as of OLD_SQL_COMMIT, imported from git history."""
     text = subprocess.run(["git", "-C", str(ROOT), "show", f"{OLD_SQL_COMMIT}:flink_jobs/sql.py"],
@@ -72,7 +93,7 @@ def old_sql_module() -> Any:
     return module
 
 
-def candidates(path: Path, contract: dict[str, Any]) -> dict[str, tuple[str, str]]:
+def candidates(path: Path, iso_path: Path, contract: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """name -> (CREATE TABLE source ..., SELECT ... FROM source)."""
     props = contract["properties"]
     typed = {name: ("STRING" if p.get("x-sql-type", "STRING") == "JSON" else p.get("x-sql-type", "STRING"))
@@ -89,15 +110,16 @@ def candidates(path: Path, contract: dict[str, Any]) -> dict[str, tuple[str, str
     contract_text = json.dumps(contract).replace("'", "''")
     contract_options = (f"{file_options}, 'format' = '{fmt}', '{fmt}.contract' = '{contract_text}', "
                         f"'{fmt}.event-time-field' = 'timestamp'")
+    contract_source = (f"CREATE TEMPORARY TABLE source ({contract_columns}, event_ts_ms BIGINT, reason STRING, "
+                       f"payload STRING) WITH ({contract_options})")
+    contract_query = f"SELECT {', '.join(f'`{n}`' for n in typed if n != 'timestamp')}, event_ts_ms, reason FROM source"
     return {
         "raw": (raw_source, "SELECT payload FROM source"),
         "json_value": (raw_source, f"SELECT {old_columns}, {old.reason_sql(spec)} AS reason FROM source"),
         "json_format": (f"CREATE TEMPORARY TABLE source ({json_columns}) WITH ({file_options}, 'format' = 'json', "
                         "'json.ignore-parse-errors' = 'true')", "SELECT * FROM source"),
-        "kappa_contract": (f"CREATE TEMPORARY TABLE source ({contract_columns}, event_ts_ms BIGINT, reason STRING, "
-                           f"payload STRING) WITH ({contract_options})",
-                           f"SELECT {', '.join(f'`{n}`' for n in typed if n != 'timestamp')}, event_ts_ms, reason "
-                           "FROM source"),
+        "kappa_contract": (contract_source, contract_query),
+        "kappa_contract_iso": (contract_source.replace(f"'path' = '{path}'", f"'path' = '{iso_path}'"), contract_query),
     }
 
 
@@ -132,7 +154,9 @@ def main() -> None:
         path = Path(tmp) / "transactions.jsonl"
         lines = write_events(path, args.events, args.seed)
         print(f"{lines:,} transactions events in {path} ({path.stat().st_size / 1e6:.0f} MB)")
-        plans = candidates(path, contract)
+        iso_path = Path(tmp) / "transactions-iso.jsonl"
+        write_iso_copy(path, iso_path)
+        plans = candidates(path, iso_path, contract)
         seconds: dict[str, list[float]] = {name: [] for name in plans}
         for r in range(args.rounds):
             for name, (source, query) in plans.items():

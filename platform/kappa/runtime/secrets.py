@@ -7,6 +7,7 @@ import os
 import secrets
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from kappa.errors import KappaError
 
@@ -29,6 +30,10 @@ class Secrets:
 
     def __repr__(self) -> str:  # never print a password by accident
         return "Secrets(****)"
+
+    def _repr_pretty_(self, printer: Any, _cycle: bool) -> None:
+        """Pretty printers (hypothesis's, IPython's) print dataclasses field by field otherwise."""
+        printer.text(repr(self))
 
 
 def load_or_create(state: Path) -> Secrets:

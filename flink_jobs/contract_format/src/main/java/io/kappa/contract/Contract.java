@@ -5,6 +5,8 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.math.BigDecimal;
+import java.time.DateTimeException;
+import java.time.zone.ZoneRules;
 import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -24,6 +26,7 @@ import java.util.regex.Pattern;
  * `maximum`. Properties are checked in the schema's order; the first violation is the reason.
  */
 final class Contract {
+    private static final Set<String> TIME_FORMATS = Set.of("epoch-ms", "iso-8601");
     private static final Pattern DECIMAL_TYPE = Pattern.compile("DECIMAL\\((\\d+),\\s*(\\d+)\\)");
 
     final List<FieldRule> fields;
@@ -99,9 +102,24 @@ final class Contract {
                 }
             }
             Integer maxLength = prop.has("maxLength") ? prop.get("maxLength").asInt() : null;
+            Set<String> formats = new HashSet<>();
+            prop.path("x-time-formats").forEach(f -> formats.add(f.asText()));
+            if (!TIME_FORMATS.containsAll(formats)) {
+                throw new IllegalArgumentException("property " + name + ": x-time-formats " + formats
+                        + " are not among " + TIME_FORMATS);
+            }
+            if (!formats.isEmpty() && kind != FieldRule.Kind.BIGINT) {
+                throw new IllegalArgumentException("property " + name + ": a time field is BIGINT (epoch ms)");
+            }
+            ZoneRules zone;
+            try {
+                zone = TimeText.rules(prop.path("x-time-zone").asText("UTC"));
+            } catch (DateTimeException e) {
+                throw new IllegalArgumentException("property " + name + ": x-time-zone " + e.getMessage(), e);
+            }
             fields.add(new FieldRule(name, i, kind, precision, scale, required.contains(name),
                     Collections.unmodifiableList(when), enumValues, maxLength, bound(prop.get("minimum")),
-                    bound(prop.get("maximum"))));
+                    bound(prop.get("maximum")), formats.contains("epoch-ms"), formats.contains("iso-8601"), zone));
         }
         FieldRule eventTime = null;
         for (FieldRule f : fields) {

@@ -79,7 +79,9 @@ final class EventParser {
             out.reason = INVALID_JSON;
             return out;
         }
-        out.eventTimeMs = texts[contract.eventTime.index] == null ? null : NumberText.bigint(texts[contract.eventTime.index]);
+        String time = texts[contract.eventTime.index];
+        out.eventTimeMs = time == null ? null
+                : contract.eventTime.isTime() ? TimeText.millis(time, contract.eventTime) : NumberText.bigint(time);
         out.reason = check(texts, out.values);
         return out;
     }
@@ -167,7 +169,7 @@ final class EventParser {
                     values[f.index] = StringData.fromString(text);
                     break;
                 case BIGINT: {
-                    Long n = NumberText.bigint(text);
+                    Long n = f.isTime() ? TimeText.millis(text, f) : NumberText.bigint(text);
                     if (n == null) {
                         return f.invalid;
                     }

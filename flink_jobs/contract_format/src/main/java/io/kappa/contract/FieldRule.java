@@ -1,6 +1,7 @@
 package io.kappa.contract;
 
 import java.math.BigDecimal;
+import java.time.zone.ZoneRules;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -21,6 +22,11 @@ final class FieldRule {
     final Integer maxLength;
     final BigDecimal minimum;
     final BigDecimal maximum;
+    /** A time field (`x-time-formats`): which forms it takes and the zone of times written without one
+     *  (null: UTC). A time is stored as epoch milliseconds (BIGINT). */
+    final boolean epochMs;
+    final boolean iso8601;
+    final ZoneRules zone;
     final String missing;
     final String invalid;
     final String tooLong;
@@ -28,7 +34,7 @@ final class FieldRule {
 
     FieldRule(String name, int index, Kind kind, int precision, int scale, boolean required,
               List<Map.Entry<Integer, Set<String>>> requiredWhen, Set<String> enumValues, Integer maxLength,
-              BigDecimal minimum, BigDecimal maximum) {
+              BigDecimal minimum, BigDecimal maximum, boolean epochMs, boolean iso8601, ZoneRules zone) {
         this.name = name;
         this.index = index;
         this.kind = kind;
@@ -40,10 +46,18 @@ final class FieldRule {
         this.maxLength = maxLength;
         this.minimum = minimum;
         this.maximum = maximum;
+        this.epochMs = epochMs;
+        this.iso8601 = iso8601;
+        this.zone = zone;
         this.missing = "missing " + name;
-        this.invalid = "invalid " + name;
+        this.invalid = isTime() ? "invalid " + name + ": not " + (iso8601 ? "ISO-8601" : "")
+                + (iso8601 && epochMs ? " or " : "") + (epochMs ? "epoch ms" : "") : "invalid " + name;
         this.tooLong = name + " too long";
         this.outOfRange = name + " out of range";
+    }
+
+    boolean isTime() {
+        return epochMs || iso8601;
     }
 
     boolean needed(String[] texts) {
