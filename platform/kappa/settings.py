@@ -35,6 +35,9 @@ def _default_cache_dir() -> Path:
     return Path(base) / "kappa"
 
 
+LOCAL_BROKERS = 1  # the local stack's Kafka: one combined broker and controller (services/kafka.py)
+
+
 class TopicSettings(_Section):
     partitions: int = Field(6, ge=1)
     replication_factor: int = Field(1, ge=1)
@@ -79,6 +82,16 @@ class KafkaSettings(_Section):
             values = values.model_dump() if isinstance(values, TopicSettings) else values
             merged[name] = {**merged.get(name, {}), **values} if isinstance(values, dict) else values
         return merged
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> KafkaSettings:
+        """A topic cannot have more replicas than there are brokers to hold them."""
+        for name, topic in self.topics.items():
+            if topic.replication_factor > LOCAL_BROKERS:
+                raise ValueError(
+                    f"topic {name}: replication_factor {topic.replication_factor} needs as many brokers; the local "
+                    f"stack runs {LOCAL_BROKERS} (set kafka.topics.{name}.replication_factor = {LOCAL_BROKERS})")
+        return self
 
 
 class PostgresSettings(_Section):

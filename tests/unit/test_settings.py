@@ -46,6 +46,8 @@ def test_explicit_overrides_merge_into_sections(tmp_path: Path) -> None:
         ("[kafka]\nbogus = 1\n", "kafka.bogus"),
         ("[flink]\nparallelism = 0\n", "flink.parallelism"),
         ("this is not toml", "not valid TOML"),
+        # the source document's `--replication-factor 3`, on the local stack's single broker
+        ('[kafka.topics.user-events]\nreplication_factor = 3\n', "replication_factor 3 needs as many brokers"),
     ],
 )
 def test_bad_settings_give_one_line_naming_the_key(tmp_path: Path, text: str, needle: str) -> None:
