@@ -120,6 +120,18 @@ def field_values(spec: JobSpec) -> list[str]:
     return values
 
 
+def ahead_of(event_ms: str, record_time: str, spec: JobSpec) -> str:
+    """True when the event time is further past its Kafka record time than `max_future_skew_s`."""
+    skew = int(spec.params["max_future_skew_s"])
+    return f"TO_TIMESTAMP_LTZ({event_ms}, 3) > {record_time} + {seconds_interval(skew)}"
+
+
+def future_reason(spec: JobSpec) -> str:
+    """The quarantine reason of such an event (lakehouse.contracts.future_reason says the same)."""
+    return (f"{EVENT_TIME_FIELD} in the future (more than {int(spec.params['max_future_skew_s'])} s after its "
+            "Kafka record time)")
+
+
 def _event_time_bounds(spec: JobSpec) -> tuple[int, int]:
     ts = spec.contract["properties"][EVENT_TIME_FIELD]
     return int(ts["minimum"]), int(ts["maximum"])
@@ -132,14 +144,18 @@ def create_source(t_env, spec: JobSpec, name: str) -> None:  # type: ignore[no-u
 
     The format never drops a record and never fails on one: an unusable record is a row with a reason.
     A missing or implausible event time becomes 0, which never advances the watermark, so one bad
-    event cannot make every later event late. Tests replace Kafka with a file of Kafka records read
-    by the same parsing (spec.source == "file", format `kappa-contract-records`).
+    event cannot make every later event late; nor can an event stamped further ahead of its Kafka
+    record time than `max_future_skew_s` (a producer whose clock is ahead), which is quarantined.
+    Tests replace Kafka with a file of Kafka records read by the same parsing (spec.source == "file",
+    format `kappa-contract-records`).
     """
     ooo_s = int(spec.params["out_of_orderness_s"])
     lo, hi = _event_time_bounds(spec)
+    record_time = "kafka_timestamp"
     if spec.source == "file":
         meta = """kafka_topic STRING, kafka_partition INT, kafka_offset BIGINT, kafka_ts_ms BIGINT,
             kafka_timestamp AS TO_TIMESTAMP_LTZ(kafka_ts_ms, 3),"""
+        record_time = "TO_TIMESTAMP_LTZ(kafka_ts_ms, 3)"  # a computed column cannot name another
         fmt = "kappa-contract-records"
         options = {"connector": "filesystem", "path": spec.source_path, "format": fmt}
     else:
@@ -162,8 +178,9 @@ def create_source(t_env, spec: JobSpec, name: str) -> None:  # type: ignore[no-u
             reason STRING,
             payload STRING,
             {meta}
-            event_time AS TO_TIMESTAMP_LTZ(
-                CASE WHEN event_ts_ms BETWEEN {lo} AND {hi} THEN event_ts_ms ELSE 0 END, 3),
+            event_time AS TO_TIMESTAMP_LTZ(CASE WHEN event_ts_ms BETWEEN {lo} AND {hi}
+                THEN CASE WHEN {ahead_of("event_ts_ms", record_time, spec)} THEN 0 ELSE event_ts_ms END
+                ELSE 0 END, 3),
             WATERMARK FOR event_time AS event_time - {seconds_interval(ooo_s)}
         ) WITH ({with_options(options)})
     """)
@@ -190,7 +207,9 @@ def prepare_source(t_env, spec: JobSpec, prefix: str) -> list[Output]:  # type: 
     # An event is late when the watermark has already passed it: windows would drop it silently.
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW {ident(parsed)} AS
-        SELECT {", ".join(field_values(spec))}, event_ts_ms, reason, payload,
+        SELECT {", ".join(field_values(spec))}, event_ts_ms,
+            CASE WHEN reason IS NULL AND {ahead_of("event_ts_ms", "kafka_timestamp", spec)}
+                 THEN {literal(future_reason(spec))} ELSE reason END AS reason, payload,
             kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, event_time,
             CURRENT_WATERMARK(event_time) AS watermark_at_arrival,
             COALESCE(event_time <= CURRENT_WATERMARK(event_time), FALSE) AS is_late

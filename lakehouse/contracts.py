@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 CONTRACTS_DIR = Path(__file__).with_name("contracts")
+EVENT_TIME_FIELD = "timestamp"  # every contract's event time
 
 
 @cache
@@ -275,8 +276,15 @@ def decode(text: str) -> Any:
     return value
 
 
-def quarantine_reason(payload: bytes | None, schema: dict[str, Any], max_payload_chars: int) -> str | None:
-    """The reason a job quarantines this payload, or None if it is accepted."""
+def future_reason(max_future_skew_s: int) -> str:
+    return f"timestamp in the future (more than {max_future_skew_s} s after its Kafka record time)"
+
+
+def quarantine_reason(payload: bytes | None, schema: dict[str, Any], max_payload_chars: int,
+                      kafka_ts_ms: int | None = None, max_future_skew_s: int | None = None) -> str | None:
+    """The reason a job quarantines this payload, or None if it is accepted. Given the record's Kafka
+    time and the pipeline's `max_future_skew_s`, a record that is otherwise valid but whose event time
+    is further ahead of its Kafka time is quarantined too."""
     if payload is None:
         return "empty payload"  # a tombstone
     text = payload.decode("utf-8", errors="replace")
@@ -287,4 +295,10 @@ def quarantine_reason(payload: bytes | None, schema: dict[str, Any], max_payload
     except ValueError:
         return "invalid JSON"
     problems = violations(record, schema)
-    return problems[0] if problems else None
+    if problems:
+        return problems[0]
+    if kafka_ts_ms is not None and max_future_skew_s is not None:
+        event_ms = typed_values(record, schema)[EVENT_TIME_FIELD]
+        if event_ms > kafka_ts_ms + max_future_skew_s * 1000:
+            return future_reason(max_future_skew_s)
+    return None

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lakehouse.contracts import contract
+from lakehouse.contracts import EVENT_TIME_FIELD, contract
 from lakehouse.scenarios.base import Event, ScenarioOptions
 
 # --- settings -----------------------------------------------------------------------------------
@@ -42,13 +42,18 @@ class PipelineSettings(BaseModel):
     # the others (found by the JobManager and Kafka kill -9 tests).
     max_partition_fetch_kib: int = Field(32, ge=1, description="Kafka max.partition.fetch.bytes of the job, KiB")
     max_payload_chars: int = Field(65536, ge=256, description="a longer record is quarantined as oversized")
+    # One producer with a clock ahead would otherwise move the watermark past everyone else's events,
+    # which would all go late: an event time this far past its Kafka record time is quarantined instead.
+    max_future_skew_s: int = Field(300, ge=0, description="an event time further ahead of its Kafka record "
+                                   "time is quarantined (and never moves the watermark)")
     # Measured on 2 cores (kappa bench, README): 2 instead of 1 gave 5-15% more events/s, as each job
     # already keeps both cores busy with its chained and keyed stages, and writes twice the files.
     parallelism: int | None = Field(None, ge=1, description="this job's Flink parallelism when it runs live; "
                                     "default [flink] parallelism (bounded runs always use 1)")
 
     # Settings that change which events are late or quarantined: every table of a replay may differ.
-    ROUTING: ClassVar[tuple[str, ...]] = ("out_of_orderness_s", "idle_timeout_s", "max_payload_chars")
+    ROUTING: ClassVar[tuple[str, ...]] = ("out_of_orderness_s", "idle_timeout_s", "max_payload_chars",
+                                          "max_future_skew_s")
     # Settings that are the platform's business, not the job's SQL.
     PLATFORM: ClassVar[tuple[str, ...]] = ("autostart", "parallelism")
 
@@ -186,7 +191,6 @@ class Table:
 WINDOW: Columns = (("window_start", "TIMESTAMP"), ("window_end", "TIMESTAMP"))
 KAFKA_METADATA: Columns = (("kafka_topic", "STRING"), ("kafka_partition", "INT"), ("kafka_offset", "BIGINT"),
                            ("kafka_timestamp", "TIMESTAMP"), ("ingest_time", "TIMESTAMP"))
-EVENT_TIME_FIELD = "timestamp"  # every contract's event time, epoch milliseconds
 
 
 def contract_columns(topic: Topic) -> Columns:

@@ -18,6 +18,7 @@ from typing import Any
 
 from flink_jobs.spec import JobSpec
 from flink_jobs.sql import configure
+from lakehouse.contracts import time_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "lakehouse" / "contracts"
@@ -34,12 +35,28 @@ class Record:
     topic: str = "t"
 
 
+DEFAULT_KAFKA_TS_MS = 1_700_000_000_000
+PRODUCER_CLOCK = {"x-time-formats": ["epoch-ms", "iso-8601"]}
+
+
+def producer_clock_ms(payload: Any) -> int:
+    """The Kafka time a producer whose clock agrees with its events gives a record: the event's own
+    time when it has a readable one (a late event was stamped when it happened), else a fixed time."""
+    try:
+        record = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
+        ms = time_ms(str(record["timestamp"]), PRODUCER_CLOCK) if isinstance(record, dict) else None
+    except (ValueError, KeyError, TypeError):
+        ms = None
+    return ms if ms is not None and 0 < ms < 2**41 else DEFAULT_KAFKA_TS_MS
+
+
 def records(payloads: list[Any], topic: str = "t") -> list[Record]:
-    """Dicts become JSON; strings and bytes are sent as they are; offsets follow the list order."""
+    """Dicts become JSON; strings and bytes are sent as they are; offsets follow the list order; each
+    record's Kafka time is its event's time (see producer_clock_ms)."""
     out = []
     for i, p in enumerate(payloads):
         text = p if p is None or isinstance(p, (str, bytes)) else json.dumps(p)
-        out.append(Record(text, 0, i, 1_700_000_000_000, topic))
+        out.append(Record(text, 0, i, producer_clock_ms(p), topic))
     return out
 
 
@@ -50,7 +67,9 @@ def spec_for(job: str, topic: str, tables: dict[str, str], params: dict[str, Any
         "catalog": {"name": "kappa", "jdbc_url": "", "user": "", "password": "", "warehouse": ""},
         "namespace": "streaming", "tables": tables,
         "contract": json.loads((CONTRACTS / f"{topic}.v1.schema.json").read_text()),
-        "params": {"out_of_orderness_s": 5, "idle_timeout_s": 10, "max_payload_chars": 65536, **params},
+        # max_future_skew_s: the default of lakehouse.pipeline.PipelineSettings (no pydantic here)
+        "params": {"out_of_orderness_s": 5, "idle_timeout_s": 10, "max_payload_chars": 65536,
+                   "max_future_skew_s": 300, **params},
         "checkpoint_interval_s": 60, "parallelism": 1, "source": "file", "source_path": str(path),
     })
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from tests.flink.harness import records, run_outputs, spec_for, write_records
+from lakehouse.contracts import contract, quarantine_reason, time_ms
+from tests import expected
+from tests.flink.harness import Record, records, run_outputs, spec_for, write_records
 
 T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000  # a 5-minute boundary
 MIN = 60_000
@@ -92,3 +96,53 @@ def test_numbers_at_the_edges_of_their_sql_types(tmp_path: Path) -> None:
     schema = contract("transactions")
     want = {i: quarantine_reason(p.encode(), schema, 65536) or "landed" for i, p in enumerate(payloads)}
     assert got == want, {i: (edges[i], want[i], got.get(i)) for i in want if want[i] != got.get(i)}
+
+
+def test_a_producer_clock_ahead_is_quarantined_and_never_moves_the_watermark(tmp_path: Path) -> None:
+    """Synchronized producers (Kafka time = event time, a second or two apart) and, among them, a
+    producer whose clock runs ahead: its events stamped 5 min + 1 ms to 90 min past their Kafka time
+    (some in ISO-8601) are quarantined, and the on-time events after them are not late. Each record's
+    fate is the contract's (the Python statement given its Kafka time and the default skew, 300 s)."""
+    rng = random.Random(20)
+    schema = contract("transactions")
+    skew_s = 300
+    sent: list[Record] = []
+
+    def send(payload: dict | str, kafka_ts: int) -> None:
+        sent.append(Record(payload if isinstance(payload, str) else json.dumps(payload), 0, len(sent), kafka_ts,
+                           "transactions"))
+
+    for i in range(90):  # 30 minutes of events, 20 s apart
+        ts = T0 + i * 20_000
+        send(tx(i, f"u{i % 4}", 10.0 + i, ts), ts + rng.randint(-2_000, 2_000))
+        if i % 9 == 4:  # the fast clock: ahead of its Kafka time by just over the skew, up to 90 min
+            ahead = rng.choice([skew_s * 1000 + 1, skew_s * 1000 + 1_000, 30 * MIN, 90 * MIN])
+            future = tx(1000 + i, f"u{i % 4}", 5.0, ts + ahead)
+            if i % 2:
+                future["timestamp"] = iso(ts + ahead)
+            send(future, ts)
+    send(tx(2000, "u9", -1.0, T0 + 200 * MIN), T0 + 30 * MIN)   # also invalid: the first violation wins
+    last = T0 + 30 * MIN
+    send(tx(2001, "u8", 1.0, last + skew_s * 1000), last)           # exactly the skew ahead: accepted
+    send({**tx(2002, "u8", 1.0, 0), "timestamp": iso(last + skew_s * 1000)}, last)  # the same, in ISO-8601
+
+    path = tmp_path / "transactions.records"
+    write_records(path, sent)
+    out = run_outputs("flink_jobs.transactions", spec_for("transactions", "transactions", TABLES, PARAMS, path))
+
+    want = {r.offset: quarantine_reason(r.payload.encode(), schema, 65536, r.kafka_ts_ms, skew_s) for r in sent}
+    got = {r["kafka_offset"]: None for r in out["raw"]} | {r["kafka_offset"]: r["reason"] for r in out["quarantine"]}
+    assert out["late"] == [], "a future event moved the watermark"
+    assert got == want
+    future = [k for k, reason in want.items() if reason and "in the future" in reason]
+    assert len(future) == 10 and want[len(sent) - 3] == "amount out of range"
+    accepted = [json.loads(r.payload) for r in sent if want[r.offset] is None]
+    for record in accepted:
+        record["timestamp"] = time_ms(str(record["timestamp"]), schema["properties"]["timestamp"])
+    windows = {(r["window_start"], r["window_end"], r["user_id"]): (r["transaction_count"], r["total_amount"])
+               for r in out["windows"]}
+    assert windows == expected.tumbling_windows(accepted, 5 * MIN)
+
+
+def iso(ms: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")

@@ -169,3 +169,16 @@ def test_a_contract_with_an_unusable_time_or_id_declaration_is_named() -> None:
     ]
     for topic in ("transactions", "user-events", "iot-sensors"):
         assert schema_problems(contract(topic)) == []
+
+
+def test_an_event_further_ahead_of_its_kafka_time_than_the_skew_is_quarantined() -> None:
+    event = {"user_id": "u", "action": "login", "timestamp": "2026-11-26T18:05:00.001Z"}
+    kafka_ms = _ms(datetime(2026, 11, 26, 18, 0, tzinfo=UTC))
+    payload = json.dumps(event).encode()
+    assert quarantine_reason(payload, USER_EVENTS, 65536, kafka_ms, 300) == (
+        "timestamp in the future (more than 300 s after its Kafka record time)")
+    assert quarantine_reason(payload, USER_EVENTS, 65536, kafka_ms + 1, 300) is None  # exactly 300 s ahead
+    assert quarantine_reason(payload, USER_EVENTS, 65536) is None  # no Kafka time: no guard
+    # another violation comes first
+    bad = json.dumps({**event, "action": "jump"}).encode()
+    assert quarantine_reason(bad, USER_EVENTS, 65536, kafka_ms, 300) == "invalid action"
