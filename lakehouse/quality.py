@@ -8,12 +8,13 @@ Used by Dagster's asset checks and as the blocking gate of backfills.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
 import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
+
+if TYPE_CHECKING:
+    import great_expectations.expectations as gxe_types
 
 from lakehouse.contracts import contract
 from lakehouse.pipeline import (
@@ -51,45 +52,53 @@ def _bound(value: Bound, params: dict[str, Any]) -> Any:
     return params[value.name] if isinstance(value, Param) else value
 
 
-def _contract_fields(pipeline: Pipeline) -> list[gxe.Expectation]:
+def _gxe() -> ModuleType:
+    """Great Expectations' expectations, imported when a suite is built (importing GX takes seconds,
+    which every `kappa` command would pay otherwise)."""
+    import great_expectations.expectations as gxe
+
+    return gxe
+
+
+def _contract_fields(pipeline: Pipeline) -> list[gxe_types.Expectation]:
     """The contract's required fields present, within their enums and ranges."""
     assert pipeline.topic.contract_version is not None
     schema = contract(pipeline.topic.name, pipeline.topic.contract_version)
-    out: list[gxe.Expectation] = []
+    out: list[gxe_types.Expectation] = []
     for name, prop in schema["properties"].items():
         if name == EVENT_TIME_FIELD or name not in schema.get("required", ()):
             continue
-        out.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
+        out.append(_gxe().ExpectColumnValuesToNotBeNull(column=name))
         if "enum" in prop:
-            out.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=prop["enum"]))
+            out.append(_gxe().ExpectColumnValuesToBeInSet(column=name, value_set=prop["enum"]))
         if "minimum" in prop or "maximum" in prop:
-            out.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=prop.get("minimum"),
+            out.append(_gxe().ExpectColumnValuesToBeBetween(column=name, min_value=prop.get("minimum"),
                                                          max_value=prop.get("maximum")))
     return out
 
 
-def _expectations(e: Expectation, pipeline: Pipeline, params: dict[str, Any]) -> list[gxe.Expectation]:
+def _expectations(e: Expectation, pipeline: Pipeline, params: dict[str, Any]) -> list[gxe_types.Expectation]:
     if isinstance(e, NotNull):
-        return [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in e.columns]
+        return [_gxe().ExpectColumnValuesToNotBeNull(column=c) for c in e.columns]
     if isinstance(e, Unique):
-        return [gxe.ExpectCompoundColumnsToBeUnique(column_list=list(e.columns))]
+        return [_gxe().ExpectCompoundColumnsToBeUnique(column_list=list(e.columns))]
     if isinstance(e, Between):
         low, high = _bound(e.low, params), _bound(e.high, params)
         if e.strict_low:
-            return [gxe.ExpectColumnValuesToBeBetween(column=e.column, min_value=low, max_value=high,
+            return [_gxe().ExpectColumnValuesToBeBetween(column=e.column, min_value=low, max_value=high,
                                                       strict_min=True)]
-        return [gxe.ExpectColumnValuesToBeBetween(column=e.column, min_value=low, max_value=high)]
+        return [_gxe().ExpectColumnValuesToBeBetween(column=e.column, min_value=low, max_value=high)]
     if isinstance(e, OneOf):
-        return [gxe.ExpectColumnValuesToBeInSet(column=e.column, value_set=e.values(params))]
+        return [_gxe().ExpectColumnValuesToBeInSet(column=e.column, value_set=e.values(params))]
     if isinstance(e, WindowLength):
         seconds = int(params[e.param]) * 60
-        return [gxe.ExpectColumnValuesToBeBetween(column="window_length_s", min_value=seconds, max_value=seconds)]
+        return [_gxe().ExpectColumnValuesToBeBetween(column="window_length_s", min_value=seconds, max_value=seconds)]
     if isinstance(e, ContractFields):
         return _contract_fields(pipeline)
     raise TypeError(f"unknown expectation {e!r}")
 
 
-def expectations(pipeline: Pipeline, table: Table, params: dict[str, Any]) -> list[gxe.Expectation]:
+def expectations(pipeline: Pipeline, table: Table, params: dict[str, Any]) -> list[gxe_types.Expectation]:
     """The table's declared checks with the pipeline's settings filled in."""
     assert table.checks is not None
     return [x for e in table.checks.expectations for x in _expectations(e, pipeline, params)]
@@ -110,6 +119,9 @@ def validate(df: pd.DataFrame, pipeline: Pipeline, table: Table, params: dict[st
     if table.checks is None:
         return SuiteResult(table.name, True, len(df))
     df = prepare(df, table)
+    import great_expectations as gx  # GX takes seconds to import: only when checks run
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     batch = (context.data_sources.add_pandas("kappa").add_dataframe_asset(table.name)

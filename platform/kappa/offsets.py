@@ -72,7 +72,18 @@ def _iso(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
+def _refuse_future_start(start: str) -> None:
+    """A start in the future has nothing to replay: say so rather than plan an empty replay."""
+    text = start.strip()
+    if text in ("earliest", "latest") or text.startswith("offsets:"):
+        return
+    ts, now = parse_time_ms(text), int(time.time() * 1000)
+    if ts > now:
+        raise KappaError(f"--from {text} is {_iso(ts)}, in the future: no record is that new yet (now is {_iso(now)})")
+
+
 def resolve(bootstrap: str, topic: str, start: str, stop: str | None = None) -> list[PartitionRange]:
+    _refuse_future_start(start)
     ends = end_offsets(bootstrap, topic)
     partitions = sorted(ends)
     starts = _position(bootstrap, topic, start, ends, partitions, is_start=True)

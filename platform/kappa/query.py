@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -46,8 +47,14 @@ def connect(settings: KappaSettings, user: str = DEFAULT_USER, schema: str | Non
     )
 
 
+def statement(sql: str) -> str:
+    """One statement as Trino takes it: without the trailing semicolons a SQL file or shell ends it with."""
+    return re.sub(r"[\s;]+$", "", sql.strip())
+
+
 def run(settings: KappaSettings, sql: str, params: list[Any] | None = None, *, user: str = DEFAULT_USER,
         password: str | None = None) -> Result:
+    sql = statement(sql)
     try:
         conn = connect(settings, user, password=password)
         try:

@@ -22,7 +22,7 @@ def kappa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (("produce", "--scenario", "nope", "--count", "1"), "unknown scenario 'nope'"),
         (("produce", "--scenario", "transactions", "--start", "yesterday"), "cannot read time"),
         (("produce", "--scenario", "transactions", "--rate", "-5"), "--rate"),
-        (("logs", "no-such-service"), "no log for 'no-such-service'"),
+        (("logs", "no-such-service"), "no log 'no-such-service'"),
         (("--config", "/nonexistent/kappa.toml", "status"), "does not exist"),
     ],
 )
@@ -45,3 +45,33 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     for command in ("up", "down", "status", "logs", "produce", "query", "jobs", "demo", "setup"):
         assert command in result.stdout
+
+
+def test_logs_lists_every_log_and_shows_one_without_colour_codes(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "logs" / "jobs").mkdir(parents=True)
+    (state / "logs" / "dagster-webserver.log").write_text("\x1b[32m2026-11-26 INFO\x1b[0m - started\nsecond\n")
+    (state / "logs" / "jobs" / "transactions-submit.log").write_text("submitted\n")
+    config = tmp_path / "kappa.toml"
+    config.write_text(f'state_dir = "{state}"\n')
+    listed = kappa("--config", str(config), "logs")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["dagster-webserver", "jobs/transactions-submit"]
+    shown = kappa("--config", str(config), "logs", "dagster-webserver", "-n", "5")
+    assert shown.stdout == "2026-11-26 INFO - started\nsecond\n"
+    assert kappa("--config", str(config), "logs", "jobs/transactions-submit").stdout == "submitted\n"
+
+
+def test_a_trailing_semicolon_is_not_part_of_the_statement() -> None:
+    from kappa.query import statement
+
+    assert statement("SELECT 1;") == "SELECT 1"
+    assert statement("  SELECT ';' AS s ; ;\n") == "SELECT ';' AS s"
+
+
+def test_a_replay_from_the_future_is_refused_before_kafka_is_asked() -> None:
+    from kappa.errors import KappaError
+    from kappa.offsets import resolve
+
+    with pytest.raises(KappaError, match=r"--from now\+1h is .*, in the future: no record is that new yet"):
+        resolve("127.0.0.1:1", "transactions", "now+1h")

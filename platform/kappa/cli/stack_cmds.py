@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -136,19 +139,43 @@ def status(ctx: typer.Context) -> None:
 
 def logs(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="postgres, kafka, flink-jobmanager, flink-taskmanager, trino"),
+    name: str = typer.Argument("", help="a log's name, as `kappa logs` lists them: a service (postgres, kafka, "
+                               "flink-jobmanager, flink-taskmanager, trino, dagster-webserver, dagster-daemon), "
+                               "terraform-local, a job's submission (jobs/<job>-submit) or Flink's own (flink/...)"),
     follow: bool = typer.Option(False, "--follow", "-f"),
-    lines: int = typer.Option(50, "--lines", "-n"),
+    lines: int = typer.Option(50, "--lines", "-n", min=0),
 ) -> None:
-    """Show a service's log."""
+    """Show a log (terminal colour codes removed); without a name, list every log there is."""
     settings: KappaSettings = ctx.obj
-    path = settings.logs_dir / f"{service}.log"
-    if not path.exists():
-        known = sorted(p.stem for p in settings.logs_dir.glob("*.log")) if settings.logs_dir.exists() else []
-        raise KappaError(f"no log for {service!r} at {path}; known: {', '.join(known) or 'none (run kappa up)'}")
-    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(cmd, check=False)
+    known = log_files(settings.logs_dir)
+    if not name:
+        for log_name, path in known.items():
+            console.print(f"{log_name:<48} {path}", markup=False, highlight=False)
+        if not known:
+            console.print(f"no logs in {settings.logs_dir} (run kappa up)")
+        return
+    if name not in known:
+        raise KappaError(f"no log {name!r} in {settings.logs_dir}; known: {', '.join(known) or 'none (run kappa up)'}")
+    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(known[name])]
+    with contextlib.suppress(KeyboardInterrupt), subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, text=True, errors="replace") as tail:
+        assert tail.stdout is not None
+        for line in tail.stdout:
+            sys.stdout.write(ANSI_ESCAPE.sub("", line))
+            sys.stdout.flush()
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def log_files(logs_dir: Path) -> dict[str, Path]:
+    """Every log under the logs folder, by name: services' at the top, then jobs/ and flink/."""
+    if not logs_dir.exists():
+        return {}
+    found = {p.stem: p for p in sorted(logs_dir.glob("*.log"))}
+    for folder in ("jobs", "flink"):
+        found |= {f"{folder}/{p.stem}": p for p in sorted((logs_dir / folder).glob("*.log"))}
+    return found
 
 
 def paths(ctx: typer.Context, get: str = typer.Option("", help="print only this one")) -> None:
