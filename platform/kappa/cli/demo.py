@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from collections import defaultdict
@@ -40,52 +39,60 @@ def demo(
         job_id = j.start_job(stack.ctx, "transactions")
     console.print(f"job transactions running (Flink job {job_id}): {settings.flink_rest_url}")
 
-    # Event time: 30 minutes up to now, or on a re-run the 30 minutes after the previous run's last
-    # event, so that nothing this run produces is late.
+    # Event time: the 30 minutes up to now, or on a re-run from just after the previous run's last
+    # event up to now, so that nothing this run produces is late (behind the job's watermark) or
+    # ahead of the clock. Each run's users have their own prefix: what it checks is its own rows.
     marker = settings.state / "demo.json"
-    start_ms = int(time.time() * 1000) - DEMO_SPAN_MS
+    now_ms = int(time.time() * 1000)
+    start_ms, run = now_ms - DEMO_SPAN_MS, 1
     if marker.exists():
-        start_ms = max(start_ms, int(json.loads(marker.read_text())["last_event_ms"]) + 1)
-    interval = DEMO_SPAN_MS / events
+        previous = json.loads(marker.read_text())
+        start_ms, run = max(start_ms, int(previous["last_event_ms"]) + 1), int(previous.get("run", 1)) + 1
+    prefix = f"demo{run}-user-"
+    interval = max(0.0, (now_ms - start_ms) / events)
     opts = ScenarioOptions(count=events, seed=int(start_ms % 100_000), start_ms=start_ms,
-                           event_interval_ms=interval, keys=50, malformed_share=0.01)
+                           event_interval_ms=interval, keys=50, key_prefix=prefix, malformed_share=0.01)
     produced = list(generate("transactions", opts, settings.pipelines))
-    with step(f"producing {events} transactions to {job.topic}"):
+    with step(f"producing {events} transactions to {job.topic} (users {prefix}*)"):
         produce(settings.kafka_bootstrap, job.topic, produced)
-    last_ms = max(e.record["timestamp"] for e in produced if e.record)
-    marker.write_text(json.dumps({"last_event_ms": last_ms}))
+    valid = [e.record for e in produced if e.record]
+    last_ms = max(r["timestamp"] for r in valid)
+    marker.write_text(json.dumps({"last_event_ms": last_ms, "run": run}))
 
     # Windows the watermark will surely close: those ending a minute before the last event time less
     # the allowed out-of-orderness (partitions go idle one by one, so the final watermark is not exact).
     size_ms = int(job.params["window_size_min"]) * 60_000
     closed_before = last_ms - int(job.params["out_of_orderness_s"]) * 1000 - 60_000
     expected: dict[tuple[int, str], int] = defaultdict(int)
-    for e in produced:
-        if e.record:
-            w = e.record["timestamp"] - e.record["timestamp"] % size_ms
-            if w + size_ms <= closed_before:
-                expected[(w, e.record["user_id"])] += 1
-    first_window = min(w for w, _ in expected) if expected else start_ms
-    lower = dt.datetime.fromtimestamp(first_window / 1000, dt.UTC)
+    for r in valid:
+        w = r["timestamp"] - r["timestamp"] % size_ms
+        if w + size_ms <= closed_before:
+            expected[(w, r["user_id"])] += 1
     windows, raw = quote(tables["windows"]), quote(tables["raw"])
+    mine = f"{prefix}%"
     deadline = time.monotonic() + wait_s
-    landed = 0
-    with step("waiting for windows to land in Iceberg") as progress:
+    landed = rows = 0
+    with step("waiting for this run's events and windows to land in Iceberg") as progress:
         while time.monotonic() < deadline:
-            landed = int(q.run(settings, f"SELECT count(*) FROM {windows} WHERE window_start >= ?",
-                               [lower]).rows[0][0])
-            progress(f"{landed} window rows visible in Trino (waiting for at least {len(expected)})")
-            if landed >= len(expected):
+            rows = int(q.run(settings, f"SELECT count(*) FROM {raw} WHERE user_id LIKE ?", [mine]).rows[0][0])
+            landed = int(q.run(settings, f"SELECT count(*) FROM {windows} WHERE user_id LIKE ?", [mine]).rows[0][0])
+            progress(f"{rows} of {len(valid)} events and {landed} of {len(expected)} closed windows visible in Trino")
+            if rows >= len(valid) and landed >= len(expected):
                 break
             time.sleep(3)
-    if landed < len(expected):
-        raise KappaError(f"only {landed} of {len(expected)} windows landed within {wait_s}s; see `kappa jobs list`"
-                         f" and {settings.logs_dir / 'flink-taskmanager.log'}")
+    if rows < len(valid) or landed < len(expected):
+        raise KappaError(f"only {rows} of {len(valid)} events and {landed} of {len(expected)} windows of this run "
+                         f"landed within {wait_s}s; see `kappa status`, the quarantine and late_events tables "
+                         f"(`kappa query \"SELECT reason, count(*) FROM quarantine GROUP BY 1\"`) and "
+                         f"{settings.logs_dir / 'flink-taskmanager.log'}")
+    if not expected:
+        console.print(f"this run's events span {(last_ms - start_ms) / 60_000:.1f} min after the previous run's: "
+                      f"too little to close a {size_ms // 60_000}-minute window yet")
     console.print(f"\nTrino: iceberg.{settings.jobs.namespace}.{tables['windows']}, top spenders per 5-minute "
                   f"window ({landed} rows)")
     print_table(q.run(settings, f"""
         SELECT window_start, window_end, user_id, transaction_count, total_amount
-        FROM {windows} WHERE window_start >= ? ORDER BY total_amount DESC, window_start LIMIT 10""", [lower]))
+        FROM {windows} WHERE user_id LIKE ? ORDER BY total_amount DESC, window_start LIMIT 10""", [mine]))
     summary = q.run(settings, f"""
         SELECT (SELECT count(*) FROM {raw}) AS landed_events,
                (SELECT count(*) FROM {quote(tables['quarantine'])}) AS quarantined_events,

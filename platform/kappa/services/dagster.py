@@ -37,6 +37,7 @@ def render_instance(ctx: Context) -> dict:
     return {
         "storage": {"postgres": {"postgres_url": url}},
         "telemetry": {"enabled": False},
+        "nux": {"enabled": False},  # no community pop-up over the page on a first visit
         "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator",
                             "config": {"max_concurrent_runs": 2}},
     }
