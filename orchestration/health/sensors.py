@@ -65,7 +65,8 @@ def sensors(platform: Platform) -> list[dg.SensorDefinition]:
 
     @dg.sensor(name="stream_health", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Fails, with the numbers, when a job is down or restarting, a checkpoint is too old, "
-                           "consumer lag is too high or a table is staler than its SLO")
+                           "consumer lag is too high, a watermark runs ahead of the clock, too many recent events "
+                           "went late or to quarantine, or a table is staler than its SLO")
     def health(_context: dg.SensorEvaluationContext) -> dg.SkipReason:
         problems = stream_problems(platform)
         problems += freshness_problems(table_observations(platform), platform.settings.operations.freshness_slo_min)

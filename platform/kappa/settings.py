@@ -131,6 +131,11 @@ class OperationsSettings(_Section):
     max_lag_events: int = Field(50_000, ge=0)
     max_checkpoint_age_s: int = Field(180, ge=10)
     max_restarts: int = Field(3, ge=0)
+    max_watermark_ahead_s: int = Field(600, ge=0, description="a job's watermark this far past the clock is a "
+                                       "failure: on-time events go late")
+    max_late_share: float = Field(0.05, ge=0, le=1, description="of a job's events in the health window")
+    max_quarantine_share: float = Field(0.05, ge=0, le=1, description="of a job's events in the health window")
+    health_window_min: int = Field(15, ge=1, description="late and quarantined shares are over this much ingest")
     freshness_slo_min: int = Field(24 * 60, ge=1, description="newest event older than this: stale")
     check_lookback_h: int = Field(24, ge=1, description="quality checks validate this much recent data")
     snapshot_retention_h: int = Field(24, ge=1)

@@ -3,10 +3,13 @@ a dropped check, schedule or sensor or a renamed asset shows up as a failing dif
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from pathlib import Path
 
-from kappa.settings import load_settings
+from kappa.jobs.status import JobStatus, Routing, problems
+from kappa.settings import OperationsSettings, load_settings
 from lakehouse.registry import default_registry
 from orchestration.definitions import build
 from orchestration.resources import Platform
@@ -47,3 +50,23 @@ def test_every_published_table_has_a_quality_suite() -> None:
     for pipeline in default_registry().live:
         for table in pipeline.published:
             assert f"streaming/{table.name}:quality_suite" in checks
+
+
+def test_health_fails_with_the_numbers_on_a_watermark_ahead_or_many_late_or_quarantined() -> None:
+    ops = OperationsSettings()
+    now_ms = int(time.time() * 1000)
+    healthy = JobStatus("transactions", 1, "RUNNING", "j", 600.0, 5.0, 10, 0, 0, "running", now_ms - 10_000,
+                        Routing(15, 1000, 10, 10))
+    assert problems([healthy], ops) == []
+    ahead = dataclasses.replace(healthy, watermark_ms=now_ms + 89 * 60_000)
+    assert problems([ahead], ops) == [
+        "transactions: watermark 89 min ahead of the clock (limit 10 min): events stamped in the future moved it, "
+        "and events on time now go to late_events"]
+    poisoned = dataclasses.replace(healthy, routing=Routing(15, 0, 3, 200))
+    assert problems([poisoned], ops) == [
+        "transactions: 200 of 203 events in the last 15 min went late (99%, limit 5%)"]
+    quarantined = dataclasses.replace(healthy, routing=Routing(15, 100, 30, 0))
+    assert problems([quarantined], ops) == [
+        "transactions: 30 of 130 events in the last 15 min were quarantined (23%, limit 5%)"]
+    few = dataclasses.replace(healthy, routing=Routing(15, 5, 5, 5))  # too few events to judge a share
+    assert problems([few], ops) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import subprocess
 import sys
@@ -18,8 +19,8 @@ from kappa.catalog import ensure_streaming_tables
 from kappa.cli.output import console, duration, step
 from kappa.context import build_context
 from kappa.errors import KappaError
-from kappa.jobs import job_statuses, resume_desired, suspend_all
-from kappa.runtime.stack import Stack, purge
+from kappa.jobs import JobStatus, job_statuses, problems, resume_desired, suspend_all
+from kappa.runtime.stack import ServiceStatus, Stack, purge
 from kappa.serving import apply_views
 from kappa.settings import KappaSettings
 from kappa.topics import end_offsets
@@ -103,38 +104,70 @@ def down(
         console.print(f"removed {settings.state}")
 
 
-def status(ctx: typer.Context) -> None:
-    """Services, topics with lag, and running jobs."""
+def status(ctx: typer.Context,
+           as_json: bool = typer.Option(False, "--json", help="one JSON document, for scripts")) -> None:
+    """Services, topics, jobs (watermark against the clock, recent late and quarantined events) and
+    every problem, each with its numbers. Exits 1 when a service is down or a job has a problem."""
     settings: KappaSettings = ctx.obj
     stack = Stack(build_context(settings))
-    services = Table("service", "state", "pid", "port", "version", "uptime", "url", title="services")
     statuses = stack.status()
+    healthy = {st.name for st in statuses if st.state == "healthy"}
+    topics: dict[str, dict[str, object]] = {}
+    if "kafka" in healthy:
+        for name, spec in settings.kafka.topics.items():
+            try:
+                offsets = end_offsets(settings.kafka_bootstrap, name)
+                topics[name] = {"partitions": len(offsets), "messages": sum(hi - lo for lo, hi in offsets.values()),
+                                "retention_s": spec.retention_ms / 1000}
+            except KappaError as exc:
+                topics[name] = {"error": str(exc)}
+    jobs = job_statuses(stack.ctx) if {"flink-jobmanager", "kafka"} <= healthy else []
+    found = problems(jobs, settings.operations) + [f"{st.name}: {st.state}" for st in statuses
+                                                   if st.state != "healthy"]
+    if as_json:
+        print(json.dumps({
+            "services": [{"name": st.name, "state": st.state, "pid": st.pid, "ports": st.ports, "version": st.version,
+                          "uptime_s": st.uptime_s, "url": st.url} for st in statuses],
+            "topics": topics, "jobs": [js.as_dict() for js in jobs], "problems": found,
+        }, indent=2, default=str))
+    else:
+        _print_status(statuses, topics, jobs, found)
+    if found:
+        raise typer.Exit(1)
+
+
+def _print_status(statuses: list[ServiceStatus], topics: dict[str, dict[str, object]], jobs: list[JobStatus],
+                  found: list[str]) -> None:
+    services = Table("service", "state", "pid", "port", "version", "uptime", "url", title="services")
     for st in statuses:
         color = {"healthy": "green", "unhealthy": "yellow"}.get(st.state, "red")
         services.add_row(st.name, f"[{color}]{st.state}[/{color}]", str(st.pid or "-"),
                          ",".join(map(str, st.ports)) or "-", st.version, duration(st.uptime_s), st.url or "-")
     console.print(services)
-    healthy = {st.name for st in statuses if st.state == "healthy"}
-    if "kafka" in healthy:
-        topics = Table("topic", "partitions", "messages", "retention", title="topics")
-        for name, spec in settings.kafka.topics.items():
-            try:
-                offsets = end_offsets(settings.kafka_bootstrap, name)
-                total = sum(hi - lo for lo, hi in offsets.values())
-                topics.add_row(name, str(len(offsets)), str(total), duration(spec.retention_ms / 1000))
-            except KappaError as exc:
-                topics.add_row(name, "-", str(exc), "-")
-        console.print(topics)
-    if {"flink-jobmanager", "kafka"} <= healthy:
-        jobs = Table("job", "version", "state", "uptime", "checkpoints", "last checkpoint", "lag", title="jobs")
-        for js in job_statuses(stack.ctx):
-            jobs.add_row(js.name, f"v{js.version}", js.state, duration(js.uptime_s),
-                         "-" if js.checkpoints_completed is None else str(js.checkpoints_completed),
-                         "-" if js.last_checkpoint_age_s is None else f"{duration(js.last_checkpoint_age_s)} ago",
-                         "-" if js.lag is None else str(js.lag))
-        console.print(jobs)
-    if len(healthy) < len(statuses):
-        raise typer.Exit(1)
+    if topics:
+        table = Table("topic", "partitions", "messages", "retention", title="topics")
+        for name, t in topics.items():
+            if "error" in t:
+                table.add_row(name, "-", str(t["error"]), "-")
+            else:
+                table.add_row(name, str(t["partitions"]), str(t["messages"]), duration(float(str(t["retention_s"]))))
+        console.print(table)
+    if jobs:
+        table = Table("job", "version", "state", "uptime", "checkpoints", "last checkpoint", "lag", "watermark",
+                      "recent: landed / late / quarantined", title="jobs")
+        for js in jobs:
+            ahead = js.watermark_ahead_s
+            watermark = "-" if ahead is None else (f"{duration(ahead)} ahead" if ahead > 0 else
+                                                   f"{duration(-ahead)} behind")
+            r = js.routing
+            recent = "-" if r is None else f"{r.landed} / {r.late} / {r.quarantined} ({r.window_min} min)"
+            table.add_row(js.name, f"v{js.version}", js.state, duration(js.uptime_s),
+                          "-" if js.checkpoints_completed is None else str(js.checkpoints_completed),
+                          "-" if js.last_checkpoint_age_s is None else f"{duration(js.last_checkpoint_age_s)} ago",
+                          "-" if js.lag is None else str(js.lag), watermark, recent)
+        console.print(table)
+    for problem in found:
+        console.print(f"[red]problem[/red] {problem}", highlight=False)
 
 
 def logs(
