@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pyarrow as pa
+import requests
 from confluent_kafka import Consumer
 
 from kappa import kafka_clients
@@ -78,3 +79,11 @@ def test_pyiceberg_table_is_visible_in_trino(ctx: Context) -> None:
     # and Trino's writes are visible to PyIceberg: one catalog for both
     trino_rows(ctx.settings, f"INSERT INTO iceberg.{namespace}.people VALUES (4, 'd')")
     assert sorted(cat.load_table(f"{namespace}.people").scan().to_arrow()["id"].to_pylist()) == [1, 2, 3, 4]
+
+
+def test_flink_rest_takes_no_jars_and_no_cross_origin_reads(ctx: Context) -> None:
+    url = ctx.settings.flink_rest_url
+    assert requests.get(f"{url}/jars", timeout=10).status_code == 404, "the jar upload handlers are on"
+    answer = requests.get(f"{url}/overview", headers={"Origin": "http://evil.example"}, timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers.get("Access-Control-Allow-Origin") == url, answer.headers

@@ -72,6 +72,10 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         "classloader.check-leaked-classloader": "false",
         "io.tmp.dirs": str(state / "tmp"),
         "web.upload.dir": str(state / "uploads"),
+        # No jar upload and run through the Web UI or REST (`kappa` submits with `flink run`), and no
+        # cross-origin reads of the REST API by a web page open in a browser on this machine.
+        "web.submit.enable": "false",
+        "web.access-control-allow-origin": f"http://{s.host}:{f.rest_port}",
         "python.client.executable": str(ctx.installs.flink_python),
         "python.executable": str(ctx.installs.flink_python),
     }
