@@ -55,3 +55,13 @@ def test_pipeline_writes_but_cannot_manage_schemas(ctx: Context) -> None:
     assert query.run(ctx.settings, "SELECT count(*) FROM iceberg.streaming.quarantine", user="pipeline").rows
     with pytest.raises(KappaError, match="Access Denied"):
         query.run(ctx.settings, "CREATE SCHEMA iceberg.made_by_pipeline", user="pipeline")
+
+
+def test_analysts_see_only_their_own_queries(ctx: Context) -> None:
+    marker = "kappa-query-isolation-marker"
+    query.run(ctx.settings, f"SELECT '{marker}' AS m", user="pipeline")
+    seen = "SELECT query FROM system.runtime.queries WHERE query LIKE '%kappa-query-isolation%'"
+    others = [r[0] for r in analyst(ctx, seen) if "system.runtime.queries" not in r[0]]
+    assert others == [], "an analyst read another user's SQL"
+    own = [r[0] for r in query.run(ctx.settings, seen, user="admin").rows if "system.runtime.queries" not in r[0]]
+    assert any(marker in q for q in own), "the admin sees every user's queries"

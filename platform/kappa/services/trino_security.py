@@ -81,6 +81,12 @@ def access_rules(analytics_schema: str) -> dict:
              "privileges": ["SELECT"]},
         ],
         "system_information": [{"user": "admin", "allow": ["read", "write"]}],
+        # Everyone runs queries and sees (and kills) their own; only the admin sees everyone's SQL text
+        # (system.runtime.queries, the Web UI).
+        "queries": [
+            {"user": "admin", "allow": ["execute", "kill", "view"]},
+            {"allow": ["execute"]},
+        ],
     }
 
 
