@@ -10,6 +10,7 @@ stamp events with the wall clock, and the other tests push the jobs' watermarks 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import queue
@@ -90,13 +91,17 @@ class Running:
                 raise AssertionError(f"waiting for {what}; the snippet printed:\n" + "\n".join(self.lines[-30:]))
         return self.lines
 
-    def interrupt(self, timeout_s: float = 30) -> int:
-        """Ctrl-C, as a user ends the document's endless loops; the output is read to its end."""
-        self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(timeout_s)
+    def interrupt(self, grace_s: float = 10) -> None:
+        """Ctrl-C, as a user ends the document's endless loops, and again if it hangs on its way out
+        (kafka-python's clients close at exit, and a consumer that never joined its group can wait
+        there for its coordinator), then a kill; the output is read to its end."""
+        for stop in (signal.SIGINT, signal.SIGINT, signal.SIGKILL):
+            if self.proc.poll() is None:
+                self.proc.send_signal(stop)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(grace_s)
         while self._drain(1.0):
             pass
-        return code
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -203,12 +208,18 @@ def test_the_iot_producer_and_the_alerting_consumer(ctx: Context, running: Calla
     before = end_offsets(bootstrap, topic)
     producer = running(block + "\ngenerar_datos_iot()\n")
     producer.wait_until(lambda lines: sum("Enviado: " in line for line in lines) >= 5, "five readings")
+    wait_for(lambda: sum(hi for _, hi in end_offsets(bootstrap, topic).values())
+             >= sum(hi for _, hi in before.values()) + 5, timeout_s=30, what="five readings in Kafka", interval_s=0.5)
     producer.interrupt()
     printed = [ast.literal_eval(line.split("Enviado: ", 1)[1]) for line in producer.lines if "Enviado: " in line]
     sent = records_between(ctx, topic, before, end_offsets(bootstrap, topic))
     readings = [json.loads(value) for _, _, value in sent]
     key = lambda r: (r["timestamp"], r["sensor_id"])  # noqa: E731
-    assert sorted(readings, key=key) == sorted(printed, key=key), "every reading printed reached Kafka, once"
+    # Every reading printed reached Kafka, once; the loop sends, then prints, so a Ctrl-C between the two
+    # leaves at most one reading sent and not printed.
+    unprinted = [r for r in readings if r not in printed]
+    assert sorted((r for r in readings if r in printed), key=key) == sorted(printed, key=key)
+    assert len(unprinted) <= 1 and len(printed) >= 5, (printed, readings)
 
     # the document's alerting consumer stored every reading and raised the alerts its rules ask for
     alerting.wait_until(lambda lines: sum(line.startswith("almacenar_metricas ") for line in lines) >= len(sent),
