@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 CONTRACTS_DIR = Path(__file__).with_name("contracts")
 EVENT_TIME_FIELD = "timestamp"  # every contract's event time
+DERIVED_FROM_COORDINATES = "kafka-coordinates"  # x-derived-when-absent: the record's topic:partition:offset
 
 
 @cache
@@ -167,7 +168,8 @@ def schema_problems(schema: dict[str, Any]) -> list[str]:
             except (ValueError, KeyError):
                 problems.append(f"property {name}: x-time-zone {prop['x-time-zone']!r} is not an IANA zone")
         derived = prop.get("x-derived-when-absent")
-        if derived is not None and (derived != "kafka-coordinates" or prop.get("x-sql-type", "STRING") != "STRING"):
+        is_string = prop.get("x-sql-type", "STRING") == "STRING"
+        if derived is not None and (derived != DERIVED_FROM_COORDINATES or not is_string):
             problems.append(f"property {name}: only a STRING field can be derived, from kafka-coordinates")
     return problems
 
@@ -224,7 +226,7 @@ def typed_values(record: dict[str, Any], schema: dict[str, Any],
         text = _scalar_text(record.get(name))
         if sql_type == "STRING":
             values[name] = None if text is None else text.encode("utf-8", errors="replace").decode()
-            if not text and coordinates is not None and prop.get("x-derived-when-absent") == "kafka-coordinates":
+            if not text and coordinates is not None and prop.get("x-derived-when-absent") == DERIVED_FROM_COORDINATES:
                 values[name] = derived_id(*coordinates)
         elif text is None or text == "":
             values[name] = None

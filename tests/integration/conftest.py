@@ -65,7 +65,7 @@ def settings() -> KappaSettings:
         dagster={"port": free_port()},
         # The tests move event time hours past the wall clock (each starts after what the jobs have
         # seen, so nothing of it is late), which the default guard would quarantine; the guard has its
-        # own tests at its default (tests/flink, test_event_time_guard.py).
+        # own tests: at its default in tests/flink/test_transactions_job.py, at this value in test_stream_health.py.
         jobs={p.name: {"max_future_skew_s": TEST_FUTURE_SKEW_S} for p in default_registry().pipelines},
     )
 

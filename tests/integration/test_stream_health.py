@@ -58,8 +58,9 @@ def test_a_clock_ahead_is_quarantined_the_stream_goes_on_and_health_says_so(
                                     f"LIKE '%{user}-%'") == [[0]], "the future events moved the watermark"
 
     # Health, over the minutes this test's events were ingested in: a failure with the numbers.
-    raw = get_definition(ctx.settings, "transactions").tables(JobStore(ctx.settings.state).get("transactions").version)
-    statuses = [dataclasses.replace(s, routing=routing(ctx, s.name, raw["raw"], 2)) if s.name == "transactions"
+    tables = get_definition(ctx.settings, "transactions").tables(
+        JobStore(ctx.settings.state).get("transactions").version)
+    statuses = [dataclasses.replace(s, routing=routing(ctx, s.name, tables, 2)) if s.name == "transactions"
                 else s for s in job_statuses(ctx)]
     found = [p for p in problems(statuses, ctx.settings.operations) if p.startswith("transactions: ")]
     mine = [p for p in found if "were quarantined" in p]

@@ -19,7 +19,7 @@ def list_jobs(ctx: typer.Context) -> None:
     c = build_context(ctx.obj)
     defs = j.job_definitions(c.settings)
     table = Table("job", "version", "state", "uptime", "last checkpoint", "lag", "what it does")
-    for st in j.job_statuses(c):
+    for st in j.job_statuses(c, with_routing=False):  # routing is `kappa status`'s (Trino queries)
         table.add_row(st.name, f"v{st.version}", st.state, duration(st.uptime_s),
                       "-" if st.last_checkpoint_age_s is None else f"{duration(st.last_checkpoint_age_s)} ago",
                       "-" if st.lag is None else str(st.lag), defs[st.name].description)

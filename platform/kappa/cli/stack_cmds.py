@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -112,7 +113,7 @@ def status(ctx: typer.Context,
     stack = Stack(build_context(settings))
     statuses = stack.status()
     healthy = {st.name for st in statuses if st.state == "healthy"}
-    topics: dict[str, dict[str, object]] = {}
+    topics: dict[str, dict[str, Any]] = {}
     if "kafka" in healthy:
         for name, spec in settings.kafka.topics.items():
             try:
@@ -136,7 +137,7 @@ def status(ctx: typer.Context,
         raise typer.Exit(1)
 
 
-def _print_status(statuses: list[ServiceStatus], topics: dict[str, dict[str, object]], jobs: list[JobStatus],
+def _print_status(statuses: list[ServiceStatus], topics: dict[str, dict[str, Any]], jobs: list[JobStatus],
                   found: list[str]) -> None:
     services = Table("service", "state", "pid", "port", "version", "uptime", "url", title="services")
     for st in statuses:
@@ -150,7 +151,7 @@ def _print_status(statuses: list[ServiceStatus], topics: dict[str, dict[str, obj
             if "error" in t:
                 table.add_row(name, "-", str(t["error"]), "-")
             else:
-                table.add_row(name, str(t["partitions"]), str(t["messages"]), duration(float(str(t["retention_s"]))))
+                table.add_row(name, str(t["partitions"]), str(t["messages"]), duration(t["retention_s"]))
         console.print(table)
     if jobs:
         table = Table("job", "version", "state", "uptime", "checkpoints", "last checkpoint", "lag", "watermark",

@@ -69,14 +69,16 @@ class JobStatus:
         return pipeline_name(self.name, self.version)
 
 
-def routing(ctx: Context, job: str, raw_table: str, window_min: int) -> Routing | None:
-    """The job's recent events by destination (Trino); None when Trino cannot say."""
+def routing(ctx: Context, job: str, tables: dict[str, str], window_min: int) -> Routing | None:
+    """The job's recent events by destination (Trino), in the tables its version writes (`tables`:
+    role -> name, a replay's quarantine and late tables being its own); None when Trino cannot say."""
     since = datetime.now(UTC) - timedelta(minutes=window_min)
     ns = quote(ctx.settings.jobs.namespace)
+    raw, quarantine, late = (f"{ns}.{quote(tables[role])}" for role in ("raw", "quarantine", "late"))
     sql = f"""SELECT
-        (SELECT count(*) FROM {ns}.{quote(raw_table)} WHERE ingest_time > ?),
-        (SELECT count(*) FROM {ns}.quarantine WHERE job = ? AND ingest_time > ?),
-        (SELECT count(*) FROM {ns}.late_events WHERE job = ? AND ingest_time > ?)"""
+        (SELECT count(*) FROM {raw} WHERE ingest_time > ?),
+        (SELECT count(*) FROM {quarantine} WHERE job = ? AND ingest_time > ?),
+        (SELECT count(*) FROM {late} WHERE job = ? AND ingest_time > ?)"""
     try:
         row = query.run(ctx.settings, sql, [since, job, since, job, since]).rows[0]
     except KappaError:
@@ -110,7 +112,7 @@ def job_statuses(ctx: Context, *, with_routing: bool = True) -> list[JobStatus]:
             lag = sum(p.lag for p in group_lag(admin, ctx.settings.kafka_bootstrap, pipeline, job.topic))
         except KappaError:
             lag = None
-        recent = (routing(ctx, name, job.tables(record.version)["raw"], ctx.settings.operations.health_window_min)
+        recent = (routing(ctx, name, job.tables(record.version), ctx.settings.operations.health_window_min)
                   if with_routing and current is not None else None)
         out.append(JobStatus(name, record.version, state, current["jid"] if current else None, uptime, ckpt_age,
                              completed, lag, restarts, record.desired, watermark, recent))
