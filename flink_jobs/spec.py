@@ -41,6 +41,13 @@ class KafkaSource:
     bounded_specific_offsets: str = ""
 
 
+# PostgreSQL's SQL states of a restarting server ("terminating connection due to administrator command",
+# a crash shutdown, "the database system is starting up"). Iceberg's JDBC catalog retries a statement on a
+# fresh connection for the connection-failure states (08xxx) and for these; Flink's and Trino's catalogs
+# take them as `retryable_status_codes`, so a catalog database restart does not fail a commit or a view swap.
+CATALOG_RETRYABLE_SQL_STATES = "57P01,57P02,57P03"
+
+
 @dataclass(frozen=True)
 class CatalogSpec:
     name: str

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flink_jobs.spec import CatalogSpec, JobSpec, ident, literal
+from flink_jobs.spec import CATALOG_RETRYABLE_SQL_STATES, CatalogSpec, JobSpec, ident, literal
 
 
 def configure(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def]
@@ -56,6 +56,7 @@ def catalog_options(c: CatalogSpec) -> dict[str, str]:
         "jdbc.user": c.user,
         "jdbc.password": c.password,
         "jdbc.schema-version": "V1",
+        "retryable_status_codes": CATALOG_RETRYABLE_SQL_STATES,
         "warehouse": c.warehouse,
     }
 

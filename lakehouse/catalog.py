@@ -9,6 +9,8 @@ from urllib.parse import quote
 from pyiceberg.catalog.sql import SqlCatalog
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+from flink_jobs.spec import CATALOG_RETRYABLE_SQL_STATES
+
 TRINO_CATALOG = "iceberg"  # the name analysts type: iceberg.<schema>.<table>
 
 
@@ -27,6 +29,7 @@ def trino_catalog_properties(name: str, *, jdbc_url: str, user: str, password: s
         "iceberg.jdbc-catalog.connection-password": password,
         "iceberg.jdbc-catalog.default-warehouse-dir": warehouse,
         "iceberg.jdbc-catalog.schema-version": "V1",
+        "iceberg.jdbc-catalog.retryable-status-codes": CATALOG_RETRYABLE_SQL_STATES,
         # The platform's maintenance applies its own (longer) retention; these are Trino's floors.
         "iceberg.expire-snapshots.min-retention": "1h",
         "iceberg.remove-orphan-files.min-retention": "1h",

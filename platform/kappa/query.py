@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -79,6 +80,28 @@ def run(settings: KappaSettings, sql: str, params: list[Any] | None = None, *, u
         if "401" in str(exc):
             raise KappaError(f"Trino refused the credentials of user {user!r}") from exc
         raise KappaError(f"Trino: {_one_line(str(exc))}") from exc
+
+
+# Trino's error types for a failure outside the statement: the connector's catalog, a worker, the
+# network. A user error (a bad name, no permission) is never retried.
+TRANSIENT_ERROR_TYPES = frozenset({"INTERNAL_ERROR", "EXTERNAL"})
+
+
+def run_idempotent(settings: KappaSettings, sql: str, *, attempts: int = 4, first_wait_s: float = 0.5,
+                   user: str = DEFAULT_USER) -> Result:
+    """`run` for a statement that may safely run twice (`CREATE OR REPLACE VIEW`, `CREATE SCHEMA IF
+    NOT EXISTS`): a transient failure (the catalog database restarting, say) is retried with a
+    doubling wait; the last failure is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return run(settings, sql, user=user)
+        except KappaError as exc:
+            cause = exc.__cause__
+            if attempt == attempts or not (isinstance(cause, TrinoQueryError)
+                                           and cause.error_type in TRANSIENT_ERROR_TYPES):
+                raise
+            time.sleep(first_wait_s * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
 
 
 def _one_line(text: str) -> str:

@@ -229,7 +229,15 @@ def cutover(ctx: Context, job: str, version: int, replay_job_id: str | None = No
     old = record.version
     if old == version:
         raise KappaError(f"{job} v{version} is already live")
-    switched = apply_job_views(ctx, get_definition(ctx.settings, job).pipeline, version)
+    pipeline = get_definition(ctx.settings, job).pipeline
+    try:
+        switched = apply_job_views(ctx, pipeline, version)
+    except KappaError as exc:
+        # Some views may point at the new version already: put them all back, so that analysts never
+        # read a mix of versions, and leave both jobs running for the user to retry.
+        apply_job_views(ctx, pipeline, old)
+        raise KappaError(f"cut-over of {job} to v{version} failed, every view is back on v{old} and both "
+                         f"versions still run (retry `kappa replay cutover`): {exc}") from exc
     savepoint = stop_job(ctx, job, savepoint=True)
     record = store.get(job)
     if savepoint:

@@ -1,7 +1,9 @@
 """Apply the `analytics` views (lakehouse/views.py) for the live version of every pipeline, through Trino.
 
 `CREATE OR REPLACE VIEW` swaps one catalog pointer, so a query sees either the old or the new
-version, never a missing or half-written view. Applied by `kappa up` and by replay cut-over.
+version, never a missing or half-written view. Applied by `kappa up` and by replay cut-over; a view
+statement that fails for a transient reason (the catalog database restarting) is retried, since
+replacing a view twice is harmless.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from lakehouse.views import pipeline_views
 
 def ensure_views_schema(ctx: Context) -> None:
     schema = qualified(TRINO_CATALOG, ctx.settings.jobs.views_namespace)
-    query.run(ctx.settings, f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    query.run_idempotent(ctx.settings, f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
 
 def apply_job_views(ctx: Context, pipeline: Pipeline, version: int) -> list[str]:
@@ -25,7 +27,7 @@ def apply_job_views(ctx: Context, pipeline: Pipeline, version: int) -> list[str]
     ensure_views_schema(ctx)
     names = []
     for view in pipeline_views(pipeline, version):
-        query.run(s, view.create_sql(TRINO_CATALOG, s.jobs.views_namespace, s.jobs.namespace))
+        query.run_idempotent(s, view.create_sql(TRINO_CATALOG, s.jobs.views_namespace, s.jobs.namespace))
         names.append(f"{s.jobs.views_namespace}.{view.name} -> {s.jobs.namespace}.{view.source_table}")
     return names
 

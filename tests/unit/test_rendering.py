@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from flink_jobs.spec import JobSpec, ident
-from flink_jobs.sql import field_columns
+from flink_jobs.sql import catalog_options, field_columns
 from kappa.artifacts.installs import Installs
 from kappa.context import Context
 from kappa.infra import KUBERNETES_CATALOG_KEYS, kubernetes_vars, tf_vars
@@ -72,6 +72,18 @@ def test_trino_catalog_shares_the_jdbc_catalog(ctx: Context) -> None:
     assert props["iceberg.jdbc-catalog.connection-url"] == "jdbc:postgresql://127.0.0.1:15433/iceberg"
     assert props["iceberg.jdbc-catalog.schema-version"] == "V1"
     assert props["iceberg.jdbc-catalog.connection-password"] == "catalog-pw"
+
+
+def test_both_catalogs_retry_a_restarting_database(ctx: Context) -> None:
+    """Flink's and Trino's JDBC catalogs take the same SQL states of a restarting PostgreSQL as
+    retryable, each a comma-separated list of five-character states."""
+    trino_states = iceberg_catalog_properties(ctx)["iceberg.jdbc-catalog.retryable-status-codes"]
+    spec = JobSpec.from_dict(json.loads(json.dumps(render_spec(ctx, get_definition(ctx.settings, "transactions"),
+                                                                version=1))))
+    flink_states = catalog_options(spec.catalog)["retryable_status_codes"]
+    assert trino_states == flink_states
+    assert "57P01" in trino_states.split(",")  # terminating connection due to administrator command
+    assert all(len(state) == 5 for state in trino_states.split(","))
 
 
 def test_job_spec_round_trip_and_parameters(ctx: Context) -> None:
