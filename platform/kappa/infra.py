@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from psycopg2 import sql as pgsql
+
 from kappa import kafka_clients
 from kappa.artifacts.terraform import ensure_cli_config, ensure_providers, ensure_terraform
 from kappa.context import Context
@@ -64,6 +66,7 @@ def tf_vars(ctx: Context) -> dict[str, Any]:
         "catalog_role": s.postgres.user,
         "catalog_database": s.postgres.database,
         "dagster_database": s.postgres.dagster_database,
+        "dagster_role": s.postgres.dagster_user,
         "warehouse_path": str(s.warehouse),
     }
 
@@ -101,6 +104,7 @@ class Terraform:
             "CHECKPOINT_DISABLE": "1",
             "TF_VAR_postgres_superuser_password": self.ctx.secrets.postgres_superuser_password,
             "TF_VAR_catalog_role_password": self.ctx.secrets.catalog_password,
+            "TF_VAR_dagster_role_password": self.ctx.secrets.dagster_storage_password,
         })
         return env
 
@@ -148,11 +152,20 @@ class Terraform:
         if s.postgres.user in existing["roles"]:
             wanted["module.catalog.postgresql_role.owner"] = s.postgres.user
         if s.postgres.database in existing["databases"]:
-            wanted["module.catalog.postgresql_database.catalog"] = s.postgres.database
+            wanted["module.catalog.postgresql_database.this"] = s.postgres.database
+        if s.postgres.dagster_user in existing["roles"]:
+            wanted["module.dagster_storage.postgresql_role.owner"] = s.postgres.dagster_user
         if s.postgres.dagster_database in existing["databases"]:
-            wanted[f'module.catalog.postgresql_database.extra["{s.postgres.dagster_database}"]'] = (
-                s.postgres.dagster_database)
+            wanted["module.dagster_storage.postgresql_database.this"] = s.postgres.dagster_database
         adopted = []
+        managed = self.managed()
+        # Before each database had a role of its own, one module held both (a stack from then).
+        moves = {"module.catalog.postgresql_database.catalog": "module.catalog.postgresql_database.this",
+                 f'module.catalog.postgresql_database.extra["{s.postgres.dagster_database}"]':
+                     "module.dagster_storage.postgresql_database.this"}
+        for old, new in moves.items():
+            if old in managed:
+                self.run("state", "mv", "-no-color", f"-backup={self.work / 'terraform.tfstate.backup'}", old, new)
         managed = self.managed()
         var_args = self._var_args()
         for address, resource_id in wanted.items():
@@ -201,7 +214,38 @@ def existing_resources(ctx: Context) -> dict[str, set[str]]:
 
 def provision(ctx: Context, progress: Progress = lambda _m: None) -> Provisioned:
     progress("provisioning topics, catalog databases and warehouse (terraform apply, infra/envs/local)")
-    return Terraform(ctx, progress=progress).apply()
+    provisioned = Terraform(ctx, progress=progress).apply()
+    handed = hand_over(ctx, provisioned.dagster_database, provisioned.dagster_role)
+    if handed:
+        progress(f"Dagster's storage: {len(handed)} table(s) handed over to role {provisioned.dagster_role}")
+    return provisioned
+
+
+# Tables, views and free-standing sequences (a table's own sequences follow it).
+_FOREIGN_OBJECTS = """
+SELECT c.relkind, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND pg_get_userbyid(c.relowner) <> %s
+  AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                       AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
+ORDER BY 1, 2, 3"""
+_ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+
+
+def hand_over(ctx: Context, database: str, role: str) -> list[str]:
+    """Give `role` what another role created in its database: a stack from before Dagster had a role
+    of its own has Dagster's tables owned by the catalog's role. Returns what changed hands."""
+    conn = Postgres(ctx).connect(database)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(_FOREIGN_OBJECTS, (role,))
+            objects = cur.fetchall()
+            for kind, schema, name in objects:
+                cur.execute(pgsql.SQL("ALTER {} {}.{} OWNER TO {}").format(
+                    pgsql.SQL(_ALTER[kind]), pgsql.Identifier(schema), pgsql.Identifier(name), pgsql.Identifier(role)))
+    finally:
+        conn.close()
+    return [f"{schema}.{name}" for _kind, schema, name in objects]
 
 
 __all__ = ["LOCAL_ENV", "Terraform", "kubernetes_vars", "provision", "tf_vars"]

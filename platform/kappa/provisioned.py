@@ -23,6 +23,7 @@ class Provisioned:
     catalog_database: str
     catalog_jdbc_url: str
     dagster_database: str
+    dagster_role: str
     warehouse_uri: str
 
     @property

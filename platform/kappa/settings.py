@@ -98,7 +98,8 @@ class PostgresSettings(_Section):
     port: int = 5433
     database: str = "iceberg"
     dagster_database: str = Field("dagster", description="Dagster's run, event and schedule storage")
-    user: str = "kappa"
+    user: str = Field("kappa", description="the catalog's role: Flink, Trino and PyIceberg log in as it")
+    dagster_user: str = Field("dagster", description="the role owning Dagster's storage, and nothing else")
 
 
 class FlinkSettings(_Section):

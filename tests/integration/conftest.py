@@ -21,6 +21,7 @@ from kappa import query
 from kappa.artifacts import installs
 from kappa.catalog import ensure_streaming_tables
 from kappa.context import Context, build_context
+from kappa.runtime.private import private_umask
 from kappa.runtime.process import ProcessTable, free_port
 from kappa.runtime.stack import Stack
 from kappa.settings import KappaSettings, load_settings
@@ -47,6 +48,7 @@ def stop_abandoned_stacks(root: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def settings() -> KappaSettings:
+    private_umask()  # the tests act as the CLI does: what they write into the stack's state is private
     if os.environ.get("KAPPA_TEST_STACK") == "reuse":
         return load_settings(ROOT / "kappa.toml")
     # Test stacks live in the cache, not in pytest's temporary folders (which pytest prunes), so that

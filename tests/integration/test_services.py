@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pyarrow as pa
+import pytest
 import requests
 from confluent_kafka import Consumer
 
@@ -81,6 +82,7 @@ def test_pyiceberg_table_is_visible_in_trino(ctx: Context) -> None:
     assert sorted(cat.load_table(f"{namespace}.people").scan().to_arrow()["id"].to_pylist()) == [1, 2, 3, 4]
 
 
+@pytest.mark.security
 def test_flink_rest_takes_no_jars_and_no_cross_origin_reads(ctx: Context) -> None:
     url = ctx.settings.flink_rest_url
     assert requests.get(f"{url}/jars", timeout=10).status_code == 404, "the jar upload handlers are on"

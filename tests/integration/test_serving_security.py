@@ -9,6 +9,8 @@ from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.serving import apply_views
 
+pytestmark = pytest.mark.security
+
 
 @pytest.fixture(scope="module", autouse=True)
 def views(ctx: Context) -> None:

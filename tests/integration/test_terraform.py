@@ -38,7 +38,8 @@ def test_topics_databases_and_role_exist_as_declared(ctx: Context) -> None:
     finally:
         conn.close()
     s = ctx.settings
-    assert owners[s.postgres.database] == s.postgres.user and owners[s.postgres.dagster_database] == s.postgres.user
+    assert owners[s.postgres.database] == s.postgres.user
+    assert owners[s.postgres.dagster_database] == s.postgres.dagster_user  # a role of its own
     assert ctx.settings.warehouse.is_dir()
     provisioned = provisioned_outputs(ctx.settings)
     assert provisioned.catalog_jdbc_url == s.jdbc_url and provisioned.warehouse == s.warehouse
@@ -53,6 +54,7 @@ def test_second_plan_is_empty(ctx: Context) -> None:
 def test_the_state_holds_no_password(ctx: Context) -> None:
     state = infra.Terraform(ctx).state_file.read_text()
     assert ctx.secrets.catalog_password not in state
+    assert ctx.secrets.dagster_storage_password not in state
     assert ctx.secrets.postgres_superuser_password not in state
 
 
@@ -80,7 +82,7 @@ def test_destroy_would_delete_only_what_terraform_created(ctx: Context) -> None:
     s = ctx.settings
     assert doomed == {
         *(f'module.topics.kafka_topic.this["{t}"]' for t in s.kafka.topics),
-        "module.catalog.postgresql_role.owner", "module.catalog.postgresql_database.catalog",
-        f'module.catalog.postgresql_database.extra["{s.postgres.dagster_database}"]',
+        "module.catalog.postgresql_role.owner", "module.catalog.postgresql_database.this",
+        "module.dagster_storage.postgresql_role.owner", "module.dagster_storage.postgresql_database.this",
         "module.warehouse.terraform_data.warehouse",
     }, text

@@ -30,7 +30,7 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 
 def test_every_module_and_environment_is_found() -> None:
     names = {f"{p.parent.name}/{p.name}" for p in CONFIGS}
-    assert {"envs/local", "envs/kubernetes", "modules/kafka_topics", "modules/catalog_database",
+    assert {"envs/local", "envs/kubernetes", "modules/kafka_topics", "modules/service_database",
             "modules/local_warehouse", "modules/helm_release"} <= names
     for config in CONFIGS:
         assert {f.name for f in config.glob("*.tf")} >= {"main.tf", "variables.tf", "outputs.tf", "versions.tf"}

@@ -16,7 +16,7 @@ def write_outputs(c: Context) -> None:
         "topics": {n: {"partitions": t["partitions"]} for n, t in v["topics"].items()},
         "catalog_role": v["catalog_role"], "catalog_database": v["catalog_database"],
         "catalog_jdbc_url": f"jdbc:postgresql://{v['postgres_host']}:{v['postgres_port']}/{v['catalog_database']}",
-        "dagster_database": v["dagster_database"], "warehouse_uri": f"file://{v['warehouse_path']}",
+        "dagster_database": v["dagster_database"], "dagster_role": v["dagster_role"], "warehouse_uri": f"file://{v['warehouse_path']}",
     }
     path = Terraform(c).outputs_file
     path.parent.mkdir(parents=True)

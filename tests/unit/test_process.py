@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kappa.errors import ServiceError
+from kappa.runtime.private import secure_state_dir
 from kappa.runtime.process import ProcessSpec, ProcessTable, free_port, tcp_open
 
 
@@ -107,3 +108,40 @@ def test_a_port_held_for_a_moment_at_start_is_waited_for(tmp_path: Path) -> None
         table.wait_healthy(running, lambda: tcp_open("127.0.0.1", port), timeout_s=20)
     finally:
         table.stop("web")
+
+
+def test_a_service_creates_private_files(tmp_path: Path) -> None:
+    """Whatever umask the caller has, a supervised process writes files only its user can read."""
+    table = ProcessTable(tmp_path / "run")
+    out = tmp_path / "written"
+    spec = ProcessSpec(name="writer", argv=[sys.executable, "-c", f"open({str(out)!r}, 'w').write('x'); "
+                                                                  "import time; time.sleep(30)"],
+                       log_path=tmp_path / "logs" / "writer.log")
+    running = table.start(spec, "127.0.0.1")
+    try:
+        table.wait_healthy(running, out.exists, timeout_s=20)
+        assert out.stat().st_mode & 0o777 == 0o600
+    finally:
+        table.stop("writer")
+
+
+def test_the_state_directory_is_tightened_but_keeps_a_passage_to_a_foreign_folder(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    for path in (state / "trino" / "etc", state / "warehouse" / "t", state / "postgres" / "data"):
+        path.mkdir(parents=True)
+        path.chmod(0o755)
+    for path in (state / "trino" / "etc" / "config.properties", state / "warehouse" / "t" / "a.parquet"):
+        path.write_text("x")
+        path.chmod(0o644)
+    state.chmod(0o755)
+    (state / "link").symlink_to("/etc/hostname")
+
+    tightened = secure_state_dir(state, foreign=state / "postgres" / "data")
+
+    mode = {p.relative_to(state).as_posix(): p.lstat().st_mode & 0o777 for p in state.rglob("*")}
+    assert state.stat().st_mode & 0o777 == 0o711  # enter, never list
+    assert mode["postgres"] == 0o701  # the passage to PostgreSQL's data folder
+    assert mode["trino/etc/config.properties"] == mode["warehouse/t/a.parquet"] == 0o600
+    assert mode["trino"] == mode["trino/etc"] == mode["warehouse/t"] == 0o700
+    assert tightened == 9 and secure_state_dir(state, foreign=state / "postgres" / "data") == 0
+    assert secure_state_dir(state) == 2 and state.stat().st_mode & 0o777 == 0o700  # no foreign user: no passage

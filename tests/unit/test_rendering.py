@@ -16,6 +16,7 @@ from kappa.context import Context
 from kappa.infra import KUBERNETES_CATALOG_KEYS, kubernetes_vars, tf_vars
 from kappa.jobs import get_definition, render_spec
 from kappa.runtime.secrets import Secrets, load_or_create
+from kappa.services.dagster import STORAGE_PASSWORD_ENV, DagsterWebserver, render_instance
 from kappa.services.flink import flink_config, render_config_yaml
 from kappa.services.kafka import render_server_properties
 from kappa.services.trino import iceberg_catalog_properties
@@ -35,7 +36,7 @@ def ctx(tmp_path: Path) -> Context:
     fake = tmp_path / "installs"
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
                         fake / "cli.jar")
-    c = Context(load_settings(cfg), installs, Secrets("super", "catalog-pw", "a", "p", "n", "s"))
+    c = Context(load_settings(cfg), installs, Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw"))
     write_outputs(c)
     return c
 
@@ -135,7 +136,7 @@ def test_a_job_runs_live_at_its_own_parallelism_and_bounded_with_one_writer(tmp_
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[flink]\nparallelism = 1\n[jobs.user_activity]\nparallelism = 2\n")
     c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdef")),
-                Secrets("super", "catalog-pw", "a", "p", "n", "s"))
+                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw"))
     write_outputs(c)
     ua, tx = get_definition(c.settings, "user_activity"), get_definition(c.settings, "transactions")
     assert render_spec(c, ua, 1)["parallelism"] == 2 and render_spec(c, tx, 1)["parallelism"] == 1
@@ -190,3 +191,13 @@ def test_the_kubernetes_environment_takes_the_settings_facts_from_the_platform()
 def iceberg_catalog_properties_for_comparison(settings: Any) -> dict[str, str]:
     return trino_catalog_properties(settings.catalog.name, jdbc_url="jdbc:x", user="u", password="pw",
                                     warehouse="file:///w", storage="local")
+
+
+def test_dagsters_instance_names_its_storage_password_and_never_holds_it(ctx: Context) -> None:
+    """Dagster hands its instance configuration to each code server on the command line."""
+    instance = render_instance(ctx)
+    assert "dagster-pw" not in json.dumps(instance)
+    db = instance["storage"]["postgres"]["postgres_db"]
+    assert db["password"] == {"env": STORAGE_PASSWORD_ENV}
+    assert (db["username"], db["db_name"]) == ("dagster", "dagster")  # its own role, not the catalog's
+    assert DagsterWebserver(ctx).env()[STORAGE_PASSWORD_ENV] == "dagster-pw"

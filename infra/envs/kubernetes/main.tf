@@ -27,21 +27,26 @@ module "topics" {
   extra_config = var.topic_extra_config
 }
 
+module "dagster_storage" {
+  source        = "../../modules/service_database"
+  role          = var.dagster_role
+  role_password = var.dagster_role_password
+  database      = var.dagster_database
+}
+
 module "catalog" {
-  source           = "../../modules/catalog_database"
-  role             = var.catalog_role
-  role_password    = var.catalog_role_password
-  catalog_database = var.catalog_database
-  extra_databases  = [var.dagster_database]
-  host             = var.postgres_host
-  port             = var.postgres_port
+  source        = "../../modules/service_database"
+  role          = var.catalog_role
+  role_password = var.catalog_role_password
+  database      = var.catalog_database
 }
 
 locals {
-  bucket_root = regex("^([a-z0-9]+://[^/]+)", var.warehouse_uri)[0]
+  catalog_jdbc_url = "jdbc:postgresql://${var.postgres_host}:${var.postgres_port}/${module.catalog.database}"
+  bucket_root      = regex("^([a-z0-9]+://[^/]+)", var.warehouse_uri)[0]
   # The platform's catalog properties (the same function renders the local stack's), plus this deployment's.
   trino_catalog = merge(var.trino_catalog_properties, {
-    "iceberg.jdbc-catalog.connection-url"        = module.catalog.catalog_jdbc_url
+    "iceberg.jdbc-catalog.connection-url"        = local.catalog_jdbc_url
     "iceberg.jdbc-catalog.connection-user"       = module.catalog.role
     "iceberg.jdbc-catalog.default-warehouse-dir" = var.warehouse_uri
     }, var.s3_endpoint == "" ? {} : {
@@ -106,10 +111,10 @@ module "dagster" {
   chart_version = var.dagster_chart_version
   kube_context  = var.kube_context
   values = {
-    postgresql = { enabled = false, postgresqlHost = var.postgres_host, postgresqlUsername = module.catalog.role,
-    postgresqlDatabase = var.dagster_database, service = { port = var.postgres_port } }
+    postgresql = { enabled = false, postgresqlHost = var.postgres_host, postgresqlUsername = module.dagster_storage.role,
+    postgresqlDatabase = module.dagster_storage.database, service = { port = var.postgres_port } }
     generatePostgresqlPasswordSecret = true
   }
-  secret_values = { "postgresql.postgresqlPassword" = var.catalog_role_password }
-  depends_on    = [module.catalog]
+  secret_values = { "postgresql.postgresqlPassword" = var.dagster_role_password }
+  depends_on    = [module.dagster_storage]
 }

@@ -5,7 +5,7 @@ output "topics" {
 
 output "catalog_jdbc_url" {
   description = "JDBC URL of the Iceberg catalog on the managed PostgreSQL."
-  value       = module.catalog.catalog_jdbc_url
+  value       = local.catalog_jdbc_url
 }
 
 output "warehouse_uri" {

@@ -65,7 +65,7 @@ variable "postgres_admin_password" {
 }
 
 variable "catalog_role" {
-  description = "The role owning the catalog and Dagster databases."
+  description = "The role owning the catalog database."
   type        = string
   default     = "kappa"
 }
@@ -81,6 +81,19 @@ variable "catalog_database" {
   description = "The Iceberg JDBC catalog's database."
   type        = string
   default     = "iceberg"
+}
+
+variable "dagster_role" {
+  description = "The login role owning Dagster's storage database (and nothing else)."
+  type        = string
+  default     = "dagster"
+}
+
+variable "dagster_role_password" {
+  description = "The Dagster role's password, from the platform's secret store (write-only)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
 }
 
 variable "dagster_database" {

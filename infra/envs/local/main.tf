@@ -22,14 +22,18 @@ module "topics" {
   topics = var.topics
 }
 
+module "dagster_storage" {
+  source        = "../../modules/service_database"
+  role          = var.dagster_role
+  role_password = var.dagster_role_password
+  database      = var.dagster_database
+}
+
 module "catalog" {
-  source           = "../../modules/catalog_database"
-  role             = var.catalog_role
-  role_password    = var.catalog_role_password
-  catalog_database = var.catalog_database
-  extra_databases  = [var.dagster_database]
-  host             = var.postgres_host
-  port             = var.postgres_port
+  source        = "../../modules/service_database"
+  role          = var.catalog_role
+  role_password = var.catalog_role_password
+  database      = var.catalog_database
 }
 
 module "warehouse" {

@@ -12,18 +12,22 @@ output "catalog_role" {
 
 output "catalog_database" {
   description = "The Iceberg catalog database."
-  value       = module.catalog.catalog_database
+  value       = module.catalog.database
 }
 
 output "catalog_jdbc_url" {
   description = "JDBC URL of the Iceberg catalog (Flink, Trino)."
-  value       = module.catalog.catalog_jdbc_url
+  value       = "jdbc:postgresql://${var.postgres_host}:${var.postgres_port}/${module.catalog.database}"
 }
 
 output "dagster_database" {
   description = "Dagster's storage database."
-  value       = var.dagster_database
-  depends_on  = [module.catalog]
+  value       = module.dagster_storage.database
+}
+
+output "dagster_role" {
+  description = "The role Dagster logs in as (it owns Dagster's database and nothing else)."
+  value       = module.dagster_storage.role
 }
 
 output "warehouse_uri" {

@@ -46,7 +46,7 @@ variable "postgres_superuser_password" {
 }
 
 variable "catalog_role" {
-  description = "The login role owning the catalog and Dagster databases."
+  description = "The login role owning the catalog database."
   type        = string
 }
 
@@ -60,6 +60,19 @@ variable "catalog_role_password" {
 variable "catalog_database" {
   description = "The Iceberg JDBC catalog's database."
   type        = string
+}
+
+variable "dagster_role" {
+  description = "The login role owning Dagster's storage database (and nothing else)."
+  type        = string
+  default     = "dagster"
+}
+
+variable "dagster_role_password" {
+  description = "The Dagster role's password, from the platform's secret store (write-only)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
 }
 
 variable "dagster_database" {

@@ -10,6 +10,7 @@ import typer
 from kappa.cli import backfill_cmds, bench_cmds, data_cmds, demo, infra_cmds, jobs_cmds, replay_cmds, stack_cmds
 from kappa.cli.output import err_console
 from kappa.errors import KappaError
+from kappa.runtime.private import private_umask
 from kappa.settings import ConfigError, load_settings
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.command("bench")(bench_cmds.bench)
 
 
 def main(argv: list[str] | None = None) -> None:
+    private_umask()  # what the CLI writes into the state directory (configs, job specs, tables) is private
     try:
         app(args=argv, standalone_mode=False)
     except (KappaError, ConfigError) as exc:

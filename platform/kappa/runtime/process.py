@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import random
 import signal
 import socket
@@ -17,13 +18,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from kappa.errors import ServiceError
+from kappa.runtime.private import UMASK
 
 HealthCheck = Callable[[], bool]
 PORT_GRACE_S = 5.0
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """Popen's arguments to run as `user` with that user's own group and no other (not the caller's:
+    a process started by root would otherwise keep group root and reach what root's group may)."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,7 @@ class ProcessTable:
             try:
                 proc = subprocess.Popen(
                     list(spec.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=env, cwd=spec.cwd, user=spec.user, start_new_session=True,
+                    env=env, cwd=spec.cwd, start_new_session=True, umask=UMASK, **as_user(spec.user),
                 )
             except OSError as exc:
                 raise ServiceError(spec.name, f"could not be launched: {exc}", spec.log_path) from exc

@@ -22,6 +22,7 @@ class Secrets:
     trino_pipeline_password: str
     trino_analyst_password: str
     trino_shared_secret: str
+    dagster_storage_password: str
 
     def trino_password(self, user: str) -> str:
         if user not in TRINO_ROLES:

