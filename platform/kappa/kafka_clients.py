@@ -47,6 +47,16 @@ def producer(bootstrap: str) -> Producer:
         return _producers[bootstrap]
 
 
+def release(bootstrap: str, timeout_s: float = 5.0) -> None:
+    """Deliver what this process still holds for `bootstrap` and drop its clients: called before the
+    broker stops, so that no client keeps reconnecting to a broker that is gone."""
+    with _lock:
+        held = _producers.pop(bootstrap, None)
+        _admins.pop(bootstrap, None)
+    if held is not None:
+        held.flush(timeout_s)
+
+
 @atexit.register
 def _flush_all() -> None:
     for p in list(_producers.values()):

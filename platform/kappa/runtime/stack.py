@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kappa import infra
+from kappa import infra, kafka_clients
 from kappa.catalog import catalog
 from kappa.context import Context
 from kappa.errors import KappaError, ServiceError
@@ -108,6 +108,7 @@ class Stack:
         ready.add(name)
 
     def down(self, progress: Progress = lambda _m: None) -> list[str]:
+        kafka_clients.release(self.ctx.settings.kafka_bootstrap)
         stopped = []
         order = [s.name for s in reversed(self.services)]
         extra = [n for n in self.table.names() if n not in order]

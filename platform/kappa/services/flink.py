@@ -72,6 +72,9 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         "classloader.check-leaked-classloader": "false",
         "io.tmp.dirs": str(state / "tmp"),
         "web.upload.dir": str(state / "uploads"),
+        # Iceberg writes the warehouse through Hadoop's file system, which sets each file's mode from its
+        # own umask (022 by default, so 644) whatever the process's: the warehouse stays private.
+        "flink.hadoop.fs.permissions.umask-mode": "077",
         # No jar upload and run through the Web UI or REST (`kappa` submits with `flink run`), and no
         # cross-origin reads of the REST API by a web page open in a browser on this machine.
         "web.submit.enable": "false",
