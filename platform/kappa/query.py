@@ -53,9 +53,25 @@ def statement(sql: str) -> str:
     return re.sub(r"[\s;]+$", "", sql.strip())
 
 
+def refuse_view_time_travel(sql: str, views_namespace: str) -> None:
+    """Trino ignores `FOR VERSION|TIMESTAMP AS OF` on a view and answers with current data; a user
+    asking for the past must not get the present without a word."""
+    name = r'(?:"[^"]+"|\w+)'
+    code = re.sub(r"'(?:[^']|'')*'", "''", sql)  # not inside a string literal
+    found = re.search(rf'(?:{name}\s*\.\s*)?"?{re.escape(views_namespace)}"?\s*\.\s*({name})\s+'
+                      r"(?:(?:AS\s+)?(?!FOR\b)\w+\s+)?FOR\s+(?:VERSION|TIMESTAMP)\s+AS\s+OF\b", code, re.IGNORECASE)
+    if found:
+        view = found.group(1).strip('"')
+        raise KappaError(f"time travel on the view {views_namespace}.{view} is not supported: Trino would ignore "
+                         f"it and return current data. Query the table it shows (`SHOW CREATE VIEW "
+                         f"{views_namespace}.{view}` names it) FOR VERSION or TIMESTAMP AS OF, as user pipeline "
+                         "or admin")
+
+
 def run(settings: KappaSettings, sql: str, params: list[Any] | None = None, *, user: str = DEFAULT_USER,
         password: str | None = None) -> Result:
     sql = statement(sql)
+    refuse_view_time_travel(sql, settings.jobs.views_namespace)
     try:
         conn = connect(settings, user, password=password)
         try:

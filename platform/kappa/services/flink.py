@@ -113,7 +113,7 @@ class _FlinkProcess:
         dist_conf = pyflink_dir(self.ctx.installs.flink_python) / "conf"
         for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties"):
             if not (self.conf_dir / name).exists():
-                shutil.copy(dist_conf / name, self.conf_dir / name)
+                shutil.copyfile(dist_conf / name, self.conf_dir / name)  # not its mode: private, as all state
 
     def spec(self) -> ProcessSpec:
         return ProcessSpec(
