@@ -34,9 +34,9 @@ def demo(
     began = time.monotonic()
     stack = bring_up(settings)
     job = j.get_definition(settings, "transactions")
-    tables = job.tables()
     with step("starting the transactions job"):
         job_id = j.start_job(stack.ctx, "transactions")
+    tables = job.tables(j.JobStore(settings.state).get("transactions").version)  # the live one, after a replay too
     console.print(f"job transactions running (Flink job {job_id}): {settings.flink_rest_url}")
 
     # Event time: the 30 minutes up to now, or on a re-run from just after the previous run's last
