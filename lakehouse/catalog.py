@@ -9,9 +9,11 @@ from urllib.parse import quote
 from pyiceberg.catalog.sql import SqlCatalog
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from flink_jobs.spec import CATALOG_RETRYABLE_SQL_STATES
+from flink_jobs.spec import CATALOG_PASSWORD_ENV, CATALOG_RETRYABLE_SQL_STATES
 
 TRINO_CATALOG = "iceberg"  # the name analysts type: iceberg.<schema>.<table>
+# Trino reads `${ENV:NAME}` in any of its properties files: the password stays out of them.
+CATALOG_PASSWORD_REF = f"${{ENV:{CATALOG_PASSWORD_ENV}}}"
 
 
 def trino_catalog_properties(name: str, *, jdbc_url: str, user: str, password: str, warehouse: str,

@@ -24,7 +24,7 @@ from kappa.errors import KappaError
 from kappa.provisioned import Provisioned, outputs_file, terraform_dir
 from kappa.services.postgres import SUPERUSER, Postgres
 from kappa.settings import KappaSettings
-from lakehouse.catalog import trino_catalog_properties
+from lakehouse.catalog import CATALOG_PASSWORD_REF, trino_catalog_properties
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA = REPO_ROOT / "infra"
@@ -46,7 +46,7 @@ def kubernetes_vars(settings: KappaSettings) -> dict[str, Any]:
     checkpoint interval, the topics, and Trino's catalog (rendered as for the local stack, the
     password read from the Kubernetes secret)."""
     catalog = trino_catalog_properties(settings.catalog.name, jdbc_url="", user="",
-                                       password="${ENV:KAPPA_CATALOG_PASSWORD}", warehouse="", storage="s3")
+                                       password=CATALOG_PASSWORD_REF, warehouse="", storage="s3")
     return {
         "checkpoint_interval_s": settings.flink.checkpoint_interval_s,
         "topics": {name: t.model_dump() for name, t in settings.kafka.topics.items()},

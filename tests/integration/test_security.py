@@ -99,3 +99,11 @@ def test_each_database_role_reaches_only_its_own_database(ctx: Context, role: st
     assert read(*owner) >= 0  # the table is there, and its owner reads it
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         read(user, password)
+
+
+def test_trinos_configuration_refers_to_its_secrets_and_holds_none(ctx: Context) -> None:
+    etc = ctx.settings.state / "trino" / "etc"
+    text = "".join(p.read_text(errors="replace") for p in etc.rglob("*") if p.is_file())
+    assert "${ENV:KAPPA_CATALOG_PASSWORD}" in text and "${ENV:KAPPA_TRINO_SHARED_SECRET}" in text
+    for name in ("catalog_password", "trino_shared_secret"):
+        assert getattr(ctx.secrets, name) not in text, name

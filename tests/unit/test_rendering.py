@@ -19,7 +19,7 @@ from kappa.runtime.secrets import Secrets, load_or_create
 from kappa.services.dagster import STORAGE_PASSWORD_ENV, DagsterWebserver, render_instance
 from kappa.services.flink import flink_config, render_config_yaml
 from kappa.services.kafka import render_server_properties
-from kappa.services.trino import iceberg_catalog_properties
+from kappa.services.trino import Trino, iceberg_catalog_properties
 from kappa.settings import load_settings
 from lakehouse.catalog import trino_catalog_properties
 from tests.unit.provisioned import write_outputs
@@ -72,7 +72,9 @@ def test_trino_catalog_shares_the_jdbc_catalog(ctx: Context) -> None:
     assert props["iceberg.jdbc-catalog.catalog-name"] == ctx.settings.catalog.name
     assert props["iceberg.jdbc-catalog.connection-url"] == "jdbc:postgresql://127.0.0.1:15433/iceberg"
     assert props["iceberg.jdbc-catalog.schema-version"] == "V1"
-    assert props["iceberg.jdbc-catalog.connection-password"] == "catalog-pw"
+    # by reference: the password is in Trino's environment, not in a file
+    assert props["iceberg.jdbc-catalog.connection-password"] == "${ENV:KAPPA_CATALOG_PASSWORD}"
+    assert Trino(ctx).env()["KAPPA_CATALOG_PASSWORD"] == "catalog-pw"
 
 
 def test_both_catalogs_retry_a_restarting_database(ctx: Context) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import requests
 
+from flink_jobs.spec import CATALOG_PASSWORD_ENV
 from kappa import query
 from kappa.artifacts.java import JavaRuntime, find_java
 from kappa.artifacts.versions import TRINO_JAVA_MIN, TRINO_VERSION
@@ -11,14 +12,14 @@ from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.provisioned import outputs as provisioned_outputs
 from kappa.runtime.process import ProcessSpec
-from kappa.services.trino_security import write_security
-from lakehouse.catalog import TRINO_CATALOG, trino_catalog_properties
+from kappa.services.trino_security import SHARED_SECRET_ENV, write_security
+from lakehouse.catalog import CATALOG_PASSWORD_REF, TRINO_CATALOG, trino_catalog_properties
 
 
 def iceberg_catalog_properties(ctx: Context) -> dict[str, str]:
     provisioned = provisioned_outputs(ctx.settings)
     return trino_catalog_properties(ctx.settings.catalog.name, jdbc_url=provisioned.catalog_jdbc_url,
-                                    user=provisioned.catalog_role, password=ctx.secrets.catalog_password,
+                                    user=provisioned.catalog_role, password=CATALOG_PASSWORD_REF,
                                     warehouse=provisioned.warehouse_uri, storage="local")
 
 
@@ -70,7 +71,6 @@ class Trino:
         (self.etc / "log.properties").write_text("io.trino=INFO\n")
         catalog = self.etc / "catalog" / f"{TRINO_CATALOG}.properties"
         catalog.write_text(_properties(iceberg_catalog_properties(self.ctx)))
-        catalog.chmod(0o600)
 
     def node_properties(self) -> dict[str, str]:
         return {
@@ -103,7 +103,13 @@ class Trino:
         ]
         return ProcessSpec(
             name=self.name, argv=argv, log_path=self.ctx.log_path(self.name), ports=self.ports(), cwd=self.dir,
+            env=self.env(),
         )
+
+    def env(self) -> dict[str, str]:
+        """The secrets the properties files refer to (`${ENV:...}`): in Trino's environment only."""
+        return {CATALOG_PASSWORD_ENV: self.ctx.secrets.catalog_password,
+                SHARED_SECRET_ENV: self.ctx.secrets.trino_shared_secret}
 
     def healthy(self) -> bool:
         r = requests.get(self.ctx.settings.trino_health_url, timeout=2)
@@ -113,10 +119,11 @@ class Trino:
         return None
 
     def refresh_catalog_connections(self, attempts: int = 6) -> int:
-        """After the catalog database restarted under a running Trino: each pooled catalog connection
-        fails once ("Cannot check and eventually update SQL schema": Iceberg's JDBC pool reconnects
-        on SQLSTATE 08xxx but PostgreSQL's restart reports 57P01), so use them up here rather than
-        in an analyst's queries. Returns how many queries failed before two in a row succeeded."""
+        """After the catalog database restarted under a running Trino: a pooled catalog connection
+        could fail once ("Cannot check and eventually update SQL schema": Iceberg's JDBC pool
+        reconnected only on SQLSTATE 08xxx, and PostgreSQL's restart reports 57P01; the catalog now
+        lists 57P01-57P03 as retryable too), so use them up here rather than in an analyst's queries.
+        Returns how many queries failed before two in a row succeeded."""
         failed = ok = 0
         for _ in range(attempts):
             try:

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from kappa.runtime.secrets import TRINO_ROLES, Secrets
 
+SHARED_SECRET_ENV = "KAPPA_TRINO_SHARED_SECRET"
 ALL_TABLE_PRIVILEGES = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]
 
 
@@ -106,5 +107,5 @@ def write_security(etc: Path, tls_dir: Path, secrets: Secrets, host: str, analyt
         "http-server.https.enabled": "true",
         "http-server.https.keystore.path": str(server_pem),
         "http-server.authentication.type": "PASSWORD",
-        "internal-communication.shared-secret": secrets.trino_shared_secret,
+        "internal-communication.shared-secret": f"${{ENV:{SHARED_SECRET_ENV}}}",  # Trino's environment has it
     }
