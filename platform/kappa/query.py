@@ -108,16 +108,15 @@ def run_idempotent(settings: KappaSettings, sql: str, *, attempts: int = 4, firs
     """`run` for a statement that may safely run twice (`CREATE OR REPLACE VIEW`, `CREATE SCHEMA IF
     NOT EXISTS`): a transient failure (the catalog database restarting, say) is retried with a
     doubling wait; the last failure is raised."""
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, attempts):
         try:
             return run(settings, sql, user=user)
         except KappaError as exc:
             cause = exc.__cause__
-            if attempt == attempts or not (isinstance(cause, TrinoQueryError)
-                                           and cause.error_type in TRANSIENT_ERROR_TYPES):
+            if not (isinstance(cause, TrinoQueryError) and cause.error_type in TRANSIENT_ERROR_TYPES):
                 raise
             time.sleep(first_wait_s * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+    return run(settings, sql, user=user)  # the last attempt: its failure is the caller's
 
 
 def _one_line(text: str) -> str:
