@@ -25,12 +25,17 @@ JOB = "transactions"
 
 @pytest.fixture(scope="module")
 def day_events(ctx: Context) -> dict:
-    """Events of one day (today, or yesterday just after midnight) that reach Kafka now. After the
-    other tests the live job's watermark is far ahead and it finds them late: a backfill's job."""
+    """Half an hour of one day's events, ending a few minutes before now (before midnight when now is
+    just after it), that reach Kafka now. After the other tests the live job's watermark is ahead and
+    it finds them late: a backfill's job. Recent, because the backfill's bounded job takes as late
+    what is more than its lookahead (24 h) behind the newest event time in Kafka, and the other tests
+    stamp events ahead of the clock: events from early in the day made this fail late in the day."""
     start_job(ctx, JOB)
-    now = dt.datetime.now(dt.UTC)
-    day = now.date() if now.hour >= 1 else now.date() - dt.timedelta(days=1)
-    start = int(dt.datetime.combine(day, dt.time(0, 7), dt.UTC).timestamp() * 1000)
+    first = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=35)
+    if (first + dt.timedelta(minutes=31)).date() != first.date():  # keep the half hour inside one day
+        first = dt.datetime.combine(first.date() + dt.timedelta(days=1), dt.time(), dt.UTC) - dt.timedelta(minutes=40)
+    day = first.date()
+    start = int(first.timestamp() * 1000)
     prefix = f"bf{uuid.uuid4().hex[:6]}-"
     events = list(generate("transactions", ScenarioOptions(count=1500, seed=31, start_ms=start, event_interval_ms=1200,
                                                            keys=20, key_prefix=prefix)))
