@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from flink_jobs.spec import catalog_spec, ident
+from flink_jobs.spec import catalog_spec, ident, kafka_java_security
 from flink_jobs.sql import catalog_options, with_options
 
 SOURCE = """
@@ -99,6 +99,7 @@ def build(t_env: Any, spec: dict[str, Any]) -> Any:
     conf.set("execution.checkpointing.interval", f"{spec['checkpoint_interval_s']}s")
     conf.set("table.local-time-zone", "UTC")
     options = {"connector": "kafka", "topic": spec["topic"], "properties.bootstrap.servers": spec["bootstrap"],
+               **{f"properties.{k}": v for k, v in kafka_java_security(spec["username"], spec["password"]).items()},
                "properties.group.id": f"kappa-bench-{spec['run']}", "scan.startup.mode": "earliest-offset",
                "format": "json", "json.ignore-parse-errors": "true"}
     if spec.get("bounded", True):

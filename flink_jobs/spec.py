@@ -29,11 +29,27 @@ def pipeline_name(job: str, version: int) -> str:
     return f"kappa.{job}.v{version}"
 
 
+# Kafka authenticates every client: SASL/SCRAM over the loopback listener (platform/kappa/kafka_acl.py).
+KAFKA_SECURITY_PROTOCOL = "SASL_PLAINTEXT"
+KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
+_LOGIN_MODULES = {"SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule"}
+
+
+def kafka_java_security(username: str, password: str, mechanism: str = KAFKA_SASL_MECHANISM) -> dict[str, str]:
+    """A Java Kafka client's security settings (Flink's connector takes each with a `properties.` prefix)."""
+    quoted = [v.replace("\\", "\\\\").replace('"', '\\"') for v in (username, password)]
+    jaas = f'{_LOGIN_MODULES[mechanism]} required username="{quoted[0]}" password="{quoted[1]}";'
+    return {"security.protocol": KAFKA_SECURITY_PROTOCOL, "sasl.mechanism": mechanism, "sasl.jaas.config": jaas}
+
+
 @dataclass(frozen=True)
 class KafkaSource:
     bootstrap: str
     topic: str
     group_id: str
+    username: str = ""  # empty: an unauthenticated cluster
+    password: str = field(default="", repr=False)
     startup_mode: str = "earliest-offset"
     specific_offsets: str = ""
     startup_timestamp_ms: int | None = None
@@ -65,6 +81,12 @@ def catalog_spec(data: dict[str, Any]) -> CatalogSpec:
 
 
 CATALOG_PASSWORD_ENV = "KAPPA_CATALOG_PASSWORD"
+KAFKA_PASSWORD_ENV = "KAPPA_KAFKA_PASSWORD"
+
+
+def kafka_source(data: dict[str, Any]) -> KafkaSource:
+    """As the catalog's: a spec without the Kafka password takes it from KAPPA_KAFKA_PASSWORD."""
+    return KafkaSource(**{**data, "password": data.get("password") or os.environ.get(KAFKA_PASSWORD_ENV, "")})
 
 
 @dataclass(frozen=True)
@@ -95,7 +117,7 @@ class JobSpec:
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
         return cls(
             job=data["job"], version=int(data["version"]),
-            kafka=KafkaSource(**data["kafka"]), catalog=catalog_spec(data["catalog"]),
+            kafka=kafka_source(data["kafka"]), catalog=catalog_spec(data["catalog"]),
             namespace=data["namespace"], tables=dict(data["tables"]), contract=dict(data["contract"]),
             params=dict(data.get("params", {})),
             checkpoint_interval_s=int(data["checkpoint_interval_s"]), parallelism=int(data["parallelism"]),

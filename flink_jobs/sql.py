@@ -14,7 +14,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flink_jobs.spec import CATALOG_RETRYABLE_SQL_STATES, CatalogSpec, JobSpec, ident, literal
+from flink_jobs.spec import (
+    CATALOG_RETRYABLE_SQL_STATES,
+    CatalogSpec,
+    JobSpec,
+    KafkaSource,
+    ident,
+    kafka_java_security,
+    literal,
+)
 
 
 def configure(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def]
@@ -66,12 +74,20 @@ def create_catalog(t_env, spec: JobSpec) -> None:  # type: ignore[no-untyped-def
     t_env.execute_sql(f"CREATE CATALOG IF NOT EXISTS {ident(c.name)} WITH ({with_options(catalog_options(c))})")
 
 
+def kafka_security_options(k: KafkaSource) -> dict[str, str]:
+    """The job's own principal, for its source and its alerts sink."""
+    if not k.username:
+        return {}
+    return {f"properties.{key}": value for key, value in kafka_java_security(k.username, k.password).items()}
+
+
 def kafka_options(spec: JobSpec) -> dict[str, str]:
     k = spec.kafka
     options = {
         "connector": "kafka",
         "topic": k.topic,
         "properties.bootstrap.servers": k.bootstrap,
+        **kafka_security_options(k),
         "properties.group.id": k.group_id,
         "properties.auto.offset.reset": "earliest",
         "scan.startup.mode": k.startup_mode,
@@ -248,6 +264,7 @@ def create_alerts_sink(t_env, spec: JobSpec, name: str = ALERTS_SINK) -> str:  #
         options = {
             "connector": "kafka", "topic": spec.alerts_topic,
             "properties.bootstrap.servers": spec.kafka.bootstrap,
+            **kafka_security_options(spec.kafka),
             "key.format": "raw", "key.fields": "entity_id", "value.format": "json",
             "value.fields-include": "ALL", "sink.delivery-guarantee": "at-least-once",
         }

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from kappa.context import Context, build_context
+from kappa.kafka_acl import DAGSTER
 from kappa.settings import KappaSettings
 
 
@@ -15,4 +16,4 @@ class Platform:
 
     @cached_property
     def ctx(self) -> Context:
-        return build_context(self.settings)
+        return build_context(self.settings, kafka_principal=DAGSTER)

@@ -8,7 +8,7 @@ import pandas as pd
 from pyiceberg.expressions import GreaterThanOrEqual
 
 from flink_jobs.spec import pipeline_name
-from kappa import kafka_clients, query
+from kappa import query
 from kappa.catalog import catalog
 from kappa.jobs import JobStore, get_definition
 from kappa.replay_gate import accounting, routed_offsets
@@ -72,8 +72,7 @@ def accounting_checks(platform: Platform) -> list[dg.AssetChecksDefinition]:
                 ctx = platform.ctx
                 version = JobStore(ctx.settings.state).get(pipeline.name).version
                 topic = pipeline.topic.name
-                admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
-                lags = group_lag(admin, ctx.settings.kafka_bootstrap, pipeline_name(pipeline.name, version), topic)
+                lags = group_lag(ctx.kafka(), pipeline_name(pipeline.name, version), topic)
                 # from where the version started (its first offset landed) to what it has committed
                 offsets = accounting_bounds(platform, pipeline, version, topic,
                                             {lag.partition: lag.committed or 0 for lag in lags})

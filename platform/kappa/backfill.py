@@ -94,7 +94,7 @@ def backfill_day(ctx: Context, job_name: str, day: dt.date, check: Check | None 
                                            "out_of_orderness_s": _lookahead_ms(ctx, job.params) // 1000})
     start_ms = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
     end_ms = start_ms + DAY_MS
-    ranges = resolve(ctx.settings.kafka_bootstrap, job.topic, str(start_ms),
+    ranges = resolve(ctx.kafka(), job.topic, str(start_ms),
                      str(min(end_ms + _lookahead_ms(ctx, job.params), int(time.time() * 1000))))
     result = DayResult(day, sum(r.events for r in ranges))
     if result.events == 0:

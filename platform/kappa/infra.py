@@ -21,6 +21,7 @@ from kappa import kafka_clients
 from kappa.artifacts.terraform import ensure_cli_config, ensure_providers, ensure_terraform
 from kappa.context import Context
 from kappa.errors import KappaError
+from kappa.kafka_acl import TERRAFORM
 from kappa.provisioned import Provisioned, outputs_file, terraform_dir
 from kappa.services.postgres import SUPERUSER, Postgres
 from kappa.settings import KappaSettings
@@ -59,6 +60,7 @@ def tf_vars(ctx: Context) -> dict[str, Any]:
     s = ctx.settings
     return {
         "kafka_bootstrap_servers": [s.kafka_bootstrap],
+        "kafka_sasl_username": TERRAFORM,
         "topics": {name: t.model_dump() for name, t in s.kafka.topics.items()},
         "postgres_host": s.host,
         "postgres_port": s.postgres.port,
@@ -105,6 +107,7 @@ class Terraform:
             "TF_VAR_postgres_superuser_password": self.ctx.secrets.postgres_superuser_password,
             "TF_VAR_catalog_role_password": self.ctx.secrets.catalog_password,
             "TF_VAR_dagster_role_password": self.ctx.secrets.dagster_storage_password,
+            "TF_VAR_kafka_sasl_password": self.ctx.secrets.kafka_password(TERRAFORM),
         })
         return env
 
@@ -199,7 +202,7 @@ class Terraform:
 
 def existing_resources(ctx: Context) -> dict[str, set[str]]:
     """Topics in Kafka, roles and databases in PostgreSQL, as they are now."""
-    topics = set(kafka_clients.admin(ctx.settings.kafka_bootstrap).list_topics(timeout=10).topics)
+    topics = set(kafka_clients.admin(ctx.kafka()).list_topics(timeout=10).topics)
     conn = Postgres(ctx).connect()
     try:
         with conn.cursor() as cur:

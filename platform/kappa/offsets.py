@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, TopicPartition
 
 from kappa.errors import KappaError
+from kappa.kafka_clients import KafkaAccess
 from kappa.timeparse import parse_time_ms
 from kappa.topics import end_offsets
 
@@ -43,8 +44,8 @@ def _explicit(text: str) -> dict[int, int] | None:
     return {int(p): int(o) for p, o in (pair.split("=") for pair in m.group(1).split(","))}
 
 
-def _record_time(bootstrap: str, topic: str, partition: int, offset: int) -> int | None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kappa-offsets", "enable.auto.commit": False})
+def _record_time(kafka: KafkaAccess, topic: str, partition: int, offset: int) -> int | None:
+    consumer = Consumer(kafka.config(**{"group.id": "kappa-offsets", "enable.auto.commit": False}))
     try:
         consumer.assign([TopicPartition(topic, partition, offset)])
         deadline = time.monotonic() + 10
@@ -57,9 +58,9 @@ def _record_time(bootstrap: str, topic: str, partition: int, offset: int) -> int
         consumer.close()
 
 
-def _times_to_offsets(bootstrap: str, topic: str, ts_ms: int, partitions: list[int],
+def _times_to_offsets(kafka: KafkaAccess, topic: str, ts_ms: int, partitions: list[int],
                       ends: dict[int, tuple[int, int]]) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kappa-offsets", "enable.auto.commit": False})
+    consumer = Consumer(kafka.config(**{"group.id": "kappa-offsets", "enable.auto.commit": False}))
     try:
         found = consumer.offsets_for_times([TopicPartition(topic, p, ts_ms) for p in partitions], timeout=10)
     finally:
@@ -82,14 +83,14 @@ def _refuse_future_start(start: str) -> None:
         raise KappaError(f"--from {text} is {_iso(ts)}, in the future: no record is that new yet (now is {_iso(now)})")
 
 
-def resolve(bootstrap: str, topic: str, start: str, stop: str | None = None) -> list[PartitionRange]:
+def resolve(kafka: KafkaAccess, topic: str, start: str, stop: str | None = None) -> list[PartitionRange]:
     _refuse_future_start(start)
-    ends = end_offsets(bootstrap, topic)
+    ends = end_offsets(kafka, topic)
     partitions = sorted(ends)
-    starts = _position(bootstrap, topic, start, ends, partitions, is_start=True)
+    starts = _position(kafka, topic, start, ends, partitions, is_start=True)
     stops: dict[int, int | None] = {p: None for p in partitions}
     if stop is not None:
-        stops = dict(_position(bootstrap, topic, stop, ends, partitions, is_start=False))
+        stops = dict(_position(kafka, topic, stop, ends, partitions, is_start=False))
     ranges = []
     for p in partitions:
         end = stops[p]
@@ -99,7 +100,7 @@ def resolve(bootstrap: str, topic: str, start: str, stop: str | None = None) -> 
     return ranges
 
 
-def _position(bootstrap: str, topic: str, text: str, ends: dict[int, tuple[int, int]], partitions: list[int],
+def _position(kafka: KafkaAccess, topic: str, text: str, ends: dict[int, tuple[int, int]], partitions: list[int],
               *, is_start: bool) -> dict[int, int]:
     text = text.strip()
     if text == "earliest":
@@ -134,12 +135,12 @@ def _position(bootstrap: str, topic: str, text: str, ends: dict[int, tuple[int, 
         for p in partitions:
             low, high = ends[p]
             if low > 0 and low < high:
-                oldest = _record_time(bootstrap, topic, p, low)
+                oldest = _record_time(kafka, topic, p, low)
                 if oldest is not None and ts < oldest:
                     raise KappaError(
                         f"partition {p} no longer holds records from {_iso(ts)}: retention deleted them; the "
                         f"earliest available is offset {low}, produced at {_iso(oldest)}")
-    return _times_to_offsets(bootstrap, topic, ts, partitions, ends)
+    return _times_to_offsets(kafka, topic, ts, partitions, ends)
 
 
 def to_flink_offsets(ranges: list[PartitionRange], which: str = "start") -> str:

@@ -11,6 +11,7 @@ from confluent_kafka import Producer
 
 from kappa import kafka_clients
 from kappa.errors import KappaError
+from kappa.kafka_clients import KafkaAccess
 from lakehouse.scenarios.base import Event
 
 
@@ -26,7 +27,7 @@ PRIME_PAUSE_S = 2.0  # several watermark intervals (200 ms) and consumer polls
 
 
 def produce(
-    bootstrap: str,
+    kafka: KafkaAccess,
     topic: str,
     events: Iterable[Event],
     *,
@@ -43,7 +44,7 @@ def produce(
     push the watermark past the events still waiting in the others, making them late. Priming
     wakes every partition first; the events and their order are unchanged.
     """
-    producer = kafka_clients.producer(bootstrap)
+    producer = kafka_clients.producer(kafka)
     delivered: list[Delivered] = []
     errors: list[str] = []
     sent = 0
@@ -96,7 +97,8 @@ def produce(
     if errors:
         raise KappaError(f"Kafka rejected events on {topic}: {errors[0]} ({len(errors)} failures)")
     if remaining:
-        raise KappaError(f"{remaining} events to {topic} were not acknowledged within 60s; is Kafka up at {bootstrap}?")
+        raise KappaError(f"{remaining} events to {topic} were not acknowledged within 60s; "
+                         f"is Kafka up at {kafka.bootstrap}?")
     return sent, delivered
 
 

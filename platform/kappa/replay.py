@@ -27,7 +27,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import BooleanType, IntegerType, NestedField, StringType, TimestamptzType
 
 from flink_jobs.spec import pipeline_name
-from kappa import kafka_clients, query
+from kappa import query
 from kappa.catalog import catalog, ensure_job_tables
 from kappa.context import Context
 from kappa.errors import KappaError
@@ -88,7 +88,7 @@ def plan(ctx: Context, job_name: str, start: str, stop: str | None = None) -> Re
     job = get_definition(ctx.settings, job_name)
     store = JobStore(ctx.settings.state)
     record = store.get(job_name)
-    ranges = resolve(ctx.settings.kafka_bootstrap, job.topic, start, stop)
+    ranges = resolve(ctx.kafka(), job.topic, start, stop)
     to_version = max(record.max_version, record.version) + 1
     live = store.spec(job_name, record.version)
     return ReplayPlan(
@@ -144,8 +144,7 @@ class ReplayProgress:
 def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None, interval_s: float) -> ReplayProgress:
     p = run.plan
     rest = FlinkRest(ctx.settings.flink_rest_url)
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
-    lags = group_lag(admin, ctx.settings.kafka_bootstrap, pipeline_name(p.job, p.to_version), p.topic)
+    lags = group_lag(ctx.kafka(), pipeline_name(p.job, p.to_version), p.topic)
     starts = {r.partition: r.start for r in p.ranges}
     consumed = {lag.partition: max(lag.committed or 0, starts[lag.partition]) for lag in lags}
     ends = {r.partition: r.end for r in p.ranges if r.end is not None} if p.bounded else {lag.partition: lag.end

@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, Ne
 
 from kappa import kafka_clients
 from kappa.errors import KappaError
+from kappa.kafka_clients import KafkaAccess
 from kappa.settings import TopicSettings
 
 
@@ -67,9 +68,9 @@ class PartitionLag:
         return self.end - (self.committed if self.committed is not None and self.committed >= 0 else 0)
 
 
-def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10) -> dict[int, tuple[int, int]]:
+def end_offsets(kafka: KafkaAccess, topic: str, timeout_s: float = 10) -> dict[int, tuple[int, int]]:
     """(log-start, end) offsets per partition."""
-    client = kafka_clients.admin(bootstrap)
+    client = kafka_clients.admin(kafka)
     md = client.list_topics(topic, timeout=timeout_s)
     if topic not in md.topics or md.topics[topic].error is not None:
         raise KappaError(f"topic {topic} does not exist")
@@ -83,12 +84,12 @@ def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10) -> dict[int, 
     return {p: (lo, hi) for p, (lo, hi) in result.items()}
 
 
-def group_lag(admin: AdminClient, bootstrap: str, group: str, topic: str, timeout_s: float = 10) -> list[PartitionLag]:
-    ends = end_offsets(bootstrap, topic, timeout_s)
+def group_lag(kafka: KafkaAccess, group: str, topic: str, timeout_s: float = 10) -> list[PartitionLag]:
+    ends = end_offsets(kafka, topic, timeout_s)
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in ends])
     committed: dict[int, int] = {}
     try:
-        result = admin.list_consumer_group_offsets([request])[group].result(timeout_s)
+        result = kafka_clients.admin(kafka).list_consumer_group_offsets([request])[group].result(timeout_s)
         committed = {tp.partition: tp.offset for tp in result.topic_partitions}
     except Exception:  # a group that never committed: everything is lag
         committed = {}

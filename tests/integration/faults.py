@@ -160,7 +160,7 @@ def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, 
 
     def producer() -> None:
         try:
-            _, run.delivered = produce(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"), stream,
+            _, run.delivered = produce(ctx.kafka(), topic_of(ctx, "transactions"), stream,
                                        rate=sc.rate, collect=True)
         except Exception as exc:  # reported below, with the fault's own outcome
             outcome["error"] = exc

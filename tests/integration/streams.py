@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flink_jobs.spec import pipeline_name
-from kappa import kafka_clients
 from kappa.context import Context
 from kappa.jobs import JobStore, get_definition
 from kappa.producer import Delivered, produce
@@ -46,13 +45,13 @@ def close_windows(ctx: Context, topic: str, after_ms: int) -> None:
     """One valid event per partition at `after_ms`, so the watermark passes every earlier window."""
     marker = f"wm-{uuid.uuid4().hex[:8]}"
     partitions = ctx.settings.kafka.topics[topic].partitions
-    produce(ctx.settings.kafka_bootstrap, topic, [later_event(topic, marker, p, after_ms) for p in range(partitions)])
+    produce(ctx.kafka(), topic, [later_event(topic, marker, p, after_ms) for p in range(partitions)])
 
 
 def produce_scenario(ctx: Context, scenario: str, topic: str, opts: ScenarioOptions,
                      extra: list[Event] | None = None) -> list[Delivered]:
     events = list(generate(scenario, opts)) + (extra or [])
-    _, delivered = produce(ctx.settings.kafka_bootstrap, topic, events, collect=True)
+    _, delivered = produce(ctx.kafka(), topic, events, collect=True)
     assert len(delivered) == len(events)
     return delivered
 
@@ -74,10 +73,9 @@ def ms(value: Any) -> int:
 def settle(ctx: Context, job: str, timeout_s: float = 300) -> None:
     """Wait until the live job has consumed everything and committed it (two checkpoints later)."""
 
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     group = pipeline_name(job, JobStore(ctx.settings.state).get(job).version)
     topic = get_definition(ctx.settings, job).topic
-    wait_for(lambda: sum(p.lag for p in group_lag(admin, ctx.settings.kafka_bootstrap, group, topic)) == 0,
+    wait_for(lambda: sum(p.lag for p in group_lag(ctx.kafka(), group, topic)) == 0,
              timeout_s=timeout_s, what=f"{job} to consume its topic")
     time.sleep(2 * ctx.settings.flink.checkpoint_interval_s + 2)
 

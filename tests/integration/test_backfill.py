@@ -39,7 +39,7 @@ def day_events(ctx: Context) -> dict:
     prefix = f"bf{uuid.uuid4().hex[:6]}-"
     events = list(generate("transactions", ScenarioOptions(count=1500, seed=31, start_ms=start, event_interval_ms=1200,
                                                            keys=20, key_prefix=prefix)))
-    produce(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"), events)
+    produce(ctx.kafka(), topic_of(ctx, "transactions"), events)
     settle(ctx, JOB)
     windows = tumbling_windows([e.record for e in events], ctx.settings.jobs.transactions.window_size_min * MIN)
     return {"day": day, "prefix": prefix, "windows": windows}

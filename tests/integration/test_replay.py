@@ -41,10 +41,10 @@ def produced(ctx: Context) -> Iterator[dict]:
     events = list(generate("transactions", opts))
     # Replays start where this module's events start: earlier tests' events (other days, other
     # arrival orders) are not what these tests are about.
-    start = end_offsets(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"))
+    start = end_offsets(ctx.kafka(), topic_of(ctx, "transactions"))
     from_offsets = "offsets:" + ",".join(f"{p}={end}" for p, (_, end) in sorted(start.items()))
-    _, delivered = produce(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"), events, collect=True)
-    after = end_offsets(ctx.settings.kafka_bootstrap, topic_of(ctx, "transactions"))
+    _, delivered = produce(ctx.kafka(), topic_of(ctx, "transactions"), events, collect=True)
+    after = end_offsets(ctx.kafka(), topic_of(ctx, "transactions"))
     to_offsets = "offsets:" + ",".join(f"{p}={end}" for p, (_, end) in sorted(after.items()))
     records = [e.record for e in events]
     close_windows(ctx, topic_of(ctx, "transactions"),
@@ -162,16 +162,16 @@ def test_bounded_replays_of_one_range_are_identical_and_equal_the_live_output(ct
 
 def test_replay_before_retention_is_refused_with_the_earliest_available(ctx: Context) -> None:
     topic = f"retention-{uuid.uuid4().hex[:6]}"
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    admin = kafka_clients.admin(ctx.kafka())
     ensure_topics(admin, {topic: TopicSettings(partitions=1)})
-    produce(ctx.settings.kafka_bootstrap, topic, [Event("k", b"x", None) for _ in range(20)])
+    produce(ctx.kafka(), topic, [Event("k", b"x", None) for _ in range(20)])
     before = int(time.time() * 1000) - 60_000
     # what retention does: the log start moves past the first records
     admin.delete_records([TopicPartition(topic, 0, 12)])[TopicPartition(topic, 0, 12)].result(30)
     with pytest.raises(KappaError, match="below the log-start offset 12; .*earliest available offset is 12"):
-        resolve(ctx.settings.kafka_bootstrap, topic, "offsets:0=3")
+        resolve(ctx.kafka(), topic, "offsets:0=3")
     with pytest.raises(KappaError, match="no longer holds records from .* earliest available is offset 12"):
-        resolve(ctx.settings.kafka_bootstrap, topic, str(before))
-    assert [r.start for r in resolve(ctx.settings.kafka_bootstrap, topic, "earliest")] == [12]
+        resolve(ctx.kafka(), topic, str(before))
+    assert [r.start for r in resolve(ctx.kafka(), topic, "earliest")] == [12]
     with pytest.raises(KappaError, match="unknown job .no_such_job."):
         replay.plan(ctx, "no_such_job", "earliest")

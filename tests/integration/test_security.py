@@ -18,6 +18,7 @@ import pytest
 from psycopg2 import sql as pgsql
 
 from kappa.context import Context
+from kappa.kafka_acl import BROKER, principals
 from kappa.runtime.stack import Stack
 from kappa.services.postgres import Postgres, postgres_system_user
 from tests.integration.conftest import wait_for
@@ -54,6 +55,8 @@ def test_nothing_in_the_state_directory_is_open_to_other_users(ctx: Context) -> 
 def test_no_secret_on_any_command_line_or_in_a_readable_environment(ctx: Context) -> None:
     """`ps` shows every user every process's arguments; /proc/PID/environ is its owner's alone."""
     secrets = {name: value for name, value in asdict(ctx.secrets).items() if value}
+    secrets |= {f"kafka password of {who}": ctx.secrets.kafka_password(who)
+                for who in [BROKER, *principals(ctx.settings)]}
 
     def dagster_code_servers() -> list[psutil.Process]:
         return [p for p in psutil.process_iter(["cmdline"]) if "grpc" in " ".join(p.info["cmdline"] or [])

@@ -35,13 +35,12 @@ def test_second_up_starts_nothing(ctx: Context) -> None:
 
 def test_kafka_round_trip(ctx: Context) -> None:
     topic = f"roundtrip-{uuid.uuid4().hex[:8]}"
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    admin = kafka_clients.admin(ctx.kafka())
     ensure_topics(admin, {topic: TopicSettings(partitions=3)})
     sent = [Event(f"k{i}", f"value-{i}".encode(), None) for i in range(300)]
-    count, delivered = produce(ctx.settings.kafka_bootstrap, topic, sent, collect=True)
+    count, delivered = produce(ctx.kafka(), topic, sent, collect=True)
     assert count == 300 and len(delivered) == 300
-    consumer = Consumer({"bootstrap.servers": ctx.settings.kafka_bootstrap, "group.id": topic,
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(ctx.kafka().config(**{"group.id": topic, "auto.offset.reset": "earliest"}))
     consumer.subscribe([topic])
     received = {}
     try:
@@ -62,7 +61,7 @@ def test_kafka_round_trip(ctx: Context) -> None:
 
 
 def test_topic_settings_are_applied(ctx: Context) -> None:
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    admin = kafka_clients.admin(ctx.kafka())
     md = admin.list_topics(timeout=10)
     for name, spec in ctx.settings.kafka.topics.items():
         assert len(md.topics[name].partitions) == spec.partitions

@@ -1,6 +1,8 @@
 """The source document's own Kafka examples (tests/integration/source_document/, byte for byte), run
-against the stack with only the bootstrap address changed, through the client they name
-(kafka-python). What they send must land in the raw tables, nothing quarantined or late, with the
+against the stack with only what any client needs to connect changed: the bootstrap address, and
+the credentials Kafka asks every client for (SASL/SCRAM, the producer or consumer principal), through
+the client they name (kafka-python). They run from a private file: a password on a command line is
+visible to every user. What they send must land in the raw tables, nothing quarantined or late, with the
 values the contract's plain-Python statement gives (a derived event_id, ISO-8601 read as UTC).
 
 These run first in the integration tier (tests/integration/conftest.py): the document's producers
@@ -14,9 +16,11 @@ import contextlib
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +33,7 @@ from confluent_kafka import Consumer, TopicPartition
 from kappa import kafka_clients
 from kappa.context import Context
 from kappa.jobs import start_job
+from kappa.kafka_acl import CONSUMER, PRODUCER
 from kappa.topics import end_offsets, group_lag
 from lakehouse.contracts import contract, quarantine_reason, typed_values
 from tests.integration.conftest import trino_rows, wait_for
@@ -45,14 +50,34 @@ def almacenar_metricas(data): print("almacenar_metricas", _json.dumps(data), flu
 """
 
 
-def snippet(name: str, bootstrap: str) -> str:
-    """The document's block with its bootstrap address replaced by the stack's, and nothing else."""
+ADDRESS = re.compile(r"bootstrap_servers=\['(" + "|".join(re.escape(a) for a in DOCUMENT_ADDRESSES) + r")'\]")
+
+
+def snippet(name: str, ctx: Context) -> str:
+    """The document's block with each client's bootstrap address replaced by the stack's and its
+    credentials added (a KafkaProducer's the producer principal's, a KafkaConsumer's the consumer's),
+    and nothing else."""
     code = (SNIPPETS / name).read_text()
-    changed = code
-    for address in DOCUMENT_ADDRESSES:
-        changed = changed.replace(f"'{address}'", f"'{bootstrap}'")
-    assert changed != code, f"{name} names none of {DOCUMENT_ADDRESSES}"
+
+    def connect(m: re.Match[str]) -> str:
+        client = max(("KafkaProducer(", "KafkaConsumer("), key=lambda c: code.rfind(c, 0, m.start()))
+        kafka = ctx.kafka(PRODUCER if client == "KafkaProducer(" else CONSUMER)
+        return (f"bootstrap_servers=[{kafka.bootstrap!r}], security_protocol='SASL_PLAINTEXT', "
+                f"sasl_mechanism={kafka.mechanism!r}, sasl_plain_username={kafka.username!r}, "
+                f"sasl_plain_password={kafka.password!r}")
+
+    changed, count = ADDRESS.subn(connect, code)
+    assert count == code.count("bootstrap_servers="), f"{name}: a client at an address not in {DOCUMENT_ADDRESSES}"
+    assert count, f"{name} names none of {DOCUMENT_ADDRESSES}"
     return changed
+
+
+def private_script(code: str) -> str:
+    """The code in a file only this user can read (mkstemp: mode 600)."""
+    fd, path = tempfile.mkstemp(suffix=".py", prefix="kappa-snippet-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(code)
+    return path
 
 
 class Running:
@@ -60,7 +85,8 @@ class Running:
 
     def __init__(self, code: str) -> None:
         env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+        self.script = private_script(code)
+        self.proc = subprocess.Popen([sys.executable, self.script], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, encoding="utf-8", env=env)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -107,6 +133,7 @@ class Running:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        Path(self.script).unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -125,9 +152,8 @@ def running() -> Iterator[Callable[[str], Running]]:
 def wait_for_group(ctx: Context, group: str, topic: str) -> None:
     """A consumer group reading from the latest offsets has its positions once it has committed on
     every partition (kafka-python commits its positions every 5 s): only then is nothing missed."""
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     wait_for(lambda: all(p.committed is not None and p.committed >= 0
-                         for p in group_lag(admin, ctx.settings.kafka_bootstrap, group, topic)),
+                         for p in group_lag(ctx.kafka(), group, topic)),
              timeout_s=90, what=f"group {group} to take positions on {topic}", interval_s=1)
 
 
@@ -135,8 +161,8 @@ def records_between(ctx: Context, topic: str, before: dict[int, tuple[int, int]]
                     after: dict[int, tuple[int, int]]) -> list[tuple[int, int, bytes]]:
     """(partition, offset, value) of every record written to `topic` between the two end offsets."""
     wanted = {p: (before[p][1], after[p][1]) for p in after if after[p][1] > before[p][1]}
-    consumer = Consumer({"bootstrap.servers": ctx.settings.kafka_bootstrap, "group.id": "test-source-document",
-                         "enable.auto.commit": False})
+    consumer = Consumer(ctx.kafka(CONSUMER).config(**{"group.id": "test-source-document",
+                                                      "enable.auto.commit": False}))
     consumer.assign([TopicPartition(topic, p, lo) for p, (lo, _hi) in wanted.items()])
     out: list[tuple[int, int, bytes]] = []
     deadline = time.monotonic() + 30
@@ -164,17 +190,19 @@ def landed(ctx: Context, table: str, topic: str, columns: list[str],
 
 def test_the_user_events_producer_and_the_analytics_consumer(ctx: Context, running: Callable[[str], Running]) -> None:
     topic = topic_of(ctx, "user_activity")
-    bootstrap = ctx.settings.kafka_bootstrap
     start_job(ctx, "user_activity")
-    consumer = running(HANDLERS + snippet("analytics_consumer.py", bootstrap))
+    consumer = running(HANDLERS + snippet("analytics_consumer.py", ctx))
     wait_for_group(ctx, "analytics-group", topic)
 
-    before = end_offsets(bootstrap, topic)
-    produced = subprocess.run([sys.executable, "-c", snippet("user_events_producer.py", bootstrap)],
-                              capture_output=True, text=True, encoding="utf-8", timeout=120,
-                              env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    before = end_offsets(ctx.kafka(), topic)
+    script = private_script(snippet("user_events_producer.py", ctx))
+    try:
+        produced = subprocess.run([sys.executable, script], capture_output=True, text=True, encoding="utf-8",
+                                  timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    finally:
+        os.unlink(script)
     assert produced.returncode == 0 and "✅ Evento enviado a Kafka" in produced.stdout, produced.stderr[-2000:]
-    sent = records_between(ctx, topic, before, end_offsets(bootstrap, topic))
+    sent = records_between(ctx, topic, before, end_offsets(ctx.kafka(), topic))
     assert len(sent) == 1, sent
     partition, offset, value = sent[0]
     event = json.loads(value)
@@ -199,20 +227,19 @@ def test_the_user_events_producer_and_the_analytics_consumer(ctx: Context, runni
 
 def test_the_iot_producer_and_the_alerting_consumer(ctx: Context, running: Callable[[str], Running]) -> None:
     topic = topic_of(ctx, "iot_sensors")
-    bootstrap = ctx.settings.kafka_bootstrap
-    block = snippet("iot_sensors_redpanda.py", bootstrap)
+    block = snippet("iot_sensors_redpanda.py", ctx)
     start_job(ctx, "iot_sensors")
     alerting = running(HANDLERS + block + "\nprocesar_alertas()\n")
     wait_for_group(ctx, "monitoring-group", topic)
 
-    before = end_offsets(bootstrap, topic)
+    before = end_offsets(ctx.kafka(), topic)
     producer = running(block + "\ngenerar_datos_iot()\n")
     producer.wait_until(lambda lines: sum("Enviado: " in line for line in lines) >= 5, "five readings")
-    wait_for(lambda: sum(hi for _, hi in end_offsets(bootstrap, topic).values())
+    wait_for(lambda: sum(hi for _, hi in end_offsets(ctx.kafka(), topic).values())
              >= sum(hi for _, hi in before.values()) + 5, timeout_s=30, what="five readings in Kafka", interval_s=0.5)
     producer.interrupt()
     printed = [ast.literal_eval(line.split("Enviado: ", 1)[1]) for line in producer.lines if "Enviado: " in line]
-    sent = records_between(ctx, topic, before, end_offsets(bootstrap, topic))
+    sent = records_between(ctx, topic, before, end_offsets(ctx.kafka(), topic))
     readings = [json.loads(value) for _, _, value in sent]
     key = lambda r: (r["timestamp"], r["sensor_id"])  # noqa: E731
     # Every reading printed reached Kafka, once; the loop sends, then prints, so a Ctrl-C between the two
@@ -243,7 +270,7 @@ def test_user_events_has_the_documents_partitions(ctx: Context) -> None:
     """`kafka-topics --create --topic user-events --partitions 6 --replication-factor 3`: six partitions,
     replicated as the settings say (one broker here, so 1; the cluster profile asks for 3)."""
     topic = topic_of(ctx, "user_activity")
-    metadata = kafka_clients.admin(ctx.settings.kafka_bootstrap).list_topics(topic, timeout=10).topics[topic]
+    metadata = kafka_clients.admin(ctx.kafka()).list_topics(topic, timeout=10).topics[topic]
     assert len(metadata.partitions) == 6
     replicas = {len(p.replicas) for p in metadata.partitions.values()}
     assert replicas == {ctx.settings.kafka.topics[topic].replication_factor}

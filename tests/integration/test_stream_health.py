@@ -41,13 +41,13 @@ def test_a_clock_ahead_is_quarantined_the_stream_goes_on_and_health_says_so(
 
     # The fast clock: each event stamped 30 to 90 minutes past its Kafka time, beyond the skew allowed.
     future = [tx(i, base + 60 * MIN) for i in range(30)]
-    produce(ctx.settings.kafka_bootstrap, topic, [
+    produce(ctx.kafka(), topic, [
         Event(user, encode(r), r, kafka_ts_ms=r["timestamp"] - job.max_future_skew_s * 1000 - rng.randint(30, 90) * MIN)
         for r in future])
     # Everyone else, on time, over every partition (so the job's watermark exists for status to show).
     on_time = [tx(100 + i, base + i * 1000) for i in range(200)]
     partitions = ctx.settings.kafka.topics[topic].partitions
-    produce(ctx.settings.kafka_bootstrap, topic,
+    produce(ctx.kafka(), topic,
             [Event(user, encode(r), r, partition=i % partitions) for i, r in enumerate(on_time)])
 
     landed = rows_when(ctx, f"SELECT transaction_id FROM transactions_raw WHERE user_id = '{user}'",

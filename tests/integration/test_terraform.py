@@ -17,7 +17,7 @@ from kappa.topics import ensure_topics
 
 
 def _topic_state(ctx: Context, name: str) -> tuple[int, int, dict[str, str]]:
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    admin = kafka_clients.admin(ctx.kafka())
     topic = admin.list_topics(name, timeout=10).topics[name]
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
     configs = admin.describe_configs([resource])[resource].result(30)
@@ -76,7 +76,7 @@ def test_a_retention_changed_in_the_settings_is_applied(ctx: Context) -> None:
 
 
 def test_destroy_would_delete_only_what_terraform_created(ctx: Context) -> None:
-    ensure_topics(kafka_clients.admin(ctx.settings.kafka_bootstrap), {"not-terraforms": TopicSettings(partitions=1)})
+    ensure_topics(kafka_clients.admin(ctx.kafka()), {"not-terraforms": TopicSettings(partitions=1)})
     _, text = infra.Terraform(ctx).plan(destroy=True)
     doomed = set(re.findall(r"# (\S+) will be destroyed", text))
     s = ctx.settings

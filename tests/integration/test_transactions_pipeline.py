@@ -43,7 +43,7 @@ def produced(ctx: Context) -> dict:
     hot = f"{prefix}00001"
     events = [replace(e, partition=i % partitions) if e.key == hot and e.record else e
               for i, e in enumerate(generate("transactions", opts))]
-    _, delivered = produce(s.kafka_bootstrap, topic_of(ctx, "transactions"), events, collect=True)
+    _, delivered = produce(ctx.kafka(), topic_of(ctx, "transactions"), events, collect=True)
     last_ms = max(d.event.record["timestamp"] for d in delivered if d.event.record)
     close_windows(ctx, topic_of(ctx, "transactions"), last_ms + 2 * size_ms)
     return {"prefix": prefix, "delivered": delivered, "size_ms": size_ms, "hot": hot,
@@ -114,7 +114,7 @@ def test_late_events_are_kept_aside_and_windows_do_not_change(ctx: Context, prod
     late = [Event(f"{prefix}late", encode(r), r) for r in (
         {"transaction_id": f"{prefix}late-{i}", "user_id": f"{prefix}late", "amount": 10.0, "merchant": "m",
          "timestamp": produced["last_ms"] - 5 * MIN + i} for i in range(5))]
-    _, delivered = produce(ctx.settings.kafka_bootstrap, topic, late, collect=True)
+    _, delivered = produce(ctx.kafka(), topic, late, collect=True)
     offsets = {(d.partition, d.offset) for d in delivered}
     rows = rows_when(ctx, f"SELECT kafka_partition, kafka_offset, event_time, watermark FROM late_events "
                           f"WHERE job = 'transactions' AND payload LIKE '%{prefix}late-%'",

@@ -23,6 +23,7 @@ def kappa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (("produce", "--scenario", "transactions", "--start", "yesterday"), "cannot read time"),
         (("produce", "--scenario", "transactions", "--rate", "-5"), "--rate"),
         (("logs", "no-such-service"), "no log 'no-such-service'"),
+        (("kafka-client", "mallory"), "no Kafka principal 'mallory'"),
         (("--config", "/nonexistent/kappa.toml", "status"), "does not exist"),
     ],
 )

@@ -36,7 +36,8 @@ def ctx(tmp_path: Path) -> Context:
     fake = tmp_path / "installs"
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
                         fake / "cli.jar")
-    c = Context(load_settings(cfg), installs, Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw"))
+    c = Context(load_settings(cfg), installs,
+                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret"))
     write_outputs(c)
     return c
 
@@ -52,9 +53,24 @@ def test_terraform_variables_come_from_the_settings(ctx: Context) -> None:
 
 def test_kafka_properties_use_the_settings_ports(ctx: Context) -> None:
     props = dict(line.split("=", 1) for line in render_server_properties(ctx, "/d").splitlines())
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["listeners"] == "BROKER://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
     assert props["auto.create.topics.enable"] == "false"
+
+
+def test_kafka_authenticates_every_listener_and_authorizes_every_request(ctx: Context) -> None:
+    props = dict(line.split("=", 1) for line in render_server_properties(ctx, "/d").splitlines())
+    protocols = dict(pair.split(":") for pair in props["listener.security.protocol.map"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert props["listener.name.broker.sasl.enabled.mechanisms"].split(",") == ["SCRAM-SHA-512", "PLAIN"]
+    assert props["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:broker;User:admin"
+    # PLAIN knows one user, the broker itself, with its derived password
+    password = ctx.secrets.kafka_password("broker")
+    assert props["listener.name.broker.plain.sasl.jaas.config"].count("user_") == 1
+    assert f'user_broker="{password}"' in props["listener.name.broker.plain.sasl.jaas.config"]
 
 
 def test_flink_config_yaml(ctx: Context) -> None:
@@ -138,7 +154,7 @@ def test_a_job_runs_live_at_its_own_parallelism_and_bounded_with_one_writer(tmp_
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[flink]\nparallelism = 1\n[jobs.user_activity]\nparallelism = 2\n")
     c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdef")),
-                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw"))
+                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret"))
     write_outputs(c)
     ua, tx = get_definition(c.settings, "user_activity"), get_definition(c.settings, "transactions")
     assert render_spec(c, ua, 1)["parallelism"] == 2 and render_spec(c, tx, 1)["parallelism"] == 1

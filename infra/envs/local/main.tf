@@ -3,6 +3,9 @@
 provider "kafka" {
   bootstrap_servers = var.kafka_bootstrap_servers
   tls_enabled       = false
+  sasl_username     = var.kafka_sasl_username
+  sasl_password     = var.kafka_sasl_password
+  sasl_mechanism    = "scram-sha512"
   kafka_version     = var.kafka_protocol_version
   timeout           = 30
 }

@@ -7,6 +7,18 @@ variable "kafka_bootstrap_servers" {
   type        = list(string)
 }
 
+variable "kafka_sasl_username" {
+  description = "The SASL/SCRAM principal Terraform manages topics as (its ACLs: platform/kappa/kafka_acl.py)."
+  type        = string
+}
+
+variable "kafka_sasl_password" {
+  description = "Its password, from the platform's secret store (TF_VAR_kafka_sasl_password)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
 variable "kafka_protocol_version" {
   description = "Kafka protocol version the provider speaks (the broker is Kafka 4.x, which accepts 2.1 and later)."
   type        = string

@@ -75,7 +75,7 @@ def scenario_of(ctx: Context, job: str) -> str:
 def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions: int, progress: Progress) -> str:
     """A topic holding `count` events of the scenario, filled once (a rerun reuses it)."""
     topic = f"bench-{scenario}-{count}-s{seed}"
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    admin = kafka_clients.admin(ctx.kafka())
     ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
     have = sum(end - start for start, end in wait_for_leaders(ctx, topic).values())
     if have == count:
@@ -84,7 +84,7 @@ def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions:
     if have:
         raise KappaError(f"topic {topic} holds {have:,} events, not {count:,}; delete it and rerun")
     started = time.perf_counter()
-    produce(ctx.settings.kafka_bootstrap, topic, generate(scenario, backlog_options(ctx, scenario, count, seed),
+    produce(ctx.kafka(), topic, generate(scenario, backlog_options(ctx, scenario, count, seed),
                                                           ctx.settings.pipelines), prime=False)
     progress(f"filled {topic}: {count:,} events in {time.perf_counter() - started:.1f}s")
     return topic
@@ -93,7 +93,7 @@ def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions:
 def fill_nexmark(ctx: Context, opts: NexmarkOptions, partitions: int, progress: Progress) -> tuple[str, float]:
     """The topic for these options, filled once (a rerun with the same options reuses it)."""
     topic = f"nexmark-{opts.count}-s{opts.seed}"
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
+    admin = kafka_clients.admin(ctx.kafka())
     ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
     have = sum(end - start for start, end in wait_for_leaders(ctx, topic).values())
     if have == opts.count:
@@ -101,7 +101,7 @@ def fill_nexmark(ctx: Context, opts: NexmarkOptions, partitions: int, progress: 
         return topic, 0.0
     if have:
         raise KappaError(f"topic {topic} holds {have:,} events, not {opts.count:,}; delete it and rerun")
-    producer = kafka_clients.producer(ctx.settings.kafka_bootstrap)
+    producer = kafka_clients.producer(ctx.kafka())
     started = time.perf_counter()
     for i, (key, value, ts) in enumerate(events(opts)):
         while True:
@@ -124,7 +124,7 @@ def wait_for_leaders(ctx: Context, topic: str, timeout_s: float = 30) -> dict[in
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return end_offsets(ctx.settings.kafka_bootstrap, topic)
+            return end_offsets(ctx.kafka(), topic)
         except Exception:
             if time.monotonic() > deadline:
                 raise
@@ -168,8 +168,10 @@ def nexmark_spec(ctx: Context, *, query: str, sink: str, topic: str, run: str, p
                  ingest_time: bool = False) -> dict[str, Any]:
     """A Nexmark query's spec (flink_jobs/nexmark.py): bounded unless said otherwise; an Iceberg sink
     writes `bench.<table>` in the platform's catalog."""
+    kafka = ctx.kafka()  # the operator's: the bench creates and reads its own topics
     spec: dict[str, Any] = {
-        "version": 1, "query": query, "sink": sink, "topic": topic, "bootstrap": ctx.settings.kafka_bootstrap,
+        "version": 1, "query": query, "sink": sink, "topic": topic, "bootstrap": kafka.bootstrap,
+        "username": kafka.username, "password": kafka.password,
         "parallelism": parallelism, "run": run, "bounded": bounded, "ingest_time": ingest_time,
         "checkpoint_interval_s": checkpoint_interval_s or ctx.settings.flink.checkpoint_interval_s,
         "table": table or f"{query}_{run}".replace("-", "_"), "namespace": NAMESPACE,

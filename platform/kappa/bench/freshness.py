@@ -23,6 +23,7 @@ from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
 from kappa.jobs import submit
+from kappa.kafka_clients import KafkaAccess
 from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
 from lakehouse.scenarios.nexmark import BID
@@ -48,9 +49,9 @@ def latencies(produced_at: list[float], visible: list[tuple[float, int]]) -> lis
     return out
 
 
-def _produce_paced(bootstrap: str, topic: str, rate: int, count: int, produced_at: list[float],
+def _produce_paced(kafka: KafkaAccess, topic: str, rate: int, count: int, produced_at: list[float],
                    failed: list[str]) -> None:
-    producer = kafka_clients.producer(bootstrap)
+    producer = kafka_clients.producer(kafka)
     started = time.time()
     batch = max(1, rate // 100)  # 10 ms of events at a time
     for i in range(count):
@@ -78,7 +79,7 @@ def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: s
             poll_s: float = 0.2) -> dict[str, Any]:
     topic = f"nexmark-fresh-{run_id}-{interval_s}s"
     table = f"fresh_{run_id}_{interval_s}s"
-    ensure_topics(kafka_clients.admin(ctx.settings.kafka_bootstrap), {topic: TopicSettings(partitions=1,
+    ensure_topics(kafka_clients.admin(ctx.kafka()), {topic: TopicSettings(partitions=1,
                                                                                            retention_ms=86_400_000)})
     spec = nexmark_spec(ctx, query="q0", sink="iceberg", topic=topic, checkpoint_interval_s=interval_s,
                         run=f"{run_id}-fresh-{interval_s}", table=table, bounded=False)
@@ -90,7 +91,7 @@ def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: s
         produced_at: list[float] = []
         failed: list[str] = []
         producer = threading.Thread(target=_produce_paced, name="freshness-producer",
-                                    args=(ctx.settings.kafka_bootstrap, topic, rate, count, produced_at, failed))
+                                    args=(ctx.kafka(), topic, rate, count, produced_at, failed))
         progress(f"  freshness at {rate:,} events/s, checkpoint every {interval_s}s, for {seconds}s")
         producer.start()
         visible: list[tuple[float, int]] = []

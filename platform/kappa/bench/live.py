@@ -46,7 +46,7 @@ def replay_over_live(ctx: Context, job: str, run_id: str, live_rate: int, live_s
     tag = f"{run_id}_live"
     topic = f"bench-live-{scenario}-{run_id}"
     partitions = ctx.settings.pipelines.scenarios[scenario][1].partitions
-    ensure_topics(kafka_clients.admin(ctx.settings.kafka_bootstrap),
+    ensure_topics(kafka_clients.admin(ctx.kafka()),
                   {topic: TopicSettings(partitions=partitions, retention_ms=86_400_000)})
     wait_for_leaders(ctx, topic)
     live_tables = bench_tables(ctx, job, tag)
@@ -64,7 +64,7 @@ def replay_over_live(ctx: Context, job: str, run_id: str, live_rate: int, live_s
         polls = _poll_visibility(ctx, live_tables["raw"], live_s) if job == "transactions" else []
         if not polls:
             time.sleep(live_s)
-        ranges = resolve(ctx.settings.kafka_bootstrap, topic, "earliest", "latest")
+        ranges = resolve(ctx.kafka(), topic, "earliest", "latest")
         events = sum(r.events for r in ranges)
         achieved = events / (time.monotonic() - started)  # what the producer kept up, not what was asked
         replay_tag = f"{run_id}_replay"
@@ -84,7 +84,7 @@ def replay_over_live(ctx: Context, job: str, run_id: str, live_rate: int, live_s
         raise KappaError(f"{job} replay: {n:,} records landed, quarantined or late, of {events:,} replayed")
     fresh = freshness(ctx, live_tables["raw"], polls) if polls else None
     drop_tables(ctx, [*live_tables.values(), *replay_tables.values()])
-    kafka_clients.admin(ctx.settings.kafka_bootstrap).delete_topics([topic])
+    kafka_clients.admin(ctx.kafka()).delete_topics([topic])
     rate = events / max(last - first, 1e-3)
     result: dict[str, Any] = {"events": events, "live_rate": round(achieved), "catch_up_rate": round(rate),
                               "replay_vs_live": round(rate / achieved, 2), "seconds": ran["seconds"],
@@ -110,7 +110,7 @@ def _produce_live(ctx: Context, topic: str, scenario: str, rate: int, seed: int,
             yield event
 
     try:
-        produce(ctx.settings.kafka_bootstrap, topic, until_stopped(), rate=rate)
+        produce(ctx.kafka(), topic, until_stopped(), rate=rate)
     except KappaError as exc:
         failures.append(str(exc))
 

@@ -108,7 +108,7 @@ def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, l
     """The pipelines section of a bench run: `repeats` rounds of q0 -> Iceberg and every job over
     backlogs of `count` events (each round's ratio over its own q0 run; medians reported), then each
     job's replay over a live stream (and the transactions pipeline's freshness)."""
-    ensure_topics(kafka_clients.admin(ctx.settings.kafka_bootstrap),
+    ensure_topics(kafka_clients.admin(ctx.kafka()),
                   {ALERTS_TOPIC: TopicSettings(partitions=3, retention_ms=86_400_000)})
     nexmark_topic, _ = fill_nexmark(ctx, NexmarkOptions(count=count, seed=seed), 3, progress)
     pipelines = bench_pipelines(ctx)

@@ -86,8 +86,12 @@ def machine() -> dict[str, Any]:
 def jvm_consume_rate(ctx: Context, topic: str, count: int) -> float:
     """Kafka's own consumer perf tool: fetch-phase messages per second."""
     java = find_java("Kafka", minimum=17, maximum=25, explicit=ctx.settings.java_home, prefer=17)
+    kafka = ctx.kafka()
+    config = ctx.service_dir("bench") / "consumer.properties"  # the credentials: never on a command line
+    config.write_text("".join(f"{k}={v}\n" for k, v in kafka.java_properties().items()))
     cmd = [str(java.home / "bin" / "java"), "-Xmx1g", "-cp", f"{ctx.installs.kafka_classpath}/*",
-           "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", ctx.settings.kafka_bootstrap,
+           "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", kafka.bootstrap,
+           "--consumer.config", str(config),
            "--topic", topic, "--messages", str(count), "--group", f"kappa-bench-{time.time_ns()}",
            "--timeout", "120000", "--hide-header"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -98,9 +102,9 @@ def jvm_consume_rate(ctx: Context, topic: str, count: int) -> float:
 
 
 def python_consume_rate(ctx: Context, topic: str, count: int) -> float:
-    consumer = Consumer({"bootstrap.servers": ctx.settings.kafka_bootstrap, "group.id": f"kappa-bench-{time.time_ns()}",
-                         "enable.auto.commit": False, "fetch.max.bytes": 52428800})
-    ends = end_offsets(ctx.settings.kafka_bootstrap, topic)
+    consumer = Consumer(ctx.kafka().config(**{"group.id": f"kappa-bench-{time.time_ns()}",
+                                                "enable.auto.commit": False, "fetch.max.bytes": 52428800}))
+    ends = end_offsets(ctx.kafka(), topic)
     consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in ends.items()])
     seen = 0
     started = None

@@ -15,7 +15,9 @@ from kappa.artifacts.installs import installed
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import TRINO_JAVA_MIN
 from kappa.cli.output import console
+from kappa.context import build_context
 from kappa.errors import KappaError
+from kappa.kafka_acl import PRODUCER, principals
 from kappa.producer import produce as send
 from kappa.runtime.secrets import load_or_create
 from kappa.settings import KappaSettings
@@ -58,7 +60,7 @@ def produce(
     with Progress(TextColumn(f"producing {scenario} -> {topic.name}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("produce", total=count)
-        sent, _ = send(settings.kafka_bootstrap, topic.name, sc.generate(opts), rate=rate,
+        sent, _ = send(build_context(settings).kafka(PRODUCER), topic.name, sc.generate(opts), rate=rate,
                        on_progress=lambda n: bar.update(task, completed=n))
     elapsed = max(time.monotonic() - began, 1e-6)
     console.print(f"produced {sent} {scenario} events to {topic.name} in {elapsed:.1f}s ({sent / elapsed:,.0f}/s)")
@@ -110,7 +112,24 @@ def print_table(result: q.Result, title: str | None = None) -> None:
     console.print(f"({len(result.rows)} rows)")
 
 
+def kafka_client(
+    ctx: typer.Context,
+    principal: str = typer.Argument(PRODUCER, help="producer, consumer, admin, dagster, terraform or job-<pipeline>"),
+    java: bool = typer.Option(False, "--java", help="Kafka's Java clients' form (sasl.jaas.config)"),
+) -> None:
+    """Connection settings for a Kafka client as one of the platform's principals (address and
+    credentials), as properties: `kappa kafka-client consumer > my-app.properties`."""
+    settings: KappaSettings = ctx.obj
+    known = principals(settings)
+    if principal not in known:
+        raise KappaError(f"no Kafka principal {principal!r}; principals: {', '.join(known)}")
+    access = build_context(settings).kafka(principal)
+    for key, value in (access.java_properties() if java else access.config()).items():
+        print(f"{key}={value}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(produce)
+    app.command(name="kafka-client")(kafka_client)
     app.command()(query)
     app.command()(sql)

@@ -14,6 +14,7 @@ from kappa.cli.data_cmds import print_table
 from kappa.cli.output import console, step
 from kappa.cli.stack_cmds import bring_up, print_urls
 from kappa.errors import KappaError
+from kappa.kafka_acl import PRODUCER
 from kappa.producer import produce
 from kappa.settings import KappaSettings
 from lakehouse.registry import generate
@@ -54,7 +55,7 @@ def demo(
                            event_interval_ms=interval, keys=50, key_prefix=prefix, malformed_share=0.01)
     produced = list(generate("transactions", opts, settings.pipelines))
     with step(f"producing {events} transactions to {job.topic} (users {prefix}*)"):
-        produce(settings.kafka_bootstrap, job.topic, produced)
+        produce(stack.ctx.kafka(PRODUCER), job.topic, produced)
     valid = [e.record for e in produced if e.record]
     last_ms = max(r["timestamp"] for r in valid)
     marker.write_text(json.dumps({"last_event_ms": last_ms, "run": run}))

@@ -117,7 +117,7 @@ def status(ctx: typer.Context,
     if "kafka" in healthy:
         for name, spec in settings.kafka.topics.items():
             try:
-                offsets = end_offsets(settings.kafka_bootstrap, name)
+                offsets = end_offsets(stack.ctx.kafka(), name)
                 topics[name] = {"partitions": len(offsets), "messages": sum(hi - lo for lo, hi in offsets.values()),
                                 "retention_s": spec.retention_ms / 1000}
             except KappaError as exc:

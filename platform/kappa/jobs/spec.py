@@ -8,6 +8,7 @@ from typing import Any
 from flink_jobs.spec import pipeline_name
 from kappa.context import Context
 from kappa.jobs.definitions import JobDefinition
+from kappa.kafka_acl import job_principal
 from kappa.provisioned import outputs as provisioned_outputs
 from lakehouse.contracts import contract
 
@@ -22,6 +23,7 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
         "version": version,
         "kafka": {
             "bootstrap": s.kafka_bootstrap, "topic": topic.name, "group_id": pipeline_name(job.name, version),
+            "username": job_principal(job.name), "password": ctx.secrets.kafka_password(job_principal(job.name)),
             "startup_mode": startup_mode, **kafka_extra,
         },
         "catalog": {

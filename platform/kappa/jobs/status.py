@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flink_jobs.spec import pipeline_name
-from kappa import kafka_clients, query
+from kappa import query
 from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.flink_rest import ACTIVE_STATES, FlinkRest
@@ -90,7 +90,6 @@ def job_statuses(ctx: Context, *, with_routing: bool = True) -> list[JobStatus]:
     rest = FlinkRest(ctx.settings.flink_rest_url)
     cluster_jobs = rest.jobs()
     store = JobStore(ctx.settings.state)
-    admin = kafka_clients.admin(ctx.settings.kafka_bootstrap)
     out = []
     for name, job in job_definitions(ctx.settings).items():
         record = store.get(name)
@@ -109,7 +108,7 @@ def job_statuses(ctx: Context, *, with_routing: bool = True) -> list[JobStatus]:
                 ckpt_age = time.time() - latest["latest_ack_timestamp"] / 1000
             restarts = rest.restarts(current["jid"])
         try:
-            lag = sum(p.lag for p in group_lag(admin, ctx.settings.kafka_bootstrap, pipeline, job.topic))
+            lag = sum(p.lag for p in group_lag(ctx.kafka(), pipeline, job.topic))
         except KappaError:
             lag = None
         recent = (routing(ctx, name, job.tables(record.version), ctx.settings.operations.health_window_min)

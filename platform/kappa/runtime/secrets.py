@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -23,6 +26,13 @@ class Secrets:
     trino_analyst_password: str
     trino_shared_secret: str
     dagster_storage_password: str
+    kafka_secret: str
+
+    def kafka_password(self, principal: str) -> str:
+        """Each Kafka principal's password, derived from one stored secret: a principal a new pipeline
+        brings has its password without the file changing."""
+        digest = hmac.new(self.kafka_secret.encode(), f"kafka-principal:{principal}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
     def trino_password(self, user: str) -> str:
         if user not in TRINO_ROLES:
@@ -45,7 +55,7 @@ def load_or_create(state: Path) -> Secrets:
     if not missing:
         return Secrets(**{f.name: values[f.name] for f in fields(Secrets)})
     for name in missing:
-        values[name] = secrets.token_urlsafe(24 if name != "trino_shared_secret" else 48)
+        values[name] = secrets.token_urlsafe(48 if name in ("trino_shared_secret", "kafka_secret") else 24)
     state.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -8,11 +8,13 @@ import uuid
 
 from confluent_kafka.admin import AdminClient
 
-from kappa import kafka_clients
+from flink_jobs.spec import KAFKA_SASL_MECHANISM
+from kappa import kafka_acl, kafka_clients
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import KAFKA_JAVA_MIN, KAFKA_VERSION
 from kappa.context import Context
 from kappa.errors import ServiceError
+from kappa.kafka_acl import BROKER, SUPER_USERS
 from kappa.runtime.process import ProcessSpec
 
 LOG4J2 = """\
@@ -33,17 +35,34 @@ logger.state.level = WARN
 
 
 def render_server_properties(ctx: Context, log_dir: str) -> str:
+    """Both listeners authenticate: clients with SCRAM (credentials in the metadata log, created by
+    kafka_acl.apply), the broker's own principal with PLAIN against this file (mode 600), and the
+    authorizer denies what no ACL allows."""
     s = ctx.settings
     host = s.host
+    broker_password = ctx.secrets.kafka_password(BROKER)
+    plain = (f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{BROKER}" '
+             f'password="{broker_password}" user_{BROKER}="{broker_password}";')
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{host}:{s.kafka.controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{s.kafka.port},CONTROLLER://{host}:{s.kafka.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{s.kafka.port}",
+        "listeners": f"BROKER://{host}:{s.kafka.port},CONTROLLER://{host}:{s.kafka.controller_port}",
+        "advertised.listeners": f"BROKER://{host}:{s.kafka.port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "BROKER",
+        "listener.security.protocol.map": "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.broker.sasl.enabled.mechanisms": f"{KAFKA_SASL_MECHANISM},PLAIN",
+        "listener.name.broker.plain.sasl.jaas.config": plain,
+        f"listener.name.broker.{KAFKA_SASL_MECHANISM.lower()}.sasl.jaas.config":
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": plain,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": ";".join(f"User:{u}" for u in SUPER_USERS),
+        "allow.everyone.if.no.acl.found": "false",
         "log.dirs": log_dir,
         "num.partitions": "1",
         "offsets.topic.replication.factor": "1",
@@ -116,12 +135,12 @@ class Kafka:
         )
 
     def admin(self) -> AdminClient:
-        return kafka_clients.admin(self.ctx.settings.kafka_bootstrap)
+        return kafka_clients.admin(kafka_acl.broker_access(self.ctx))
 
     def healthy(self) -> bool:
         md = self.admin().list_topics(timeout=3)
         return len(md.brokers) >= 1
 
     def after_start(self) -> None:
-        """Nothing: the topics are Terraform's (infra/envs/local), applied by the stack."""
-        return None
+        """Every principal's credential and ACLs (the topics are Terraform's, applied by the stack)."""
+        kafka_acl.apply(self.ctx)
