@@ -9,20 +9,32 @@ from typing import Any
 
 import requests
 
+from kappa.context import Context
 from kappa.errors import KappaError
+from kappa.services.flink_tls import rest_tls_files
 
 # A job in one of these states holds (or is about to hold) the cluster's resources and its name.
 ACTIVE_STATES = {"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING", "FAILING", "CANCELLING"}
 
 
 class FlinkRest:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    """A client of the REST API over mutual TLS (services/flink_tls.py)."""
 
-    def get(self, path: str) -> Any:
+    def __init__(self, ctx: Context) -> None:
+        pem, ca = rest_tls_files(ctx)
+        self.session = requests.Session()
+        self.session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides `verify` (psf/requests#3829)
+        if pem.exists():
+            self.url = ctx.settings.flink_rest_url
+            self.session.cert = str(pem)
+            self.session.verify = str(ca)
+        else:  # a cluster started by a version before mutual TLS, still running: so that `kappa down` stops it
+            self.url = f"http://{ctx.settings.host}:{ctx.settings.flink.rest_port}"
+
+    def get(self, path: str, timeout_s: float = 10) -> Any:
         """GET a path of the REST API (e.g. `/jobs/<id>/vertices/<v>/flamegraph`), as JSON."""
         try:
-            r = requests.get(self.url + path, timeout=10)
+            r = self.session.get(self.url + path, timeout=timeout_s)
         except requests.ConnectionError as exc:
             raise KappaError(f"the Flink JobManager does not answer at {self.url}; is the stack up?") from exc
         r.raise_for_status()
@@ -57,7 +69,7 @@ class FlinkRest:
         return [j for j in self.jobs() if j["name"] == pipeline_name and j["state"] in ACTIVE_STATES]
 
     def stop_with_savepoint(self, job_id: str, target: Path, timeout_s: float = 180) -> str:
-        r = requests.post(f"{self.url}/jobs/{job_id}/stop",
+        r = self.session.post(f"{self.url}/jobs/{job_id}/stop",
                           json={"targetDirectory": target.as_uri(), "drain": False}, timeout=10)
         r.raise_for_status()
         trigger = r.json()["request-id"]
@@ -74,4 +86,4 @@ class FlinkRest:
         raise KappaError(f"savepoint of job {job_id} did not complete within {timeout_s:.0f}s")
 
     def cancel(self, job_id: str) -> None:
-        requests.patch(f"{self.url}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10).raise_for_status()
+        self.session.patch(f"{self.url}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10).raise_for_status()

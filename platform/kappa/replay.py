@@ -143,7 +143,7 @@ class ReplayProgress:
 
 def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None, interval_s: float) -> ReplayProgress:
     p = run.plan
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     lags = group_lag(ctx.kafka(), pipeline_name(p.job, p.to_version), p.topic)
     starts = {r.partition: r.start for r in p.ranges}
     consumed = {lag.partition: max(lag.committed or 0, starts[lag.partition]) for lag in lags}
@@ -181,7 +181,7 @@ def follow(ctx: Context, run: ReplayRun, report: Callable[[ReplayProgress], None
         report(current)
         if current.state in ("FAILED", "CANCELED"):
             raise KappaError(f"the replay job {pipeline_name(run.plan.job, run.plan.to_version)} is {current.state}; "
-                             f"see {ctx.settings.flink_rest_url}/#/job/completed/{run.job_id}/exceptions")
+                             f"see {ctx.settings.flink_ui_url}/#/job/completed/{run.job_id}/exceptions")
         if caught_up(current, run.plan.bounded):
             return current
         last = current
@@ -281,7 +281,7 @@ def resolve_job(ctx: Context, name: str) -> str:
 
 
 def cancel(ctx: Context, run: ReplayRun) -> None:
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     if rest.job(run.job_id)["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING"):
         rest.cancel(run.job_id)
 

@@ -103,7 +103,8 @@ class PostgresSettings(_Section):
 
 
 class FlinkSettings(_Section):
-    rest_port: int = 8081
+    rest_port: int = Field(8081, description="Flink's own REST API: the platform's clients")
+    ui_port: int = Field(8082, description="the Web UI and REST API through the gateway: HTTPS with a password")
     rpc_port: int = 6123
     jobmanager_memory_mb: int = Field(1024, ge=768)
     taskmanager_memory_mb: int = Field(3072, ge=1024)
@@ -122,7 +123,8 @@ class TrinoSettings(_Section):
 
 
 class DagsterSettings(_Section):
-    port: int = 3000
+    port: int = Field(3000, description="the UI through the gateway: HTTPS with a password (Dagster itself "
+                      "serves on a socket in the state directory)")
     enabled: bool = Field(True, description="start the Dagster UI and daemon with `kappa up`")
 
 
@@ -283,7 +285,11 @@ class KappaSettings(BaseSettings):
 
     @property
     def flink_rest_url(self) -> str:
-        return f"http://{self.host}:{self.flink.rest_port}"
+        return f"https://{self.host}:{self.flink.rest_port}"
+
+    @property
+    def flink_tls_dir(self) -> Path:
+        return self.state / "flink" / "tls"
 
     @property
     def trino_url(self) -> str:
@@ -298,8 +304,20 @@ class KappaSettings(BaseSettings):
         return self.state / "trino" / "tls" / "trino-ca.pem"
 
     @property
+    def flink_ui_url(self) -> str:
+        return f"https://{self.host}:{self.flink.ui_port}"
+
+    @property
     def dagster_url(self) -> str:
-        return f"http://{self.host}:{self.dagster.port}"
+        return f"https://{self.host}:{self.dagster.port}"
+
+    @property
+    def dagster_socket(self) -> Path:
+        return self.state / "dagster" / "webserver.sock"
+
+    @property
+    def gateway_ca_file(self) -> Path:
+        return self.state / "gateway" / "tls" / "gateway-ca.pem"
 
     @property
     def effective_settings_file(self) -> Path:

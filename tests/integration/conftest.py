@@ -62,7 +62,7 @@ def settings() -> KappaSettings:
         state_dir=str(state),
         kafka={"port": free_port(), "controller_port": free_port()},
         postgres={"port": free_port()},
-        flink={"rest_port": free_port(), "rpc_port": free_port(), "checkpoint_interval_s": 3},
+        flink={"rest_port": free_port(), "ui_port": free_port(), "rpc_port": free_port(), "checkpoint_interval_s": 3},
         trino={"port": free_port(), "https_port": free_port()},
         dagster={"port": free_port()},
         # The tests move event time hours past the wall clock (each starts after what the jobs have

@@ -101,14 +101,14 @@ def bring_back(ctx: Context) -> None:
 
 def _job(ctx: Context) -> dict[str, Any] | None:
     record = JobStore(ctx.settings.state).get(JOB)
-    active = FlinkRest(ctx.settings.flink_rest_url).running_by_name(pipeline_name(JOB, record.version))
+    active = FlinkRest(ctx).running_by_name(pipeline_name(JOB, record.version))
     return active[0] if active else None
 
 
 def wait_recovered(ctx: Context, since: float, timeout_s: float = 300) -> float:
     """Until the job runs every task and has completed a checkpoint after the fault; returns the
     seconds from `since` (the fault) to then."""
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
 
     def probe() -> bool:
         try:

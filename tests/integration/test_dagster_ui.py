@@ -1,5 +1,6 @@
-"""The Dagster UI, driven by headless Chromium: the asset graph is there, and a materialization
-launched from the UI succeeds (run by the daemon, through Trino)."""
+"""The Dagster UI, driven by headless Chromium through the gateway (HTTPS, the admin password): the
+asset graph is there, and a materialization launched from the UI succeeds (run by the daemon, through
+Trino)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 import requests
 
 from kappa.context import Context
+from kappa.services.gateway import UI_USER
 from kappa.serving import apply_views
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,8 +39,10 @@ def _when_visible(page, locator, timeout_s: float = 90):  # type: ignore[no-unty
     pytest.fail(f"{locator} did not show within {timeout_s}s; screenshot in {SCREENSHOTS}")
 
 
-def _latest_materialization(url: str) -> dict | None:
-    data = requests.post(f"{url}/graphql", json={"query": LATEST}, timeout=10).json()["data"]["assetOrError"]
+def _latest_materialization(ctx: Context) -> dict | None:
+    answer = requests.post(f"{ctx.settings.dagster_url}/graphql", json={"query": LATEST}, timeout=10,
+                           auth=(UI_USER, ctx.secrets.ui_admin_password), verify=str(ctx.settings.gateway_ca_file))
+    data = answer.json()["data"]["assetOrError"]
     found = data.get("assetMaterializations") or []
     return found[0] if found else None
 
@@ -48,10 +52,12 @@ def test_asset_graph_and_a_materialization_from_the_ui(ctx: Context) -> None:
 
     apply_views(ctx)
     url = ctx.settings.dagster_url
-    before = _latest_materialization(url)
+    before = _latest_materialization(ctx)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
+        # the gateway's certificate is the platform's own, which Chromium's store does not hold
+        page = browser.new_context(http_credentials={"username": UI_USER, "password": ctx.secrets.ui_admin_password},
+                                   ignore_https_errors=True).new_page()
         # the asset graph around one streaming table: Kafka topic -> table -> analytics view
         page.goto(f"{url}/assets/streaming/transactions_5m?view=lineage", wait_until="networkidle", timeout=120_000)
         for group in ("kafka", "streaming", "analytics"):
@@ -66,7 +72,7 @@ def test_asset_graph_and_a_materialization_from_the_ui(ctx: Context) -> None:
         deadline = time.monotonic() + 300
         latest = None
         while time.monotonic() < deadline:
-            latest = _latest_materialization(url)
+            latest = _latest_materialization(ctx)
             if latest and latest != before:
                 break
             time.sleep(2)

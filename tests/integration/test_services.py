@@ -12,8 +12,10 @@ from confluent_kafka import Consumer
 from kappa import kafka_clients
 from kappa.catalog import catalog
 from kappa.context import Context
+from kappa.flink_rest import FlinkRest
 from kappa.producer import produce
 from kappa.runtime.stack import Stack
+from kappa.services.flink_tls import rest_tls_files
 from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
 from lakehouse.scenarios.base import Event
@@ -25,7 +27,7 @@ def test_every_service_is_healthy(ctx: Context) -> None:
     assert {s.name: s.state for s in statuses} == {
         "postgres": "healthy", "kafka": "healthy", "flink-jobmanager": "healthy",
         "trino": "healthy", "flink-taskmanager": "healthy",
-        "dagster-webserver": "healthy", "dagster-daemon": "healthy",
+        "dagster-webserver": "healthy", "dagster-daemon": "healthy", "gateway": "healthy",
     }
 
 
@@ -83,8 +85,20 @@ def test_pyiceberg_table_is_visible_in_trino(ctx: Context) -> None:
 
 @pytest.mark.security
 def test_flink_rest_takes_no_jars_and_no_cross_origin_reads(ctx: Context) -> None:
-    url = ctx.settings.flink_rest_url
-    assert requests.get(f"{url}/jars", timeout=10).status_code == 404, "the jar upload handlers are on"
-    answer = requests.get(f"{url}/overview", headers={"Origin": "http://evil.example"}, timeout=10)
+    rest = FlinkRest(ctx)
+    assert rest.session.get(f"{rest.url}/jars", timeout=10).status_code == 404, "the jar upload handlers are on"
+    answer = rest.session.get(f"{rest.url}/overview", headers={"Origin": "http://evil.example"}, timeout=10)
     assert answer.status_code == 200
-    assert answer.headers.get("Access-Control-Allow-Origin") == url, answer.headers
+    assert answer.headers.get("Access-Control-Allow-Origin") == ctx.settings.flink_ui_url, answer.headers
+
+
+@pytest.mark.security
+def test_flink_rest_answers_only_a_client_with_the_platforms_certificate(ctx: Context) -> None:
+    """Mutual TLS: without the client certificate the handshake fails, whatever the client trusts."""
+    _, ca = rest_tls_files(ctx)
+    for verify in (str(ca), False):
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{ctx.settings.flink_rest_url}/overview", verify=verify, timeout=10)
+    with pytest.raises(requests.exceptions.ConnectionError):  # nor plain HTTP
+        requests.get(f"http://{ctx.settings.host}:{ctx.settings.flink.rest_port}/overview", timeout=10)
+    assert FlinkRest(ctx).get("/overview")["taskmanagers"] >= 1

@@ -132,7 +132,8 @@ def fourth(tmp_path: Path) -> Context:
     cfg.write_text("[jobs.product_activity]\nwindow_min = 15\n")
     settings = load_settings(cfg, registry=REGISTRY.extended(PRODUCT_ACTIVITY))
     installs = Installs(*(tmp_path / n for n in "abcdef"))
-    ctx = Context(settings, installs, Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret"))
+    ctx = Context(settings, installs,
+                  Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw"))
     write_outputs(ctx)
     return ctx
 

@@ -18,6 +18,7 @@ from kappa.jobs import get_definition, render_spec
 from kappa.runtime.secrets import Secrets, load_or_create
 from kappa.services.dagster import STORAGE_PASSWORD_ENV, DagsterWebserver, render_instance
 from kappa.services.flink import flink_config, render_config_yaml
+from kappa.services.gateway import htpasswd, render_config
 from kappa.services.kafka import render_server_properties
 from kappa.services.trino import Trino, iceberg_catalog_properties
 from kappa.settings import load_settings
@@ -37,7 +38,7 @@ def ctx(tmp_path: Path) -> Context:
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
                         fake / "cli.jar")
     c = Context(load_settings(cfg), installs,
-                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret"))
+                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw"))
     write_outputs(c)
     return c
 
@@ -154,7 +155,7 @@ def test_a_job_runs_live_at_its_own_parallelism_and_bounded_with_one_writer(tmp_
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[flink]\nparallelism = 1\n[jobs.user_activity]\nparallelism = 2\n")
     c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdef")),
-                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret"))
+                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw"))
     write_outputs(c)
     ua, tx = get_definition(c.settings, "user_activity"), get_definition(c.settings, "transactions")
     assert render_spec(c, ua, 1)["parallelism"] == 2 and render_spec(c, tx, 1)["parallelism"] == 1
@@ -219,3 +220,30 @@ def test_dagsters_instance_names_its_storage_password_and_never_holds_it(ctx: Co
     assert db["password"] == {"env": STORAGE_PASSWORD_ENV}
     assert (db["username"], db["db_name"]) == ("dagster", "dagster")  # its own role, not the catalog's
     assert DagsterWebserver(ctx).env()[STORAGE_PASSWORD_ENV] == "dagster-pw"
+
+
+def test_flink_rest_speaks_mutual_tls_and_allows_only_the_gateways_origin(ctx: Context) -> None:
+    config = flink_config(ctx)
+    assert config["security.ssl.rest.enabled"] == "true"
+    assert config["security.ssl.rest.authentication-enabled"] == "true"
+    assert config["security.ssl.rest.keystore-password"] == "ks-pw"
+    assert config["web.access-control-allow-origin"] == ctx.settings.flink_ui_url
+    assert ctx.settings.flink_rest_url.startswith("https://")
+
+
+def test_the_gateway_asks_a_password_checks_host_and_origin_and_presents_flinks_client_certificate(
+        ctx: Context, tmp_path: Path) -> None:
+    conf = render_config(ctx, tmp_path, tmp_path / "server.pem", tmp_path / "htpasswd")
+    s = ctx.settings
+    for port in (s.flink.ui_port, s.dagster.port):
+        assert f"listen 127.0.0.1:{port} ssl default_server;" in conf  # any other Host: 421
+        assert f"listen 127.0.0.1:{port} ssl;" in conf
+    assert conf.count("return 421;") == 2 and conf.count("auth_basic_user_file") == 2
+    assert conf.count('if ($http_origin !~') == 2 and "return 403;" in conf
+    assert f"proxy_pass https://127.0.0.1:{s.flink.rest_port};" in conf and "proxy_ssl_verify on;" in conf
+    assert f"proxy_pass http://unix:{s.dagster_socket}:;" in conf
+    assert 'proxy_set_header Authorization "";' in conf  # the password stays at the gateway
+    assert "0.0.0.0" not in conf and "listen 80" not in conf
+    line = htpasswd("s3cret")
+    user, hashed = line.strip().split(":", 1)
+    assert user == "admin" and hashed.startswith("$2y$") and "s3cret" not in line

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kappa.artifacts import maven
 from kappa.artifacts.contract_format import ensure_contract_format
+from kappa.artifacts.debian import ensure_nginx
 from kappa.artifacts.terraform import ensure_providers, ensure_terraform
 from kappa.artifacts.versions import (
     BUNDLES,
@@ -135,6 +136,7 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
     trino_home = ensure_trino(cache, bundles["trino-server"], progress)
     ensure_terraform(cache, progress)
     ensure_providers(cache, progress)
+    ensure_nginx(cache, progress)
     cli = next(bundles["trino-cli"].glob("trino-cli-*.jar"))
     return Installs(
         kafka_classpath=bundles["kafka"],

@@ -235,7 +235,7 @@ def run_to_end(ctx: Context, definition: JobDefinition, spec: dict[str, Any], *,
     submitted = time.monotonic()
     job_id = submit(ctx, definition, spec, jobs_dir=jobs_dir)
     flame: dict[str, Any] = {}
-    sampler = threading.Thread(target=lambda: flame.update(profile.sample_job(ctx.settings.flink_rest_url, job_id)
+    sampler = threading.Thread(target=lambda: flame.update(profile.sample_job(FlinkRest(ctx), job_id)
                                                            or {}), name=f"flamegraph-{definition.name}", daemon=True)
     sampler.start()
     info = wait_finished(ctx, job_id, timeout_s)
@@ -248,14 +248,14 @@ def run_to_end(ctx: Context, definition: JobDefinition, spec: dict[str, Any], *,
 
 
 def wait_finished(ctx: Context, job_id: str, timeout_s: float) -> dict[str, Any]:
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         info = rest.job(job_id)
         if info["state"] == "FINISHED":
             return info
         if info["state"] in ("FAILED", "CANCELED"):
-            raise KappaError(f"Flink job {job_id} ended {info['state']}; see {ctx.settings.flink_rest_url}/#/job/"
+            raise KappaError(f"Flink job {job_id} ended {info['state']}; see {ctx.settings.flink_ui_url}/#/job/"
                              f"completed/{job_id}/exceptions")
         time.sleep(1)
     raise KappaError(f"Flink job {job_id} did not finish within {timeout_s:.0f}s")

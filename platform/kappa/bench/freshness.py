@@ -83,7 +83,7 @@ def measure(ctx: Context, *, interval_s: int, rate: int, seconds: int, run_id: s
                                                                                            retention_ms=86_400_000)})
     spec = nexmark_spec(ctx, query="q0", sink="iceberg", topic=topic, checkpoint_interval_s=interval_s,
                         run=f"{run_id}-fresh-{interval_s}", table=table, bounded=False)
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     job_id = submit(ctx, nexmark_definition(ctx, f"bench-fresh-{interval_s}s"), spec)
     try:
         wait_running_and_visible(ctx, rest, job_id, table_ref(table))

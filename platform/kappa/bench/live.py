@@ -50,7 +50,7 @@ def replay_over_live(ctx: Context, job: str, run_id: str, live_rate: int, live_s
                   {topic: TopicSettings(partitions=partitions, retention_ms=86_400_000)})
     wait_for_leaders(ctx, topic)
     live_tables = bench_tables(ctx, job, tag)
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     live_id = submit(ctx, bench_definition(ctx, job, tag), bench_spec(ctx, job, topic, live_tables, tag, bounded=False))
     wait_running_and_visible(ctx, rest, live_id, table_ref(live_tables["raw"]))
     stop = threading.Event()

@@ -62,16 +62,16 @@ def summarise_frames(frames: Counter[str], top: int = 8) -> dict[str, Any]:
             "top_frames": [(f, round(n / total, 3)) for f, n in frames.most_common(top)]}
 
 
-def _flamegraph(rest_url: str, job_id: str, vertex: str) -> dict[str, Any] | None:
-    r = requests.get(f"{rest_url}/jobs/{job_id}/vertices/{vertex}/flamegraph", params={"type": "on_cpu"}, timeout=10)
+def _flamegraph(rest: FlinkRest, job_id: str, vertex: str) -> dict[str, Any] | None:
+    r = rest.session.get(f"{rest.url}/jobs/{job_id}/vertices/{vertex}/flamegraph", params={"type": "on_cpu"},
+                         timeout=10)
     data = r.json().get("data") if r.ok else None
     return data if data and int(data.get("value", 0)) > 0 else None
 
 
-def sample_job(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, Any] | None:
+def sample_job(rest: FlinkRest, job_id: str, timeout_s: float = 60) -> dict[str, Any] | None:
     """On-CPU flame graphs of every vertex of the job, merged: where the whole job's CPU goes (a
     vertex that waits is rarely on CPU, so each weighs by the CPU it uses). None if it ended first."""
-    rest = FlinkRest(rest_url)
     deadline = time.monotonic() + timeout_s
     frames: Counter[str] = Counter()
     pending: set[str] | None = None
@@ -87,7 +87,7 @@ def sample_job(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, A
                     continue
                 pending = set(running)
             for vertex in sorted(pending):
-                tree = _flamegraph(rest_url, job_id, vertex)  # the first request starts the sampling
+                tree = _flamegraph(rest, job_id, vertex)  # the first request starts the sampling
                 if tree is not None:
                     frames += self_time(tree)
                     pending.discard(vertex)
@@ -99,9 +99,8 @@ def sample_job(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, A
     return summarise_frames(frames) if frames else None
 
 
-def sample(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, Any] | None:
+def sample(rest: FlinkRest, job_id: str, timeout_s: float = 60) -> dict[str, Any] | None:
     """An on-CPU flame graph of the job's busiest vertex, or None if the job ended first."""
-    rest = FlinkRest(rest_url)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -114,7 +113,7 @@ def sample(rest_url: str, job_id: str, timeout_s: float = 60) -> dict[str, Any] 
                 continue
             # the vertex that has been busy longest (a chained source->calc->sink in q0)
             vertex = max(vertices, key=lambda v: (v.get("metrics") or {}).get("accumulated-busy-time", 0))["id"]
-            data = _flamegraph(rest_url, job_id, vertex)
+            data = _flamegraph(rest, job_id, vertex)
             if data is not None:
                 return summarise(data)
         except (requests.RequestException, ValueError, KeyError):

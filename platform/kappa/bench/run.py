@@ -127,9 +127,9 @@ def run_query(ctx: Context, topic: str, query: str, sink: str, count: int, paral
     pids = flink_pids(ctx)
     cpu_before = cpu_seconds(pids)
     job_id = submit(ctx, nexmark_definition(ctx, f"bench-{query}-{sink}"), spec)
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     flame: dict[str, Any] = {}
-    sampler = threading.Thread(target=lambda: flame.update(profile.sample(ctx.settings.flink_rest_url, job_id) or {}),
+    sampler = threading.Thread(target=lambda: flame.update(profile.sample(FlinkRest(ctx), job_id) or {}),
                                name=f"flamegraph-{query}", daemon=True)
     sampler.start()
     deadline = time.monotonic() + 3600

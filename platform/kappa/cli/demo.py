@@ -38,7 +38,7 @@ def demo(
     with step("starting the transactions job"):
         job_id = j.start_job(stack.ctx, "transactions")
     tables = job.tables(j.JobStore(settings.state).get("transactions").version)  # the live one, after a replay too
-    console.print(f"job transactions running (Flink job {job_id}): {settings.flink_rest_url}")
+    console.print(f"job transactions running (Flink job {job_id}): {settings.flink_ui_url}")
 
     # Event time: the 30 minutes up to now, or on a re-run from just after the previous run's last
     # event up to now, so that nothing this run produces is late (behind the job's watermark) or

@@ -36,7 +36,7 @@ def start(
     c = build_context(settings)
     with step(f"submitting {name}"):
         job_id = j.start_job(c, name, fresh=fresh)
-    console.print(f"{name} running as Flink job {job_id}: {settings.flink_rest_url}/#/job/running/{job_id}/overview")
+    console.print(f"{name} running as Flink job {job_id}: {settings.flink_ui_url}/#/job/running/{job_id}/overview")
 
 
 @app.command()

@@ -21,7 +21,9 @@ from kappa.cli.output import console, duration, step
 from kappa.context import build_context
 from kappa.errors import KappaError
 from kappa.jobs import JobStatus, job_statuses, problems, resume_desired, suspend_all
+from kappa.runtime.secrets import load_or_create
 from kappa.runtime.stack import ServiceStatus, Stack, purge
+from kappa.services.gateway import UI_USER
 from kappa.serving import apply_views
 from kappa.settings import KappaSettings
 from kappa.topics import end_offsets
@@ -69,8 +71,8 @@ def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
 
 def print_urls(settings: KappaSettings) -> None:
     if settings.dagster.enabled:
-        console.print(f"  Dagster UI     {settings.dagster_url}")
-    console.print(f"  Flink Web UI   {settings.flink_rest_url}")
+        console.print(f"  Dagster UI     {settings.dagster_url}  (user admin: kappa ui-login)")
+    console.print(f"  Flink Web UI   {settings.flink_ui_url}  (user admin: kappa ui-login)")
     console.print(f"  Trino          {settings.trino_url}  (kappa query \"SELECT ...\")")
     console.print(f"  Kafka          {settings.kafka_bootstrap}")
     console.print(f"  PostgreSQL     {settings.host}:{settings.postgres.port}/{settings.postgres.database}")
@@ -231,6 +233,14 @@ def paths(ctx: typer.Context, get: str = typer.Option("", help="print only this 
         console.print(f"{name:20} {path}")
 
 
+def ui_login(ctx: typer.Context) -> None:
+    """The Flink and Dagster UIs' user and password, and the certificate authority to trust."""
+    settings: KappaSettings = ctx.obj
+    print(f"user     {UI_USER}\npassword {load_or_create(settings.state).ui_admin_password}\n"
+          f"ca       {settings.gateway_ca_file}")
+
+
 def register(app: typer.Typer) -> None:
     for fn in (setup, up, down, status, logs, paths):
         app.command()(fn)
+    app.command(name="ui-login")(ui_login)

@@ -25,7 +25,7 @@ def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
     job = get_definition(ctx.settings, name)
     store = JobStore(ctx.settings.state)
     record = store.get(name)
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     active = rest.running_by_name(pipeline_name(name, record.version))
     if active:
         return str(active[0]["jid"])
@@ -64,7 +64,7 @@ def stop_job(ctx: Context, name: str, *, savepoint: bool = True, keep_desired: b
     get_definition(ctx.settings, name)
     store = JobStore(ctx.settings.state)
     record = store.get(name)
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     location = None
     for job in rest.running_by_name(pipeline_name(name, record.version)):
         if savepoint and job["state"] == "RUNNING":

@@ -87,7 +87,7 @@ def routing(ctx: Context, job: str, tables: dict[str, str], window_min: int) -> 
 
 
 def job_statuses(ctx: Context, *, with_routing: bool = True) -> list[JobStatus]:
-    rest = FlinkRest(ctx.settings.flink_rest_url)
+    rest = FlinkRest(ctx)
     cluster_jobs = rest.jobs()
     store = JobStore(ctx.settings.state)
     out = []

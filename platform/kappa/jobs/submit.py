@@ -35,7 +35,8 @@ def submit(ctx: Context, job: JobDefinition, spec: dict[str, Any], savepoint: st
     python = str(ctx.installs.flink_python)
     cmd = [
         str(ctx.installs.flink_home / "bin" / "flink"), "run", "-d",
-        "-m", f"{ctx.settings.host}:{ctx.settings.flink.rest_port}",
+        # the scheme is the CLI's cue for TLS: with `-m host:port` Flink 2.1 speaks plain HTTP whatever the config says
+        "-m", ctx.settings.flink_rest_url,
         "-pym", job.module, "-pyfs", str(jobs_dir),
         "-pyclientexec", python, "-pyexec", python,
     ]

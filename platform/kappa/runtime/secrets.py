@@ -27,6 +27,8 @@ class Secrets:
     trino_shared_secret: str
     dagster_storage_password: str
     kafka_secret: str
+    ui_admin_password: str  # the gateway's user `admin` (the Flink and Dagster UIs)
+    flink_keystore_password: str  # Flink's REST key and trust stores (services/flink_tls.py)
 
     def kafka_password(self, principal: str) -> str:
         """Each Kafka principal's password, derived from one stored secret: a principal a new pipeline

@@ -16,6 +16,7 @@ from kappa.runtime.process import ProcessTable, Running
 from kappa.services.base import Service
 from kappa.services.dagster import DagsterDaemon, DagsterWebserver
 from kappa.services.flink import FlinkJobManager, FlinkTaskManager
+from kappa.services.gateway import Gateway
 from kappa.services.kafka import Kafka
 from kappa.services.postgres import Postgres, postgres_system_user
 from kappa.services.trino import Trino
@@ -33,7 +34,7 @@ def services(ctx: Context) -> list[Service]:
     started: list[Service] = [Postgres(ctx), Kafka(ctx), FlinkJobManager(ctx), Trino(ctx), FlinkTaskManager(ctx)]
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
-    return started
+    return [*started, Gateway(ctx)]
 
 
 @dataclass(frozen=True)

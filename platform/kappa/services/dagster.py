@@ -9,14 +9,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import requests
 import yaml
 
 from kappa.context import Context
 from kappa.errors import ServiceError
 from kappa.provisioned import outputs as provisioned_outputs
 from kappa.runtime.process import ProcessSpec
+from kappa.unix_http import post_json
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCATION = "kappa"
@@ -83,6 +84,11 @@ def fail_orphaned_runs(home: Path) -> list[str]:
     return [r.run_id for r in runs]
 
 
+def graphql(ctx: Context, query: str, timeout_s: float = 5) -> Any:
+    """A query to Dagster's GraphQL API on its socket (the platform's own user only)."""
+    return post_json(ctx.settings.dagster_socket, "/graphql", {"query": query}, timeout=timeout_s)
+
+
 class _Dagster:
     version = "1.13"
     depends_on: tuple[str, ...] = ("infra",)
@@ -119,21 +125,20 @@ class DagsterWebserver(_Dagster):
     name = "dagster-webserver"
 
     def ports(self) -> list[int]:
-        return [self.ctx.settings.dagster.port]
+        return []  # a socket in the state directory; the gateway serves the UI on dagster.port
 
     def spec(self) -> ProcessSpec:
-        s = self.ctx.settings
         return ProcessSpec(
             name=self.name,
-            argv=[self.bin("dagster-webserver"), "-h", s.host, "-p", str(s.dagster.port),
+            argv=[sys.executable, "-m", "kappa.services.dagster_socket", str(self.ctx.settings.dagster_socket),
                   "-w", str(self.home / "workspace.yaml")],
             log_path=self.ctx.log_path(self.name), ports=self.ports(), env=self.env(), cwd=REPO_ROOT,
         )
 
     def healthy(self) -> bool:
         """Up, and the code location loaded (a broken one is reported at once, with its error)."""
-        r = requests.post(f"{self.ctx.settings.dagster_url}/graphql", json={"query": _LOCATION_QUERY}, timeout=5)
-        entries = r.json()["data"]["workspaceOrError"]["locationEntries"]
+        answer = graphql(self.ctx, _LOCATION_QUERY)
+        entries = answer["data"]["workspaceOrError"]["locationEntries"]
         for entry in entries:
             loaded = entry.get("locationOrLoadError") or {}
             if loaded.get("__typename") == "PythonError":
@@ -165,7 +170,6 @@ class DagsterDaemon(_Dagster):
         )
 
     def healthy(self) -> bool:
-        r = requests.post(f"{self.ctx.settings.dagster_url}/graphql", json={"query": _DAEMON_QUERY}, timeout=5)
-        statuses = r.json()["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
+        statuses = graphql(self.ctx, _DAEMON_QUERY)["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
         required = [d for d in statuses if d["required"]]
         return bool(required) and all(d["healthy"] for d in required)

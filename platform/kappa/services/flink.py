@@ -11,13 +11,13 @@ import json
 import shutil
 from pathlib import Path
 
-import requests
-
 from kappa.artifacts.installs import pyflink_dir
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import FLINK_JAVA_MAJORS, FLINK_VERSION
 from kappa.context import Context
+from kappa.flink_rest import FlinkRest
 from kappa.runtime.process import ProcessSpec
+from kappa.services.flink_tls import rest_tls_config, write_rest_tls
 
 # The JVM flags Flink's own config.yaml ships with (module access for Java 17+).
 _JAVA_OPTS = " ".join(
@@ -76,9 +76,11 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         # own umask (022 by default, so 644) whatever the process's: the warehouse stays private.
         "flink.hadoop.fs.permissions.umask-mode": "077",
         # No jar upload and run through the Web UI or REST (`kappa` submits with `flink run`), and no
-        # cross-origin reads of the REST API by a web page open in a browser on this machine.
+        # cross-origin reads of the REST API by a web page open in a browser on this machine: the UI's
+        # origin is the gateway's.
         "web.submit.enable": "false",
-        "web.access-control-allow-origin": f"http://{s.host}:{f.rest_port}",
+        "web.access-control-allow-origin": s.flink_ui_url,
+        **rest_tls_config(ctx),
         "python.client.executable": str(ctx.installs.flink_python),
         "python.executable": str(ctx.installs.flink_python),
     }
@@ -109,6 +111,7 @@ class _FlinkProcess:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("checkpoints", "savepoints", "tmp", "uploads"):
             (self.ctx.settings.state / "flink" / sub).mkdir(parents=True, exist_ok=True)
+        write_rest_tls(self.ctx)
         (self.conf_dir / "config.yaml").write_text(render_config_yaml(flink_config(self.ctx)))
         dist_conf = pyflink_dir(self.ctx.installs.flink_python) / "conf"
         for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties"):
@@ -152,8 +155,7 @@ class FlinkJobManager(_FlinkProcess):
         return [self.ctx.settings.flink.rest_port, self.ctx.settings.flink.rpc_port]
 
     def healthy(self) -> bool:
-        r = requests.get(f"{self.ctx.settings.flink_rest_url}/overview", timeout=2)
-        return r.status_code == 200
+        return bool(FlinkRest(self.ctx).get("/overview", timeout_s=2))
 
 
 class FlinkTaskManager(_FlinkProcess):
@@ -165,5 +167,4 @@ class FlinkTaskManager(_FlinkProcess):
         return []
 
     def healthy(self) -> bool:
-        r = requests.get(f"{self.ctx.settings.flink_rest_url}/overview", timeout=2)
-        return r.status_code == 200 and int(r.json().get("taskmanagers", 0)) >= 1
+        return int(FlinkRest(self.ctx).get("/overview", timeout_s=2).get("taskmanagers", 0)) >= 1

@@ -24,14 +24,14 @@ SHARED_SECRET_ENV = "KAPPA_TRINO_SHARED_SECRET"
 ALL_TABLE_PRIVILEGES = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]
 
 
-def write_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+def write_certificate(directory: Path, host: str, name: str = "trino") -> tuple[Path, Path]:
     """(server PEM with key and certificate, CA certificate for clients); kept if they exist."""
-    server, ca = directory / "trino-server.pem", directory / "trino-ca.pem"
+    server, ca = directory / f"{name}-server.pem", directory / f"{name}-ca.pem"
     if server.exists() and ca.exists():
         return server, ca
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kappa-trino")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kappa-{name}")])
     now = dt.datetime.now(dt.UTC)
     alt_names: list[x509.GeneralName] = [x509.DNSName("localhost")]
     try:
@@ -39,7 +39,7 @@ def write_certificate(directory: Path, host: str) -> tuple[Path, Path]:
     except ValueError:
         alt_names.append(x509.DNSName(host))
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=825))
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
