@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import uuid
 
 import pyarrow as pa
@@ -102,3 +104,15 @@ def test_flink_rest_answers_only_a_client_with_the_platforms_certificate(ctx: Co
     with pytest.raises(requests.exceptions.ConnectionError):  # nor plain HTTP
         requests.get(f"http://{ctx.settings.host}:{ctx.settings.flink.rest_port}/overview", timeout=10)
     assert FlinkRest(ctx).get("/overview")["taskmanagers"] >= 1
+
+
+@pytest.mark.security
+def test_flinks_rpc_port_answers_only_a_peer_with_the_platforms_certificate(ctx: Context) -> None:
+    """Internal TLS: a local user cannot talk to the JobManager's RPC (which deploys and cancels tasks)."""
+    _, ca = rest_tls_files(ctx)
+    tls = ssl.create_default_context(cafile=str(ca))
+    tls.check_hostname = False
+    with (socket.create_connection((ctx.settings.host, ctx.settings.flink.rpc_port), timeout=10) as raw,
+          pytest.raises((ssl.SSLError, ConnectionResetError)), tls.wrap_socket(raw) as conn):
+        conn.sendall(b"\0" * 16)
+        assert conn.recv(1) == b"", "the RPC port talked to a client without a certificate"

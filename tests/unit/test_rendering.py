@@ -227,6 +227,8 @@ def test_flink_rest_speaks_mutual_tls_and_allows_only_the_gateways_origin(ctx: C
     assert config["security.ssl.rest.enabled"] == "true"
     assert config["security.ssl.rest.authentication-enabled"] == "true"
     assert config["security.ssl.rest.keystore-password"] == "ks-pw"
+    assert config["security.ssl.internal.enabled"] == "true"  # RPC, blobs: always mutually authenticated
+    assert config["security.ssl.internal.truststore"] == config["security.ssl.rest.truststore"]
     assert config["web.access-control-allow-origin"] == ctx.settings.flink_ui_url
     assert ctx.settings.flink_rest_url.startswith("https://")
 

@@ -32,7 +32,7 @@ def _apt_get(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def ensure_nginx(cache: Path, progress: Progress) -> Path:
     """Debian's nginx package, downloaded with `apt-get download` and unpacked with `dpkg-deb -x`
-    (root only to refresh apt's package lists when they are missing)."""
+    (root, or sudo without a password, only to refresh apt's package lists when they are missing)."""
     home = nginx_dir(cache)
     if (home / _MARKER).exists():
         return nginx_binary(cache)
@@ -41,8 +41,9 @@ def ensure_nginx(cache: Path, progress: Progress) -> Path:
     progress("fetching nginx from Debian's packages")
     with tempfile.TemporaryDirectory() as tmp:
         done = _apt_get("download", NGINX_PACKAGE, cwd=Path(tmp))
-        if done.returncode != 0 and os.geteuid() == 0:  # a fresh machine has no package lists yet
-            _apt_get("update", cwd=Path(tmp))
+        if done.returncode != 0:  # a fresh machine has no package lists yet: root (or sudo) refreshes them
+            update = ["apt-get", "-q", "update"] if os.geteuid() == 0 else ["sudo", "-n", "apt-get", "-q", "update"]
+            subprocess.run(update, capture_output=True, check=False)
             done = _apt_get("download", NGINX_PACKAGE, cwd=Path(tmp))
         debs = sorted(Path(tmp).glob(f"{NGINX_PACKAGE}_*.deb"))
         if done.returncode != 0 or not debs:

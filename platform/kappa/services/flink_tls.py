@@ -37,15 +37,17 @@ def write_rest_tls(ctx: Context) -> None:
 
 
 def rest_tls_config(ctx: Context) -> dict[str, str | int]:
+    """The REST endpoint and, with the same stores, the internal connections (RPC between JobManager
+    and TaskManagers, the blob server, data exchange), which are always mutually authenticated."""
     directory, password = ctx.settings.flink_tls_dir, ctx.secrets.flink_keystore_password
+    stores = {"keystore": str(directory / "keystore.p12"), "keystore-password": password, "key-password": password,
+              "truststore": str(directory / "truststore.p12"), "truststore-password": password}
     return {
         "security.ssl.rest.enabled": "true",
         "security.ssl.rest.authentication-enabled": "true",
-        "security.ssl.rest.keystore": str(directory / "keystore.p12"),
-        "security.ssl.rest.keystore-password": password,
-        "security.ssl.rest.key-password": password,
-        "security.ssl.rest.truststore": str(directory / "truststore.p12"),
-        "security.ssl.rest.truststore-password": password,
+        **{f"security.ssl.rest.{key}": value for key, value in stores.items()},
+        "security.ssl.internal.enabled": "true",
+        **{f"security.ssl.internal.{key}": value for key, value in stores.items()},
         # Flink's default suite list is one RSA suite; the certificate's key is an EC key
         "security.ssl.protocol": "TLSv1.2",
         "security.ssl.algorithms": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
