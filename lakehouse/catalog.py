@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
-from pyiceberg.catalog.sql import SqlCatalog
-from sqlalchemy.exc import IntegrityError, ProgrammingError
-
 from flink_jobs.spec import CATALOG_PASSWORD_ENV, CATALOG_RETRYABLE_SQL_STATES
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
 
 TRINO_CATALOG = "iceberg"  # the name analysts type: iceberg.<schema>.<table>
 # Trino reads `${ENV:NAME}` in any of its properties files: the password stays out of them.
@@ -51,6 +51,10 @@ def trino_catalog_properties(name: str, *, jdbc_url: str, user: str, password: s
 def open_catalog(name: str, *, host: str, port: int, database: str, user: str, password: str,
                  warehouse: Path) -> SqlCatalog:
     """The same catalog (same `catalog_name` rows) that Flink and Trino use."""
+    # SQLAlchemy and PyIceberg's SQL catalog take half a second to import: only commands that open it pay
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
     uri = f"postgresql+psycopg2://{quote(user)}:{quote(password)}@{host}:{port}/{database}"
     try:
         return SqlCatalog(name, uri=uri, warehouse=warehouse.as_uri(), **{"pool_pre_ping": "true"})

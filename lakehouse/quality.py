@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 if TYPE_CHECKING:
     import great_expectations.expectations as gxe_types
+    import pandas as pd
 
 from lakehouse.contracts import contract
 from lakehouse.pipeline import (
@@ -105,6 +104,7 @@ def expectations(pipeline: Pipeline, table: Table, params: dict[str, Any]) -> li
 
 
 def prepare(df: pd.DataFrame, table: Table) -> pd.DataFrame:
+    import pandas as pd  # a second to import with its dependencies: only the checks pay
     df = df.reset_index(drop=True)
     windowed = table.checks is not None and any(isinstance(e, WindowLength) for e in table.checks.expectations)
     if windowed and {"window_start", "window_end"} <= set(df.columns):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
@@ -29,6 +29,9 @@ from pyiceberg.types import (
 
 from lakehouse.pipeline import ROUTED, Pipeline, Table
 from lakehouse.registry import Registry
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
 
 # Format v2, Parquet with zstd, 128 MiB target files; old metadata files are cleaned on commit.
 DEFAULT_PROPERTIES = {

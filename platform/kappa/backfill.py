@@ -17,11 +17,9 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 
 from kappa import query, replay
 from kappa.catalog import catalog, ensure_job_tables
@@ -34,8 +32,11 @@ from lakehouse.pipeline import Pipeline, longest_window_ms
 from lakehouse.quality import validate
 from lakehouse.sql import qualified
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 # A check on the rows about to be published: (table base name, rows) -> (passed, message).
-Check = Callable[[str, pa.Table], tuple[bool, str]]
+Check = Callable[[str, "pa.Table"], tuple[bool, str]]
 DAY_MS = 86_400_000
 
 
@@ -123,6 +124,8 @@ def backfill_day(ctx: Context, job_name: str, day: dt.date, check: Check | None 
 
 def _publish(ctx: Context, pipeline: Pipeline, live_version: int, staging_version: int, start_ms: int, end_ms: int,
              check: Check | None, result: DayResult, progress: Callable[[str], None]) -> None:
+    from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan  # heavy: the backfill's alone
+
     cat = catalog(ctx)
     ns = ctx.settings.jobs.namespace
     live, staging = pipeline.table_names(live_version), pipeline.table_names(staging_version)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pyiceberg.catalog.sql import SqlCatalog
+from typing import TYPE_CHECKING
 
 from kappa.context import Context
 from kappa.provisioned import outputs as provisioned_outputs
 from lakehouse.catalog import open_catalog
 from lakehouse.pipeline import Pipeline
 from lakehouse.tables import ensure_tables, platform_specs, version_specs
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
 
 
 def catalog(ctx: Context) -> SqlCatalog:

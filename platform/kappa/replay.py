@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.schema import Schema
 from pyiceberg.types import BooleanType, IntegerType, NestedField, StringType, TimestamptzType
@@ -333,6 +332,8 @@ def record_history(ctx: Context, *, action: str, job: str, from_version: int, to
     }
     table = _history_table(ctx)
     arrow_schema = table.schema().as_arrow()
+    import pyarrow as pa  # heavy: the history's writes alone
+
     table.append(pa.Table.from_pylist([row], schema=arrow_schema))
     return replay_id
 

