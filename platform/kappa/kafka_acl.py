@@ -135,7 +135,5 @@ def apply(ctx: Context, timeout_s: float = 30) -> None:
                                         b.operation, b.permission_type) for b in stale]
             for future in client.delete_acls(filters, request_timeout=timeout_s).values():
                 future.result(timeout_s)
-    except KappaError:
-        raise
     except Exception as exc:
         raise KappaError(f"could not apply Kafka's credentials and ACLs: {exc}") from exc

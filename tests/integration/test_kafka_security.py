@@ -14,7 +14,6 @@ from confluent_kafka.admin import AdminClient
 
 from kappa.context import Context
 from kappa.kafka_acl import CONSUMER, DAGSTER, PRODUCER, TERRAFORM, job_principal
-from kappa.kafka_clients import KafkaAccess
 from tests.integration.streams import topic_of
 
 pytestmark = pytest.mark.security
@@ -50,15 +49,11 @@ def consume_error(config: dict[str, Any], topic: str, group: str) -> str | None:
         consumer.close()
 
 
-def wrong(access: KafkaAccess, **change: str) -> dict[str, Any]:
-    return access.config(**change)
-
-
 @pytest.mark.parametrize(("what", "config"), [
     ("no credentials", lambda ctx: {"bootstrap.servers": ctx.settings.kafka_bootstrap}),
-    ("a wrong password", lambda ctx: wrong(ctx.kafka(PRODUCER), **{"sasl.password": "guess"})),
-    ("an unknown user", lambda ctx: wrong(ctx.kafka(PRODUCER), **{"sasl.username": "mallory"})),
-    ("the broker's name over SCRAM", lambda ctx: wrong(ctx.kafka("broker"))),
+    ("a wrong password", lambda ctx: ctx.kafka(PRODUCER).config(**{"sasl.password": "guess"})),
+    ("an unknown user", lambda ctx: ctx.kafka(PRODUCER).config(**{"sasl.username": "mallory"})),
+    ("the broker's name over SCRAM", lambda ctx: ctx.kafka("broker").config()),
 ])
 def test_kafka_refuses_a_client_without_valid_credentials(
         ctx: Context, what: str, config: Callable[[Context], dict[str, Any]]) -> None:
