@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def kappa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    # A narrow terminal, as CI has: output that tests read line by line must not wrap.
+    env = {**os.environ, "COLUMNS": "60"}
     return subprocess.run([sys.executable, "-m", "kappa", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=60, check=False)
+                          timeout=60, check=False, env=env)
 
 
 @pytest.mark.parametrize(

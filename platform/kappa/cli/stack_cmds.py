@@ -186,7 +186,7 @@ def logs(
     known = log_files(settings.logs_dir)
     if not name:
         for log_name, path in known.items():
-            console.print(f"{log_name:<48} {path}", markup=False, highlight=False)
+            console.print(f"{log_name:<48} {path}", markup=False, highlight=False, soft_wrap=True)
         if not known:
             console.print(f"no logs in {settings.logs_dir} (run kappa up)")
         return
