@@ -3,6 +3,7 @@ metrics, savepoints and cancellation."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,24 @@ class FlinkRest:
             if values:
                 best = max(best or 0, min(values))
         return best
+
+    def source_offsets(self, job_id: str, topic: str) -> dict[int, int]:
+        """Per partition of `topic`, the next offset the job's Kafka source will read: its own reading
+        position (the `KafkaSourceReader...currentOffset` gauge), not the offsets committed at checkpoints.
+        Empty while the source has not reported yet."""
+        pattern = re.compile(rf"KafkaSourceReader\.topic\.{re.escape(topic)}\.partition\.(\d+)\.currentOffset$")
+        found: dict[int, int] = {}
+        for vertex in self.job(job_id).get("vertices", []):
+            base = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+            ids = [m["id"] for m in self.get(base) if pattern.search(m["id"])]
+            if not ids:
+                continue
+            for metric in self.get(f"{base}?get={','.join(ids)}&agg=max"):
+                match = pattern.search(metric["id"])
+                value = float(metric.get("max", -1))
+                if match and value >= 0:  # -1 until a record of the partition has been read
+                    found[int(match.group(1))] = int(value) + 1
+        return found
 
     def running_by_name(self, pipeline_name: str) -> list[dict[str, Any]]:
         return [j for j in self.jobs() if j["name"] == pipeline_name and j["state"] in ACTIVE_STATES]

@@ -23,7 +23,7 @@ from typing import Any
 
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.schema import Schema
-from pyiceberg.types import BooleanType, IntegerType, NestedField, StringType, TimestamptzType
+from pyiceberg.types import BooleanType, DoubleType, IntegerType, NestedField, StringType, TimestamptzType
 
 from flink_jobs.spec import pipeline_name
 from kappa import query
@@ -126,47 +126,76 @@ def replay_spec(ctx: Context, job: JobDefinition, version: int, ranges: list[Par
     return render_spec(ctx, job, version, startup_mode="specific-offsets", tables=tables, **extra)
 
 
+RATE_WINDOW_S = 15.0  # events/s is averaged over this much time: Flink reads in bursts
+
+
 @dataclass
 class ReplayProgress:
-    consumed: dict[int, int]
+    consumed: dict[int, int]  # per partition, the next offset the replay reads
     end: dict[int, int]
     events_per_s: float
     replay_watermark: int | None
     live_watermark: int | None
     state: str
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (monotonic s, events read) in the window
+    committed: dict[int, int] = field(default_factory=dict)  # per partition, as committed at checkpoints
 
     @property
     def lag(self) -> int:
+        """Events not read yet."""
         return sum(max(0, self.end[p] - self.consumed.get(p, 0)) for p in self.end)
 
+    @property
+    def uncommitted(self) -> int:
+        """Events whose results are not in the replay's tables yet."""
+        return sum(max(0, self.end[p] - self.committed.get(p, 0)) for p in self.end)
 
-def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None, interval_s: float) -> ReplayProgress:
+
+def smoothed_rate(samples: list[tuple[float, int]]) -> float:
+    """Events per second between the first and the last sample (0 until two samples exist)."""
+    if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
+        return 0.0
+    return max(0.0, (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]))
+
+
+def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None) -> ReplayProgress:
+    """Where the replay stands: from its source's own reading position (Flink's metrics), which moves
+    with every record, and from the committed offsets only until the source reports."""
     p = run.plan
     rest = FlinkRest(ctx)
-    lags = group_lag(ctx.kafka(), pipeline_name(p.job, p.to_version), p.topic)
     starts = {r.partition: r.start for r in p.ranges}
-    consumed = {lag.partition: max(lag.committed or 0, starts[lag.partition]) for lag in lags}
+    lags = group_lag(ctx.kafka(), pipeline_name(p.job, p.to_version), p.topic)
+    state = str(rest.job(run.job_id)["state"])
+    reading = rest.source_offsets(run.job_id, p.topic) if state == "RUNNING" else {}
+    committed = {lag.partition: max(lag.committed or 0, starts[lag.partition]) for lag in lags}
+    consumed = {q: max(reading.get(q, 0), committed[q]) for q in committed}
+    if state == "FINISHED" and p.bounded:
+        consumed = committed = {r.partition: r.end or r.start for r in p.ranges}
     ends = {r.partition: r.end for r in p.ranges if r.end is not None} if p.bounded else {lag.partition: lag.end
                                                                                          for lag in lags}
     done = sum(consumed[q] - starts[q] for q in consumed)
-    before = sum(last.consumed[q] - starts[q] for q in last.consumed) if last else 0
-    rate = (done - before) / interval_s if last else 0.0
-    state = str(rest.job(run.job_id)["state"])
+    now = time.monotonic()
+    kept = [s for s in (last.samples if last else []) if now - s[0] <= RATE_WINDOW_S] or (
+        last.samples[-1:] if last else [])
+    samples = [*kept, (now, done)]
     live_wm = None
     record = JobStore(ctx.settings.state).get(p.job)
     live_jobs = rest.running_by_name(pipeline_name(p.job, record.version))
     if live_jobs:
         live_wm = rest.watermark_ms(str(live_jobs[0]["jid"]))
     replay_wm = rest.watermark_ms(run.job_id) if state == "RUNNING" else None
-    return ReplayProgress(consumed, ends, rate, replay_wm, live_wm, state)
+    return ReplayProgress(consumed, ends, smoothed_rate(samples), replay_wm, live_wm, state, samples, committed)
 
 
 def caught_up(progress: ReplayProgress, bounded: bool, lag_tolerance: int = 50) -> bool:
     if bounded:
         return progress.state == "FINISHED"
-    if progress.state != "RUNNING" or progress.lag > lag_tolerance:
+    if progress.state != "RUNNING" or progress.uncommitted > lag_tolerance:
         return False
-    if progress.live_watermark is None:
+    # Everything the topic holds is in the replay's tables: on a quiet stream its watermark may stay a
+    # little behind the live one for good (partitions went idle in another order), and the gate
+    # compares only what both versions have closed anyway.
+    if progress.live_watermark is None or progress.uncommitted == 0:
         return True
     return progress.replay_watermark is not None and progress.replay_watermark >= progress.live_watermark
 
@@ -176,7 +205,7 @@ def follow(ctx: Context, run: ReplayRun, report: Callable[[ReplayProgress], None
     deadline = time.monotonic() + timeout_s
     last: ReplayProgress | None = None
     while time.monotonic() < deadline:
-        current = progress_of(ctx, run, last, interval_s)
+        current = progress_of(ctx, run, last)
         report(current)
         if current.state in ("FAILED", "CANCELED"):
             raise KappaError(f"the replay job {pipeline_name(run.plan.job, run.plan.to_version)} is {current.state}; "
@@ -188,36 +217,39 @@ def follow(ctx: Context, run: ReplayRun, report: Callable[[ReplayProgress], None
     raise KappaError(f"the replay did not catch up within {timeout_s:.0f}s")
 
 
-def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress) -> GateResult:
+def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress, *, accept_coverage: bool = False) -> GateResult:
     p = run.plan
     live = p.pipeline.table_names(p.from_version)
     # Offsets the replay has committed in Kafka and (on the same checkpoint) in Iceberg.
     if p.bounded:
-        offsets = {r.partition: (r.start, r.end or r.start) for r in p.ranges}
+        replayed = {r.partition: (r.start, r.end or r.start) for r in p.ranges}
     else:
         time.sleep(3)  # the checkpoint's Iceberg commits follow its Kafka commit within milliseconds
-        offsets = {r.partition: (r.start, progress.consumed.get(r.partition, r.start)) for r in p.ranges}
-    range_ms = _common_range(ctx, p, progress)
-    run.gate = run_gate(ctx, p.pipeline, live, p.tables, p.live_params, p.params, range_ms, offsets, p.topic)
+        group = pipeline_name(p.job, p.to_version)
+        committed = {lag.partition: lag.committed for lag in group_lag(ctx.kafka(), group, p.topic)}
+        replayed = {r.partition: (r.start, max(r.start, committed.get(r.partition) or r.start)) for r in p.ranges}
+    live_committed = {lag.partition: lag.committed
+                      for lag in group_lag(ctx.kafka(), pipeline_name(p.job, p.from_version), p.topic)}
+    run.gate = run_gate(ctx, p.pipeline, live, p.tables, p.live_params, p.params, _closed_ms(ctx, p, progress),
+                        replayed, p.topic, live_committed=live_committed, accept_coverage=accept_coverage)
     return run.gate
 
 
-def _common_range(ctx: Context, p: ReplayPlan, progress: ReplayProgress) -> tuple[int, int] | None:
-    """Event time both versions have fully processed: from the replay's first event to the lower
-    of the two watermarks (for a finished bounded replay: its last event)."""
+def _closed_ms(ctx: Context, p: ReplayPlan, progress: ReplayProgress) -> int | None:
+    """Event time up to which both versions have fired, and committed, every window: their watermarks,
+    and as far as their committed events take a watermark. A finished bounded replay fired everything."""
     ns = ctx.settings.jobs.namespace
-    row = query.run(ctx.settings, f"SELECT min(event_ts_ms), max(event_ts_ms) FROM {qualified(ns, p.tables['raw'])}",
-                    user="pipeline").rows[0]
-    if row[0] is None:
-        return None
-    upper = [int(row[1])] if p.bounded else []
-    upper += [w for w in (progress.replay_watermark, progress.live_watermark) if w is not None]
-    live_raw = p.pipeline.table_names(p.from_version)["raw"]
-    live_row = query.run(ctx.settings, f"SELECT max(event_ts_ms) FROM {qualified(ns, live_raw)}",
-                         user="pipeline").rows[0]
-    if live_row[0] is not None:
-        upper.append(int(live_row[0]))
-    return int(row[0]), min(upper)
+    delay = 1000 * max(int(p.live_params.get("out_of_orderness_s", 0)), int(p.params.get("out_of_orderness_s", 0)))
+    raws = [p.pipeline.table_names(p.from_version)["raw"]] + ([] if p.bounded else [p.tables["raw"]])
+    candidates = [w for w in (progress.live_watermark, None if p.bounded else progress.replay_watermark)
+                  if w is not None]
+    for raw in raws:
+        sql = f"SELECT max(event_ts_ms) FROM {qualified(ns, raw)}"
+        newest = query.run(ctx.settings, sql, user="pipeline").rows[0][0]
+        if newest is None:
+            return None
+        candidates.append(int(newest) - delay)
+    return min(candidates)
 
 
 def cutover(ctx: Context, job: str, version: int, replay_job_id: str | None = None) -> list[str]:
@@ -279,10 +311,11 @@ def resolve_job(ctx: Context, name: str) -> str:
         raise KappaError(f"{name!r} is neither a job ({', '.join(live)}) nor one of their tables") from None
 
 
-def cancel(ctx: Context, run: ReplayRun) -> None:
+def cancel(ctx: Context, job_id: str) -> None:
+    """Cancel a replay's job, if it still runs (its tables stay)."""
     rest = FlinkRest(ctx)
-    if rest.job(run.job_id)["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING"):
-        rest.cancel(run.job_id)
+    if rest.job(job_id)["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING"):
+        rest.cancel(job_id)
 
 
 # --- history -------------------------------------------------------------------------------------
@@ -301,6 +334,8 @@ HISTORY_SCHEMA = Schema(
     NestedField(11, "gate_passed", BooleanType(), required=False),
     NestedField(12, "gate_report", StringType(), required=False),
     NestedField(13, "outcome", StringType(), required=False),
+    NestedField(14, "coverage", DoubleType(), required=False),
+    NestedField(15, "coverage_accepted", BooleanType(), required=False),
 )
 
 
@@ -310,15 +345,25 @@ def _history_table(ctx: Context):  # type: ignore[no-untyped-def]
     with contextlib.suppress(NamespaceAlreadyExistsError):
         cat.create_namespace(ns)
     try:
-        return cat.load_table((ns, HISTORY_TABLE))
+        table = cat.load_table((ns, HISTORY_TABLE))
     except NoSuchTableError:
         return cat.create_table((ns, HISTORY_TABLE), schema=HISTORY_SCHEMA, properties={"format-version": "2"})
+    missing = [f for f in HISTORY_SCHEMA.fields if f.name not in table.schema().column_names]
+    if missing:  # a history written before these columns existed
+        with table.update_schema() as update:
+            for f in missing:
+                update.add_column(f.name, f.field_type)
+        table = cat.load_table((ns, HISTORY_TABLE))
+    return table
 
 
 def record_history(ctx: Context, *, action: str, job: str, from_version: int, to_version: int, outcome: str,
                    started_at: float, ranges: list[PartitionRange] | None = None,
                    params: dict[str, Any] | None = None, gate_result: GateResult | None = None,
-                   replay_id: str | None = None) -> str:
+                   replay_id: str | None = None, coverage: float | None = None,
+                   coverage_accepted: bool | None = None) -> str:
+    """One row of `ops.replay_history`. The coverage is the gate's unless given (a cut-over that
+    accepts a coverage the gate refused)."""
     replay_id = replay_id or uuid.uuid4().hex[:12]
     row = {
         "replay_id": replay_id, "action": action, "job": job, "requested_by": getpass.getuser(),
@@ -329,6 +374,10 @@ def record_history(ctx: Context, *, action: str, job: str, from_version: int, to
         "gate_passed": None if gate_result is None else gate_result.passed,
         "gate_report": None if gate_result is None else json.dumps(gate_result.as_dict()),
         "outcome": outcome,
+        "coverage": coverage if coverage is not None or gate_result is None or gate_result.coverage is None
+        else gate_result.coverage.share,
+        "coverage_accepted": coverage_accepted if coverage_accepted is not None
+        else (None if gate_result is None else gate_result.accepted_coverage),
     }
     table = _history_table(ctx)
     arrow_schema = table.schema().as_arrow()

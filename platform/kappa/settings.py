@@ -145,6 +145,8 @@ class OperationsSettings(_Section):
     orphan_min_age_h: int = Field(24, ge=1)
     compact_file_size_mb: int = Field(64, ge=1, description="files smaller than this are compacted")
     backfill_start: str = Field("2026-01-01", description="first day offered for backfills in Dagster")
+    replay_min_coverage: float = Field(0.95, ge=0, le=1, description="a replay's gate refuses to cut over when it "
+                                       "compared a smaller share of the replayed events (`--accept-coverage`)")
 
 
 class CatalogSettings(_Section):

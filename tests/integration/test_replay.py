@@ -3,6 +3,9 @@ query, rollback, history; bounded replays reproduce the same tables; retention i
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -11,20 +14,23 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import TopicPartition
 
+from flink_jobs.spec import pipeline_name
 from kappa import kafka_clients, query, replay
 from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import JobStore, start_job
+from kappa.flink_rest import FlinkRest
+from kappa.jobs import JobStore, get_definition, start_job
 from kappa.offsets import resolve
 from kappa.producer import produce
 from kappa.serving import apply_views
 from kappa.settings import TopicSettings
-from kappa.topics import end_offsets, ensure_topics
+from kappa.topics import end_offsets, ensure_topics, group_lag
 from lakehouse.registry import generate
 from lakehouse.scenarios import ScenarioOptions
-from lakehouse.scenarios.base import Event
+from lakehouse.scenarios.base import Event, encode
 from tests.expected import tumbling_windows
-from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when, topic_of
+from tests.integration.conftest import wait_for
+from tests.integration.streams import close_windows, fresh_event_time, ms, rows_when, settle, topic_of
 
 MIN = 60_000
 JOB = "transactions"
@@ -53,7 +59,7 @@ def produced(ctx: Context) -> Iterator[dict]:
     rows_when(ctx, f"SELECT count(*) FROM transactions_5m WHERE user_id LIKE '{prefix}%'",
               lambda r: r[0][0] >= len(windows), "the live windows")
     yield {"prefix": prefix, "records": records, "delivered": delivered, "windows": windows,
-           "from": from_offsets, "to": to_offsets}
+           "from": from_offsets, "to": to_offsets, "valid": sum(e.malformed_kind is None for e in events)}
     record = JobStore(ctx.settings.state).get(JOB)
     if record.version != 1 and record.previous_version == 1:  # leave v1 live for the other tests
         replay.rollback(ctx, JOB)
@@ -91,7 +97,19 @@ def test_replay_with_a_new_threshold_cuts_over_while_analysts_query(ctx: Context
     plan = replay.plan(changed, JOB, produced["from"])
     assert plan.to_version > plan.from_version and plan.params["suspicious_count_above"] == new_threshold
     run = replay.start(changed, plan)
-    progress = replay.follow(changed, run, lambda _p: None, timeout_s=1500)
+    # What the user sees while it runs: the rate read from the replay's own source, never 0/s while
+    # the offsets it commits (measured here, from Kafka) move on.
+    group = pipeline_name(JOB, plan.to_version)
+    shown: list[tuple[float, int]] = []
+
+    def watch(p: replay.ReplayProgress) -> None:
+        shown.append((p.events_per_s, sum(lag.committed or 0 for lag in group_lag(ctx.kafka(), group,
+                                                                                   plan.topic))))
+
+    progress = replay.follow(changed, run, watch, timeout_s=1500)
+    advanced = [rate for (_, before), (rate, after) in zip(shown, shown[1:], strict=False) if after > before]
+    assert all(rate > 0 for rate in advanced), shown
+    assert any(rate > 0 for rate, _ in shown), shown
     result = replay.gate(changed, run, progress)
     assert result.passed, result.failures
     assert any(line.startswith("changed  suspicious_activity") for line in result.lines), result.lines
@@ -152,7 +170,14 @@ def test_bounded_replays_of_one_range_are_identical_and_equal_the_live_output(ct
         assert plan.bounded and plan.events == len(produced["delivered"])
         run = replay.start(ctx, plan)
         progress = replay.follow(ctx, run, lambda _p: None, timeout_s=600)
-        assert replay.gate(ctx, run, progress).passed
+        result = replay.gate(ctx, run, progress)
+        assert result.passed, result.failures
+        # a clean replay: every valid event produced compared, and a line for every published table
+        assert result.coverage is not None
+        assert (result.coverage.events, result.coverage.compared) == (produced["valid"], produced["valid"])
+        for table in plan.pipeline.published:
+            assert any(line.startswith(f"ok       {plan.tables[table.role]} vs {table.name}: ") and
+                       "(100.00% of" in line for line in result.lines), result.lines
         rows = query.run(ctx.settings, f"SELECT window_start, window_end, user_id, transaction_count, total_amount "
                                        f"FROM streaming.{plan.tables['windows']}").rows
         contents.append({(ms(r[0]), ms(r[1]), r[2]): (r[3], r[4]) for r in rows})
@@ -175,3 +200,63 @@ def test_replay_before_retention_is_refused_with_the_earliest_available(ctx: Con
     assert [r.start for r in resolve(ctx.kafka(), topic, "earliest")] == [12]
     with pytest.raises(KappaError, match="unknown job .no_such_job."):
         replay.plan(ctx, "no_such_job", "earliest")
+
+
+def kappa(ctx: Context, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kappa", "--config", str(ctx.settings.effective_settings_file),
+                           *args], capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.mark.timeout(1200)
+def test_a_replay_that_compared_a_sliver_is_refused_until_its_coverage_is_accepted(ctx: Context) -> None:
+    """The issue's walk-through, small: a producer whose clock ran an hour ahead pushed the live
+    watermark past everything after it, so the live version took those events late. A replay from
+    after the skewed events takes them on time: the versions differ in lateness on almost every
+    event, the gate compares almost nothing, and refuses until the user accepts the figure."""
+    start_job(ctx, JOB)
+    topic = topic_of(ctx, JOB)
+    partitions = ctx.settings.kafka.topics[topic].partitions
+    base = fresh_event_time(ctx, "transactions_raw")
+    user = f"skw{uuid.uuid4().hex[:6]}"
+
+    def tx(i: int, ts: int) -> dict:
+        return {"transaction_id": f"{user}-{i}", "user_id": user, "amount": 2.5, "merchant": "m", "timestamp": ts}
+
+    skewed = [tx(p, base + 60 * MIN) for p in range(partitions)]  # one per partition: every split's watermark
+    produce(ctx.kafka(), topic, [Event(user, encode(r), r, partition=i) for i, r in enumerate(skewed)])
+    start = end_offsets(ctx.kafka(), topic)
+    rest, live_job = FlinkRest(ctx), JobStore(ctx.settings.state).get(JOB).job_id
+    assert live_job
+    wait_for(lambda: (rest.watermark_ms(live_job) or 0) >= base + 59 * MIN, timeout_s=120,
+             what="the live watermark to pass the skewed events' time")
+    on_time = [tx(100 + i, base + i * 1000) for i in range(600)]
+    produce(ctx.kafka(), topic, [Event(user, encode(r), r, partition=i % partitions) for i, r in enumerate(on_time)])
+    stop = end_offsets(ctx.kafka(), topic)
+    rows_when(ctx, f"SELECT count(*) FROM late_events WHERE job = 'transactions' AND payload LIKE '%{user}-%'",
+              lambda r: r[0][0] >= len(on_time), "the live version to take the events after the skewed ones late")
+    settle(ctx, JOB)
+
+    def offsets(ends: dict) -> str:
+        return "offsets:" + ",".join(f"{p}={end}" for p, (_, end) in sorted(ends.items()))
+
+    args = ("replay", JOB, "--from", offsets(start), "--to", offsets(stop), "--yes")
+    refused = kappa(ctx, *args)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    out = refused.stdout
+    assert f"coverage 0.00%: 0 of the {len(on_time)} replayed valid events in closed windows compared" in out, out
+    # Kafka's record times are the wall clock, and the test's event times start after it (fresh_event_time)
+    ahead = re.search(rf"{len(on_time)} events late in the live version only: its watermark was up to "
+                      r"([\d.]+) min ahead of their Kafka record times", out)
+    assert ahead and float(ahead.group(1)) >= 59.9, out
+    assert "FAILED   coverage 0.00% is below operations.replay_min_coverage 95.00%" in out, out
+    for table in get_definition(ctx.settings, JOB).pipeline.published:  # every published table has its line
+        assert re.search(rf"ok       {table.name}__v\d+ vs {table.name}: rows 0 vs 0 \(0\.00% of", out), out
+    assert "rerun with --accept-coverage" in refused.stderr, refused.stderr
+    refusal = replay.history(ctx)[0]
+    assert (refusal["outcome"], refusal["gate_passed"], refusal["coverage"]) == ("refused: coverage", False, 0.0)
+
+    accepted = kappa(ctx, *args, "--accept-coverage")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "accepted coverage 0.00% is below" in accepted.stdout, accepted.stdout
+    row = replay.history(ctx)[0]
+    assert (row["gate_passed"], row["coverage"], row["coverage_accepted"]) == (True, 0.0, True), row

@@ -182,16 +182,19 @@ def test_a_fourth_pipeline_is_gated_on_its_declared_measures(fourth: Context,
         asked.append((sql, params or []))
         if "count(DISTINCT o)" in sql:
             return query.Result(["p", "n", "d"], [[0, 10, 10]])
-        if "EXCEPT" in sql:
-            return query.Result(["t"], [])
-        if "SELECT (SELECT count(*)" in sql:
-            return query.Result(["n"], [[10]])
-        return query.Result(["n", "a", "b", "c"], [[5, 1, 2, Decimal("3.00")]])
+        if "NOT EXISTS" in sql:  # late in one version only
+            return query.Result(["side", "b", "n", "ahead"], [])
+        if "SELECT min(" in sql:  # the replayed events' span: bucket 5 of 10 minutes
+            return query.Result(["lo", "hi"], [[3_000_000, 3_500_000]])
+        if "count_if(inside)" in sql:
+            return query.Result(["b", "in", "out"], [[5, 10, 0]])
+        sums = [Decimal("1.50")] * sql.count("sum(")  # a table's row count and measure sums in bucket 5
+        return query.Result(["b", "n"] + ["s"] * len(sums), [[5, 5, *sums]])
 
     monkeypatch.setattr(query, "run", fake_run)
     live, new = PRODUCT_ACTIVITY.table_names(1), PRODUCT_ACTIVITY.table_names(2)
     result = run_gate(fourth, PRODUCT_ACTIVITY, live, new, {"window_min": 10}, {"window_min": 10},
-                      (0, 10 * 3_600_000), {0: (0, 10)}, "user-events")
+                      10 * 3_600_000, {0: (0, 10)}, "user-events")
     assert result.passed, result.failures
     compared = [sql for sql, _ in asked if '"product_activity_10m' in sql]
     measures = 'sum("product_views"), sum("purchases"), sum("revenue")'
