@@ -33,7 +33,7 @@ from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
 from kappa.jobs import JobDefinition, JobStore, get_definition, render_spec, start_job, stop_job, submit
 from kappa.offsets import PartitionRange, resolve, to_flink_offsets
-from kappa.replay_gate import GateResult, run_gate
+from kappa.replay_gate import GateResult, routed_ends, run_gate
 from kappa.serving import apply_job_views
 from kappa.topics import group_lag
 from lakehouse.pipeline import Pipeline
@@ -228,8 +228,7 @@ def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress, *, accept_cover
         group = pipeline_name(p.job, p.to_version)
         committed = {lag.partition: lag.committed for lag in group_lag(ctx.kafka(), group, p.topic)}
         replayed = {r.partition: (r.start, max(r.start, committed.get(r.partition) or r.start)) for r in p.ranges}
-    live_committed = {lag.partition: lag.committed
-                      for lag in group_lag(ctx.kafka(), pipeline_name(p.job, p.from_version), p.topic)}
+    live_committed: dict[int, int | None] = dict(routed_ends(ctx, live, p.topic))
     run.gate = run_gate(ctx, p.pipeline, live, p.tables, p.live_params, p.params, _closed_ms(ctx, p, progress),
                         replayed, p.topic, live_committed=live_committed, accept_coverage=accept_coverage)
     return run.gate

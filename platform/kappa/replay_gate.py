@@ -412,6 +412,15 @@ def routed_offsets(ctx: Context, tables: dict[str, str]) -> str:
         for r in ROUTES)
 
 
+def routed_ends(ctx: Context, tables: dict[str, str], topic: str) -> dict[int, int]:
+    """Per partition, the offset after the last record a version's tables hold: what it has committed
+    (a checkpoint commits a partition's records in order). Kafka's group offsets are only a copy,
+    which a job may fail to update (they are not part of Flink's guarantees)."""
+    sql = f"SELECT p, max(o) + 1 FROM ({routed_offsets(ctx, tables)}) GROUP BY p"
+    rows = query.run(ctx.settings, sql, [topic] * len(ROUTES), user="pipeline").rows
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
 def accounting(ctx: Context, tables: dict[str, str], topic: str,
                offsets: dict[int, tuple[int, int]]) -> tuple[list[str], list[str]]:
     """Each replayed offset landed, quarantined or late exactly once, with no gaps."""

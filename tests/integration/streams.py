@@ -75,8 +75,16 @@ def settle(ctx: Context, job: str, timeout_s: float = 300) -> None:
 
     group = pipeline_name(job, JobStore(ctx.settings.state).get(job).version)
     topic = get_definition(ctx.settings, job).topic
-    wait_for(lambda: sum(p.lag for p in group_lag(ctx.kafka(), group, topic)) == 0,
-             timeout_s=timeout_s, what=f"{job} to consume its topic")
+    lags: list = []
+
+    def consumed() -> bool:
+        lags[:] = group_lag(ctx.kafka(), group, topic)
+        return sum(p.lag for p in lags) == 0
+
+    try:
+        wait_for(consumed, timeout_s=timeout_s, what=f"{job} to consume its topic")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; group {group}: {lags}") from None
     time.sleep(2 * ctx.settings.flink.checkpoint_interval_s + 2)
 
 
