@@ -225,12 +225,9 @@ def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress, *, accept_cover
         replayed = {r.partition: (r.start, r.end or r.start) for r in p.ranges}
     else:
         time.sleep(3)  # the checkpoint's Iceberg commits follow its Kafka commit within milliseconds
-        group = pipeline_name(p.job, p.to_version)
-        committed = {lag.partition: lag.committed for lag in group_lag(ctx.kafka(), group, p.topic)}
-        replayed = {r.partition: (r.start, max(r.start, committed.get(r.partition) or r.start)) for r in p.ranges}
-    live_committed: dict[int, int | None] = dict(routed_ends(ctx, live, p.topic))
+        replayed = {r.partition: (r.start, progress.committed.get(r.partition, r.start)) for r in p.ranges}
     run.gate = run_gate(ctx, p.pipeline, live, p.tables, p.live_params, p.params, _closed_ms(ctx, p, progress),
-                        replayed, p.topic, live_committed=live_committed, accept_coverage=accept_coverage)
+                        replayed, p.topic, live_ends=routed_ends(ctx, live, p.topic), accept_coverage=accept_coverage)
     return run.gate
 
 
@@ -364,6 +361,10 @@ def record_history(ctx: Context, *, action: str, job: str, from_version: int, to
     """One row of `ops.replay_history`. The coverage is the gate's unless given (a cut-over that
     accepts a coverage the gate refused)."""
     replay_id = replay_id or uuid.uuid4().hex[:12]
+    if gate_result is not None and gate_result.coverage is not None and coverage is None:
+        coverage = gate_result.coverage.share
+    if gate_result is not None and coverage_accepted is None:
+        coverage_accepted = gate_result.accepted_coverage
     row = {
         "replay_id": replay_id, "action": action, "job": job, "requested_by": getpass.getuser(),
         "started_at": datetime.fromtimestamp(started_at, UTC), "finished_at": datetime.now(UTC),
@@ -373,10 +374,8 @@ def record_history(ctx: Context, *, action: str, job: str, from_version: int, to
         "gate_passed": None if gate_result is None else gate_result.passed,
         "gate_report": None if gate_result is None else json.dumps(gate_result.as_dict()),
         "outcome": outcome,
-        "coverage": coverage if coverage is not None or gate_result is None or gate_result.coverage is None
-        else gate_result.coverage.share,
-        "coverage_accepted": coverage_accepted if coverage_accepted is not None
-        else (None if gate_result is None else gate_result.accepted_coverage),
+        "coverage": coverage,
+        "coverage_accepted": coverage_accepted,
     }
     table = _history_table(ctx)
     arrow_schema = table.schema().as_arrow()

@@ -16,10 +16,9 @@ far), when
 The share of the replayed valid events in the compared buckets is the gate's **coverage** (events
 whose windows have not closed in both versions yet, the newest event time, are reported apart: there
 is nothing settled to compare them with). Below `operations.replay_min_coverage` the gate refuses,
-unless the user accepts the figure. A table whose
-logic the replay changed on purpose (a window size, a threshold) is reported, not failed. The
-replay's own accounting must be whole: for every partition, landed + quarantined + late covers its
-offsets exactly once.
+unless the user accepts the figure. A table whose logic the replay changed on purpose (a window
+size, a threshold) is reported, not failed. The replay's own accounting must be whole: for every
+partition, landed + quarantined + late covers its offsets exactly once.
 """
 
 from __future__ import annotations
@@ -135,14 +134,10 @@ def offset_bounds(offsets: dict[int, tuple[int, int]], partition: str = "kafka_p
     return text, [x for r in ranges for x in r]
 
 
-def shared_offsets(replayed: dict[int, tuple[int, int]], live_committed: dict[int, int | None]) -> dict[
-        int, tuple[int, int]]:
-    """The replayed offsets the live version has committed too (all of them where it never said)."""
-    out = {}
-    for p, (lo, hi) in replayed.items():
-        live = live_committed.get(p)
-        out[p] = (lo, hi if live is None else max(lo, min(hi, live)))
-    return out
+def shared_offsets(replayed: dict[int, tuple[int, int]], live_ends: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """The replayed offsets the live version has committed too: below its end in each partition (none
+    in a partition where it has committed nothing)."""
+    return {p: (lo, max(lo, min(hi, live_ends.get(p, lo)))) for p, (lo, hi) in replayed.items()}
 
 
 @dataclass
@@ -305,11 +300,12 @@ def lateness_explained(late: _Lateness, out_of_orderness_s: int, refused: bool) 
 
 def run_gate(ctx: Context, pipeline: Pipeline, live_tables: dict[str, str], new_tables: dict[str, str],
              live_params: dict[str, Any], new_params: dict[str, Any], closed_ms: int | None,
-             offsets: dict[int, tuple[int, int]], topic: str, *, live_committed: dict[int, int | None] | None = None,
+             offsets: dict[int, tuple[int, int]], topic: str, *, live_ends: dict[int, int] | None = None,
              accept_coverage: bool = False) -> GateResult:
-    """`offsets`: per partition, the [start, end) offsets the replay has committed; `live_committed`:
-    how far the live version has committed (compared: the offsets both have); `closed_ms`: the event
-    time up to which both versions have fired and committed every window."""
+    """`offsets`: per partition, the [start, end) offsets the replay has committed; `live_ends`: how
+    far the live version has committed (`routed_ends`; None: all of `offsets`), so that only offsets
+    both have are compared; `closed_ms`: the event time up to which both versions have fired and
+    committed every window."""
     min_coverage = ctx.settings.operations.replay_min_coverage
     result = GateResult(passed=True, min_coverage=min_coverage)
     changed = sorted(k for k in set(live_params) | set(new_params) if live_params.get(k) != new_params.get(k))
@@ -318,7 +314,7 @@ def run_gate(ctx: Context, pipeline: Pipeline, live_tables: dict[str, str], new_
         result.lines.append(f"parameters changed: {diffs}")
     routing_changed = [p for p in changed if p in PipelineSettings.ROUTING]
     size = max(_margin_ms(live_params), _margin_ms(new_params))
-    shared = shared_offsets(offsets, live_committed or {})
+    shared = offsets if live_ends is None else shared_offsets(offsets, live_ends)
     b = _span(ctx, new_tables, topic, offsets, size)
     if b is None:
         result.lines.append("no valid events replayed: content comparison skipped")

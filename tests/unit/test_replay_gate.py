@@ -60,8 +60,8 @@ def test_shares_are_never_rounded_up_to_a_whole() -> None:
 
 
 def test_only_offsets_both_versions_committed_are_compared() -> None:
-    assert shared_offsets({0: (10, 100), 1: (0, 50), 2: (5, 9)}, {0: 80, 1: None, 2: 3}) == {
-        0: (10, 80), 1: (0, 50), 2: (5, 5)}
+    assert shared_offsets({0: (10, 100), 1: (0, 50), 2: (5, 9), 3: (4, 8)}, {0: 80, 1: 70, 2: 3}) == {
+        0: (10, 80), 1: (0, 50), 2: (5, 5), 3: (4, 4)}
 
 
 def test_the_rate_follows_reading_positions_over_the_window() -> None:
