@@ -69,6 +69,8 @@ def tf_vars(ctx: Context) -> dict[str, Any]:
         "catalog_database": s.postgres.database,
         "dagster_database": s.postgres.dagster_database,
         "dagster_role": s.postgres.dagster_user,
+        "registry_database": s.postgres.registry_database,
+        "registry_role": s.postgres.registry_user,
         "warehouse_path": str(s.warehouse),
     }
 
@@ -107,6 +109,7 @@ class Terraform:
             "TF_VAR_postgres_superuser_password": self.ctx.secrets.postgres_superuser_password,
             "TF_VAR_catalog_role_password": self.ctx.secrets.catalog_password,
             "TF_VAR_dagster_role_password": self.ctx.secrets.dagster_storage_password,
+            "TF_VAR_registry_role_password": self.ctx.secrets.registry_storage_password,
             "TF_VAR_kafka_sasl_password": self.ctx.secrets.kafka_password(TERRAFORM),
         })
         return env
@@ -160,6 +163,10 @@ class Terraform:
             wanted["module.dagster_storage.postgresql_role.owner"] = s.postgres.dagster_user
         if s.postgres.dagster_database in existing["databases"]:
             wanted["module.dagster_storage.postgresql_database.this"] = s.postgres.dagster_database
+        if s.postgres.registry_user in existing["roles"]:
+            wanted["module.registry_storage.postgresql_role.owner"] = s.postgres.registry_user
+        if s.postgres.registry_database in existing["databases"]:
+            wanted["module.registry_storage.postgresql_database.this"] = s.postgres.registry_database
         adopted = []
         managed = self.managed()
         # Before each database had a role of its own, one module held both (a stack from then).

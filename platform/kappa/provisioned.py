@@ -1,5 +1,6 @@
 """What Terraform provisioned for the local stack (its saved outputs), as the engines read it:
-Trino's and the Flink jobs' catalog, PyIceberg, Dagster's storage. Written by `kappa.infra`."""
+Trino's and the Flink jobs' catalog, PyIceberg, Dagster's and the schema registry's storage.
+Written by `kappa.infra`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class Provisioned:
     catalog_jdbc_url: str
     dagster_database: str
     dagster_role: str
+    registry_database: str
+    registry_role: str
     warehouse_uri: str
 
     @property

@@ -100,6 +100,9 @@ class PostgresSettings(_Section):
     dagster_database: str = Field("dagster", description="Dagster's run, event and schedule storage")
     user: str = Field("kappa", description="the catalog's role: Flink, Trino and PyIceberg log in as it")
     dagster_user: str = Field("dagster", description="the role owning Dagster's storage, and nothing else")
+    registry_database: str = Field("registry", description="the schema registry's storage")
+    registry_user: str = Field("registry", description="the role owning the schema registry's storage, and "
+                               "nothing else")
 
 
 class FlinkSettings(_Section):
@@ -126,6 +129,17 @@ class DagsterSettings(_Section):
     port: int = Field(3000, description="the UI through the gateway: HTTPS with a password (Dagster itself "
                       "serves on a socket in the state directory)")
     enabled: bool = Field(True, description="start the Dagster UI and daemon with `kappa up`")
+
+
+class RegistrySettings(_Section):
+    """The schema registry (Apicurio Registry, speaking the Confluent Schema Registry API)."""
+
+    port: int = Field(8085, description="the Confluent-compatible API through the gateway: HTTPS with a password "
+                      "(the registry itself serves on a socket in the state directory)")
+    heap_mb: int = Field(384, ge=256)
+    compatibility: Literal["BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
+                           "FULL_TRANSITIVE", "NONE"] = Field(
+        "BACKWARD", description="each subject's compatibility level: a new schema version must pass it")
 
 
 class OperationsSettings(_Section):
@@ -230,6 +244,7 @@ class KappaSettings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     dagster: DagsterSettings = DagsterSettings()
+    registry: RegistrySettings = RegistrySettings()
     operations: OperationsSettings = OperationsSettings()
 
     _pipelines: Registry = PrivateAttr(default_factory=_registry)
@@ -316,6 +331,15 @@ class KappaSettings(BaseSettings):
     @property
     def dagster_socket(self) -> Path:
         return self.state / "dagster" / "webserver.sock"
+
+    @property
+    def registry_url(self) -> str:
+        """The registry's Confluent-compatible API, as any client reaches it (through the gateway)."""
+        return f"https://{self.host}:{self.registry.port}"
+
+    @property
+    def registry_socket(self) -> Path:
+        return self.state / "schema-registry" / "registry.sock"
 
     @property
     def gateway_ca_file(self) -> Path:

@@ -7,6 +7,7 @@ import json
 
 from kappa.context import Context
 from kappa.infra import Terraform, tf_vars
+from kappa.runtime.secrets import Secrets
 
 
 def write_outputs(c: Context) -> None:
@@ -16,8 +17,16 @@ def write_outputs(c: Context) -> None:
         "topics": {n: {"partitions": t["partitions"]} for n, t in v["topics"].items()},
         "catalog_role": v["catalog_role"], "catalog_database": v["catalog_database"],
         "catalog_jdbc_url": f"jdbc:postgresql://{v['postgres_host']}:{v['postgres_port']}/{v['catalog_database']}",
-        "dagster_database": v["dagster_database"], "dagster_role": v["dagster_role"], "warehouse_uri": f"file://{v['warehouse_path']}",
+        "dagster_database": v["dagster_database"], "dagster_role": v["dagster_role"],
+        "registry_database": v["registry_database"], "registry_role": v["registry_role"],
+        "warehouse_uri": f"file://{v['warehouse_path']}",
     }
     path = Terraform(c).outputs_file
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({k: {"value": val} for k, val in outputs.items()}))
+
+
+def fake_secrets() -> Secrets:
+    """Secrets as the unit tests know them: the catalog's is `catalog-pw`, Flink's key store's `ks-pw`."""
+    return Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw",
+                   "registry-pw", "registry-db-pw")

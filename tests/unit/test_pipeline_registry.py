@@ -20,7 +20,6 @@ from kappa.artifacts.installs import Installs
 from kappa.context import Context
 from kappa.jobs import get_definition, job_definitions, render_spec
 from kappa.replay_gate import run_gate
-from kappa.runtime.secrets import Secrets
 from kappa.settings import ConfigError, load_settings
 from lakehouse.pipeline import Between, Checks, Daily, Gate, NotNull, Param, Topic
 from lakehouse.quality import validate
@@ -31,7 +30,7 @@ from lakehouse.views import pipeline_views
 from orchestration.definitions import build
 from orchestration.resources import Platform
 from tests.fourth_pipeline.declaration import PIPELINE as PRODUCT_ACTIVITY
-from tests.unit.provisioned import write_outputs
+from tests.unit.provisioned import fake_secrets, write_outputs
 
 REGISTRY = default_registry()
 
@@ -131,9 +130,9 @@ def fourth(tmp_path: Path) -> Context:
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[jobs.product_activity]\nwindow_min = 15\n")
     settings = load_settings(cfg, registry=REGISTRY.extended(PRODUCT_ACTIVITY))
-    installs = Installs(*(tmp_path / n for n in "abcdef"))
+    installs = Installs(*(tmp_path / n for n in "abcdefg"))
     ctx = Context(settings, installs,
-                  Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw"))
+                  fake_secrets())
     write_outputs(ctx)
     return ctx
 

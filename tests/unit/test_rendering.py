@@ -15,7 +15,7 @@ from kappa.artifacts.installs import Installs
 from kappa.context import Context
 from kappa.infra import KUBERNETES_CATALOG_KEYS, kubernetes_vars, tf_vars
 from kappa.jobs import get_definition, render_spec
-from kappa.runtime.secrets import Secrets, load_or_create
+from kappa.runtime.secrets import load_or_create
 from kappa.services.dagster import STORAGE_PASSWORD_ENV, DagsterWebserver, render_instance
 from kappa.services.flink import flink_config, render_config_yaml
 from kappa.services.gateway import htpasswd, render_config
@@ -23,7 +23,7 @@ from kappa.services.kafka import render_server_properties
 from kappa.services.trino import Trino, iceberg_catalog_properties
 from kappa.settings import load_settings
 from lakehouse.catalog import trino_catalog_properties
-from tests.unit.provisioned import write_outputs
+from tests.unit.provisioned import fake_secrets, write_outputs
 
 
 @pytest.fixture
@@ -36,9 +36,9 @@ def ctx(tmp_path: Path) -> Context:
     )
     fake = tmp_path / "installs"
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
-                        fake / "cli.jar")
+                        fake / "cli.jar", fake / "registry.jar")
     c = Context(load_settings(cfg), installs,
-                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw"))
+                fake_secrets())
     write_outputs(c)
     return c
 
@@ -154,8 +154,8 @@ def test_watermark_delays_beyond_99_seconds_are_valid_intervals() -> None:
 def test_a_job_runs_live_at_its_own_parallelism_and_bounded_with_one_writer(tmp_path: Path) -> None:
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[flink]\nparallelism = 1\n[jobs.user_activity]\nparallelism = 2\n")
-    c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdef")),
-                Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw"))
+    c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdefg")),
+                fake_secrets())
     write_outputs(c)
     ua, tx = get_definition(c.settings, "user_activity"), get_definition(c.settings, "transactions")
     assert render_spec(c, ua, 1)["parallelism"] == 2 and render_spec(c, tx, 1)["parallelism"] == 1
@@ -235,15 +235,18 @@ def test_flink_rest_speaks_mutual_tls_and_allows_only_the_gateways_origin(ctx: C
 
 def test_the_gateway_asks_a_password_checks_host_and_origin_and_presents_flinks_client_certificate(
         ctx: Context, tmp_path: Path) -> None:
-    conf = render_config(ctx, tmp_path, tmp_path / "server.pem", tmp_path / "htpasswd")
+    conf = render_config(ctx, tmp_path, tmp_path / "server.pem")
     s = ctx.settings
-    for port in (s.flink.ui_port, s.dagster.port):
+    for port in (s.flink.ui_port, s.dagster.port, s.registry.port):
         assert f"listen 127.0.0.1:{port} ssl default_server;" in conf  # any other Host: 421
         assert f"listen 127.0.0.1:{port} ssl;" in conf
-    assert conf.count("return 421;") == 2 and conf.count("auth_basic_user_file") == 2
-    assert conf.count('if ($http_origin !~') == 2 and "return 403;" in conf
+    assert conf.count("return 421;") == 3 and conf.count("auth_basic_user_file") == 3
+    assert conf.count(f"auth_basic_user_file {tmp_path / 'htpasswd'};") == 2  # the UIs: user admin
+    assert conf.count(f"auth_basic_user_file {tmp_path / 'htpasswd-registry'};") == 1  # user registry
+    assert conf.count('if ($http_origin !~') == 3 and "return 403;" in conf
     assert f"proxy_pass https://127.0.0.1:{s.flink.rest_port};" in conf and "proxy_ssl_verify on;" in conf
     assert f"proxy_pass http://unix:{s.dagster_socket}:;" in conf
+    assert f"proxy_pass http://unix:{s.registry_socket}:/apis/ccompat/v7/;" in conf
     assert 'proxy_set_header Authorization "";' in conf  # the password stays at the gateway
     assert "0.0.0.0" not in conf and "listen 80" not in conf
     line = htpasswd("s3cret")

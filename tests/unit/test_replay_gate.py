@@ -25,9 +25,9 @@ from kappa.replay_gate import (
     run_gate,
     shared_offsets,
 )
-from kappa.runtime.secrets import Secrets
 from kappa.settings import load_settings
 from lakehouse.registry import default_registry
+from tests.unit.provisioned import fake_secrets
 
 MIN = 60_000
 TRANSACTIONS = default_registry().get("transactions")
@@ -93,8 +93,8 @@ class FakeTrino:
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
     settings = load_settings(None, state_dir=tmp_path)
-    return Context(settings, Installs(*(tmp_path / n for n in "abcdef")),
-                   Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw"))
+    return Context(settings, Installs(*(tmp_path / n for n in "abcdefg")),
+                   fake_secrets())
 
 
 def _gate(ctx: Context, closed_ms: int = 10**12, **kw: Any) -> Any:

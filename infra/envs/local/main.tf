@@ -32,6 +32,13 @@ module "dagster_storage" {
   database      = var.dagster_database
 }
 
+module "registry_storage" {
+  source        = "../../modules/service_database"
+  role          = var.registry_role
+  role_password = var.registry_role_password
+  database      = var.registry_database
+}
+
 module "catalog" {
   source        = "../../modules/service_database"
   role          = var.catalog_role

@@ -30,6 +30,16 @@ output "dagster_role" {
   value       = module.dagster_storage.role
 }
 
+output "registry_database" {
+  description = "The schema registry's storage database."
+  value       = module.registry_storage.database
+}
+
+output "registry_role" {
+  description = "The role the schema registry logs in as (it owns the registry's database and nothing else)."
+  value       = module.registry_storage.role
+}
+
 output "warehouse_uri" {
   description = "The Iceberg warehouse location."
   value       = module.warehouse.uri

@@ -92,6 +92,24 @@ variable "dagster_database" {
   type        = string
 }
 
+variable "registry_role" {
+  description = "The login role owning the schema registry's storage database (and nothing else)."
+  type        = string
+  default     = "registry"
+}
+
+variable "registry_role_password" {
+  description = "The registry role's password, from the platform's secret store (write-only)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "registry_database" {
+  description = "The schema registry's storage database."
+  type        = string
+}
+
 variable "warehouse_path" {
   description = "Absolute path of the Iceberg warehouse directory."
   type        = string

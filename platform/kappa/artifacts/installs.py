@@ -13,6 +13,7 @@ from pathlib import Path
 from kappa.artifacts import maven
 from kappa.artifacts.contract_format import ensure_contract_format
 from kappa.artifacts.debian import ensure_nginx
+from kappa.artifacts.schema_registry import ensure_schema_registry, runner_path
 from kappa.artifacts.terraform import ensure_providers, ensure_terraform
 from kappa.artifacts.versions import (
     BUNDLES,
@@ -37,6 +38,7 @@ class Installs:
     contract_format_jar: Path  # also in flink_home/lib
     trino_home: Path
     trino_cli: Path
+    schema_registry_jar: Path  # its lib/ beside it
 
 
 def flink_venv_dir(cache: Path) -> Path:
@@ -137,6 +139,7 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
     ensure_terraform(cache, progress)
     ensure_providers(cache, progress)
     ensure_nginx(cache, progress)
+    schema_registry_jar = ensure_schema_registry(cache, progress)
     cli = next(bundles["trino-cli"].glob("trino-cli-*.jar"))
     return Installs(
         kafka_classpath=bundles["kafka"],
@@ -145,12 +148,17 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
         contract_format_jar=contract_format_jar,
         trino_home=trino_home,
         trino_cli=cli,
+        schema_registry_jar=schema_registry_jar,
     )
 
 
 def installed(cache: Path) -> Installs:
     """The installs if set up already; otherwise a clear error telling the user to run set-up."""
     missing = [n for n, b in BUNDLES.items() if not (maven.bundle_dir(cache, b) / _MARKER).exists()]
-    if missing or not (flink_venv_dir(cache) / _MARKER).exists():
-        raise KappaError(f"components not set up yet ({', '.join(missing) or 'flink environment'}); run `kappa setup`")
+    if not (flink_venv_dir(cache) / _MARKER).exists():
+        missing.append("flink environment")
+    if not runner_path(cache).is_file():
+        missing.append("schema registry")
+    if missing:
+        raise KappaError(f"components not set up yet ({', '.join(missing)}); run `kappa setup`")
     return setup(cache, lambda _msg: None)

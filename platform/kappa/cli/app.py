@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from kappa.cli import backfill_cmds, bench_cmds, data_cmds, demo, infra_cmds, jobs_cmds, replay_cmds, stack_cmds
+from kappa.cli import (
+    backfill_cmds,
+    bench_cmds,
+    data_cmds,
+    demo,
+    infra_cmds,
+    jobs_cmds,
+    replay_cmds,
+    schema_cmds,
+    stack_cmds,
+)
 from kappa.cli.output import err_console
 from kappa.errors import KappaError
 from kappa.runtime.private import private_umask
@@ -33,6 +43,7 @@ stack_cmds.register(app)
 data_cmds.register(app)
 app.add_typer(jobs_cmds.app, name="jobs")
 app.add_typer(infra_cmds.app, name="infra")
+app.add_typer(schema_cmds.app, name="schema")
 app.command("demo")(demo.demo)
 app.command("replay")(replay_cmds.replay)
 app.command("backfill")(backfill_cmds.backfill)

@@ -75,6 +75,7 @@ def print_urls(settings: KappaSettings) -> None:
     console.print(f"  Flink Web UI   {settings.flink_ui_url}  (user admin: kappa ui-login)")
     console.print(f"  Trino          {settings.trino_url}  (kappa query \"SELECT ...\")")
     console.print(f"  Kafka          {settings.kafka_bootstrap}")
+    console.print(f"  Schemas        {settings.registry_url}  (user registry: kappa schema connect)")
     console.print(f"  PostgreSQL     {settings.host}:{settings.postgres.port}/{settings.postgres.database}")
     console.print(f"  state and logs {settings.state}")
 

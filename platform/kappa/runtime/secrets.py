@@ -29,6 +29,8 @@ class Secrets:
     kafka_secret: str
     ui_admin_password: str  # the gateway's user `admin` (the Flink and Dagster UIs)
     flink_keystore_password: str  # Flink's REST key and trust stores (services/flink_tls.py)
+    registry_password: str  # the gateway's user `registry`: the schema registry's clients
+    registry_storage_password: str  # the registry's database role
 
     def kafka_password(self, principal: str) -> str:
         """Each Kafka principal's password, derived from one stored secret: a principal a new pipeline

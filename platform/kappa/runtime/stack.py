@@ -19,6 +19,7 @@ from kappa.services.flink import FlinkJobManager, FlinkTaskManager
 from kappa.services.gateway import Gateway
 from kappa.services.kafka import Kafka
 from kappa.services.postgres import Postgres, postgres_system_user
+from kappa.services.schema_registry import SchemaRegistry
 from kappa.services.trino import Trino
 from kappa.settings import KappaSettings
 
@@ -31,7 +32,8 @@ INFRA_NEEDS = ("postgres", "kafka")
 
 def services(ctx: Context) -> list[Service]:
     """In start order."""
-    started: list[Service] = [Postgres(ctx), Kafka(ctx), FlinkJobManager(ctx), Trino(ctx), FlinkTaskManager(ctx)]
+    started: list[Service] = [Postgres(ctx), Kafka(ctx), FlinkJobManager(ctx), Trino(ctx), FlinkTaskManager(ctx),
+                              SchemaRegistry(ctx)]
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
     return [*started, Gateway(ctx)]

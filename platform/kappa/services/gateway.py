@@ -1,10 +1,12 @@
-"""The gateway: nginx (Debian's package) in front of the Flink Web UI and the Dagster UI.
+"""The gateway: nginx (Debian's package) in front of the Flink Web UI, the Dagster UI and the schema
+registry's API.
 
-Each UI gets its own HTTPS port on loopback with a certificate generated at set-up, a password
-(user `admin`, `ui_admin_password` in the secrets file), and refuses a request whose `Host` is not
-the platform's address (DNS rebinding) or whose `Origin` is another site (a page in the user's
-browser). Dagster itself serves on a socket in the private state directory (dagster_socket.py), so
-the gateway is the only way in; Flink's REST port stays on loopback for the platform's own clients.
+Each gets its own HTTPS port on loopback with a certificate generated at set-up, a password (the UIs:
+user `admin`, `ui_admin_password` in the secrets file; the registry: user `registry`,
+`registry_password`), and refuses a request whose `Host` is not the platform's address (DNS
+rebinding) or whose `Origin` is another site (a page in the user's browser). Dagster and the registry
+serve on sockets in the private state directory, so the gateway is the only way in; Flink's REST
+port stays on loopback for the platform's own clients.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kappa.services.flink_tls import rest_tls_files
 from kappa.services.trino_security import write_certificate
 
 UI_USER = "admin"
+REGISTRY_USER = "registry"
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
@@ -40,13 +43,21 @@ def upstreams(ctx: Context) -> dict[int, str]:
             proxy_ssl_name localhost;"""}
     if s.dagster.enabled:
         out[s.dagster.port] = f"proxy_pass http://unix:{s.dagster_socket}:;"
+    # The registry's Confluent-compatible API at the root, as Confluent's clients expect it.
+    out[s.registry.port] = f"proxy_pass http://unix:{s.registry_socket}:/apis/ccompat/v7/;"
     return out
 
 
-def htpasswd(password: str) -> str:
+def htpasswd(password: str, user: str = UI_USER) -> str:
     """nginx checks passwords with crypt(3); Debian's libxcrypt takes bcrypt."""
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
-    return f"{UI_USER}:$2y${hashed[4:]}\n"
+    return f"{user}:$2y${hashed[4:]}\n"
+
+
+def password_files(ctx: Context, directory: Path) -> dict[int, Path]:
+    """Gateway port -> the file of the users it lets in."""
+    ui, registry = directory / "htpasswd", directory / "htpasswd-registry"
+    return {port: registry if port == ctx.settings.registry.port else ui for port in upstreams(ctx)}
 
 
 def _server(ctx: Context, port: int, upstream: str, passwords: Path) -> str:
@@ -83,10 +94,11 @@ def _server(ctx: Context, port: int, upstream: str, passwords: Path) -> str:
 """
 
 
-def render_config(ctx: Context, directory: Path, server_pem: Path, passwords: Path) -> str:
+def render_config(ctx: Context, directory: Path, server_pem: Path) -> str:
     user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""  # workers as the platform's user
     temp = "".join(f"    {name}_temp_path {directory / 'tmp' / name};\n" for name in TEMP_DIRS)
-    servers = "".join(_server(ctx, port, upstream, passwords) for port, upstream in upstreams(ctx).items())
+    passwords = password_files(ctx, directory)
+    servers = "".join(_server(ctx, port, upstream, passwords[port]) for port, upstream in upstreams(ctx).items())
     return f"""{user}worker_processes 1;
 pid {directory / 'nginx.pid'};
 error_log stderr warn;
@@ -131,10 +143,12 @@ class Gateway:
             (self.dir / "tmp" / name).mkdir(parents=True, exist_ok=True)
         server_pem, _ = write_certificate(self.ctx.settings.gateway_ca_file.parent, self.ctx.settings.host,
                                           name="gateway")
-        passwords = self.dir / "htpasswd"
-        passwords.write_text(htpasswd(self.ctx.secrets.ui_admin_password))
-        passwords.chmod(0o600)
-        (self.dir / "nginx.conf").write_text(render_config(self.ctx, self.dir, server_pem, passwords))
+        users = {self.dir / "htpasswd": htpasswd(self.ctx.secrets.ui_admin_password),
+                 self.dir / "htpasswd-registry": htpasswd(self.ctx.secrets.registry_password, REGISTRY_USER)}
+        for path, text in users.items():
+            path.write_text(text)
+            path.chmod(0o600)
+        (self.dir / "nginx.conf").write_text(render_config(self.ctx, self.dir, server_pem))
 
     def spec(self) -> ProcessSpec:
         nginx = ensure_nginx(self.ctx.settings.cache, lambda _m: None)

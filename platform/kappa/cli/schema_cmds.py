@@ -1,0 +1,75 @@
+"""kappa schema list | show TOPIC | connect: the topics' contracts in the schema registry."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from kappa import schemas
+from kappa.cli.output import console
+from kappa.context import build_context
+from kappa.errors import KappaError
+from kappa.services.gateway import REGISTRY_USER
+from kappa.settings import KappaSettings
+
+app = typer.Typer(help="The topics' contracts in the schema registry (subjects `<topic>-value`).",
+                  no_args_is_help=True)
+
+
+def _registry(settings: KappaSettings) -> schemas.Registry:
+    return schemas.Registry(settings.registry_socket)
+
+
+def _topic(settings: KappaSettings, topic: str) -> str:
+    if topic not in settings.pipelines.topics:
+        raise KappaError(f"no topic {topic!r}; topics: {', '.join(sorted(settings.pipelines.topics))}")
+    return topic
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """Every declared topic's subject: its versions, the latest id, format and compatibility level."""
+    settings: KappaSettings = ctx.obj
+    registry = _registry(settings)
+    table = Table("topic", "subject", "format", "registered", "in the repository", "latest id", "compatibility")
+    for topic in sorted(settings.pipelines.topics):
+        name = schemas.subject(topic)
+        files = schemas.schema_files(topic)
+        versions = registry.versions(name)
+        latest = registry.version(name) if versions else None
+        table.add_row(topic, name, files[-1].schema_type if files else "-",
+                      ",".join(map(str, versions)) or "-", ",".join(str(f.version) for f in files) or "-",
+                      str(latest["id"]) if latest else "-", registry.compatibility(name) or "-")
+    console.print(table)
+
+
+@app.command()
+def show(ctx: typer.Context, topic: str = typer.Argument(..., help="a declared topic"),
+         version: str = typer.Option("latest", "--version", "-v", help="a registered version, or latest")) -> None:
+    """A topic's registered schema (the latest version unless --version)."""
+    settings: KappaSettings = ctx.obj
+    name = schemas.subject(_topic(settings, topic))
+    if version != "latest" and not version.isdigit():
+        raise KappaError(f"--version must be a number or latest, not {version!r}")
+    registry = _registry(settings)
+    if not registry.versions(name):
+        raise KappaError(f"subject {name} has no version in the registry; `kappa up` registers the repository's")
+    found = registry.version(name, version)
+    console.print(f"subject {name} version {found['version']} id {found['id']} "
+                  f"format {found.get('schemaType', 'AVRO')}")
+    console.print_json(json.dumps(json.loads(found["schema"])))
+
+
+@app.command()
+def connect(ctx: typer.Context) -> None:
+    """What a client needs to reach the registry: its URL, user, password and the gateway's CA."""
+    settings: KappaSettings = ctx.obj
+    c = build_context(settings)
+    console.print(f"url      {settings.registry_url}\n"
+                  f"user     {REGISTRY_USER}\n"
+                  f"password {c.secrets.registry_password}\n"
+                  f"ca       {settings.gateway_ca_file}\n"
+                  "confluent_kafka: SchemaRegistryClient({'url': URL, 'basic.auth.user.info': 'registry:PASSWORD', "
+                  "'ssl.ca.location': CA})", soft_wrap=True)

@@ -1,0 +1,173 @@
+"""Topic contracts in the schema registry: each topic's value schema is the subject `<topic>-value`.
+
+The repository is the source of truth: lakehouse/contracts/<topic>.v<N>.schema.json (JSON Schema)
+and <topic>.v<N>.avsc (Avro) are a topic's versions, registered in order by every `kappa up` with
+the subject's compatibility level (`[registry] compatibility`). Registering is idempotent: a version
+the registry already holds is looked up, not registered again.
+
+The platform talks to the registry on its socket in the private state directory; every other client
+goes through the gateway (HTTPS, user `registry`), as `kappa schema` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from kappa.errors import KappaError
+from kappa.settings import KappaSettings
+from kappa.unix_http import request
+from lakehouse.contracts import CONTRACTS_DIR
+
+API = "/apis/ccompat/v7"
+MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+SCHEMA_TYPES = {".schema.json": "JSON", ".avsc": "AVRO"}
+_FILE = re.compile(r"(?P<topic>[a-z0-9][a-z0-9._-]*)\.v(?P<version>[1-9][0-9]*)(?P<ext>\.schema\.json|\.avsc)")
+
+
+def subject(topic: str) -> str:
+    return f"{topic}-value"
+
+
+@dataclass(frozen=True)
+class SchemaFile:
+    """One version of a topic's contract, as the repository keeps it."""
+
+    topic: str
+    version: int
+    schema_type: str  # JSON | AVRO
+    path: Path
+
+    @property
+    def text(self) -> str:
+        """The schema as registered: compact JSON, so that whitespace never makes a new version."""
+        return json.dumps(json.loads(self.path.read_text()), separators=(",", ":"))
+
+
+def schema_files(topic: str, directory: Path = CONTRACTS_DIR) -> list[SchemaFile]:
+    """A topic's contract versions, oldest first. One format per topic."""
+    found = []
+    for path in directory.iterdir():
+        m = _FILE.fullmatch(path.name)
+        if m and m["topic"] == topic:
+            found.append(SchemaFile(topic, int(m["version"]), SCHEMA_TYPES[m["ext"]], path))
+    found.sort(key=lambda f: f.version)
+    versions = [f.version for f in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise KappaError(f"topic {topic}'s contract versions in {directory} are {versions}; they must be 1, 2, ...")
+    if len({f.schema_type for f in found}) > 1:
+        raise KappaError(f"topic {topic} has contracts in more than one format in {directory}")
+    return found
+
+
+class RegistryError(KappaError):
+    pass
+
+
+class Registry:
+    """The Confluent Schema Registry API of the platform's registry, on its socket."""
+
+    def __init__(self, socket: Path, timeout_s: float = 10) -> None:
+        self.socket = socket
+        self.timeout_s = timeout_s
+
+    def _call(self, method: str, path: str, payload: Any = None, ok: tuple[int, ...] = (200,)) -> tuple[int, Any]:
+        try:
+            status, answer = request(self.socket, method, API + path, payload, self.timeout_s, MEDIA_TYPE)
+        except OSError as exc:
+            raise RegistryError(f"the schema registry is not reachable on {self.socket} ({exc}); "
+                                "is the stack up (`kappa up`)?") from None
+        if status not in ok:
+            message = answer.get("message") if isinstance(answer, dict) else answer
+            raise RegistryError(f"the schema registry answered {method} {path} with HTTP {status}: {message}")
+        return status, answer
+
+    def subjects(self) -> list[str]:
+        return sorted(self._call("GET", "/subjects")[1])
+
+    def versions(self, name: str) -> list[int]:
+        status, answer = self._call("GET", f"/subjects/{quote(name)}/versions", ok=(200, 404))
+        return sorted(answer) if status == 200 else []
+
+    def version(self, name: str, version: int | str = "latest") -> dict[str, Any]:
+        """`subject`, `version`, `id`, `schema` and `schemaType` (absent for Avro, the default)."""
+        return dict(self._call("GET", f"/subjects/{quote(name)}/versions/{version}")[1])
+
+    def lookup(self, name: str, schema: str, schema_type: str) -> dict[str, Any] | None:
+        """The registered version holding exactly this schema, or None."""
+        status, answer = self._call("POST", f"/subjects/{quote(name)}", _body(schema, schema_type), ok=(200, 404))
+        return dict(answer) if status == 200 else None
+
+    def register(self, name: str, schema: str, schema_type: str) -> int:
+        """Registers a new version (the registry checks the subject's compatibility first); its id."""
+        return int(self._call("POST", f"/subjects/{quote(name)}/versions", _body(schema, schema_type))[1]["id"])
+
+    def compatibility(self, name: str) -> str | None:
+        status, answer = self._call("GET", f"/config/{quote(name)}", ok=(200, 404))
+        return str(answer.get("compatibilityLevel") or answer.get("compatibility")) if status == 200 else None
+
+    def set_compatibility(self, name: str, level: str) -> None:
+        self._call("PUT", f"/config/{quote(name)}", {"compatibility": level})
+
+    def compatible(self, name: str, schema: str, schema_type: str) -> bool:
+        """Whether the schema passes the subject's compatibility level against its latest version."""
+        status, answer = self._call("POST", f"/compatibility/subjects/{quote(name)}/versions/latest",
+                                    _body(schema, schema_type), ok=(200, 404))
+        return status == 404 or bool(answer.get("is_compatible"))
+
+    def schema_by_id(self, schema_id: int) -> dict[str, Any]:
+        return dict(self._call("GET", f"/schemas/ids/{schema_id}")[1])
+
+    def healthy(self) -> bool:
+        try:
+            status, answer = request(self.socket, "GET", "/health/ready", timeout=self.timeout_s)
+        except OSError:
+            return False
+        return status == 200 and isinstance(answer, dict) and answer.get("status") == "UP"
+
+
+def _body(schema: str, schema_type: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"schema": schema}
+    if schema_type != "AVRO":  # the API's default; Apicurio treats an explicit AVRO alike
+        body["schemaType"] = schema_type
+    return body
+
+
+@dataclass(frozen=True)
+class Applied:
+    topic: str
+    registered: list[int]  # the repository's versions registered now
+    latest_id: int
+
+
+def apply_declared(settings: KappaSettings, registry: Registry | None = None) -> list[Applied]:
+    """Every declared topic's contract versions registered, in order, with the subject's compatibility
+    level; idempotent. A version the compatibility level refuses stops here with the rule named."""
+    registry = registry or Registry(settings.registry_socket)
+    level = settings.registry.compatibility
+    out = []
+    for topic in sorted(settings.pipelines.topics):
+        files = schema_files(topic)
+        if not files:
+            continue
+        name = subject(topic)
+        if registry.compatibility(name) != level:
+            registry.set_compatibility(name, level)
+        registered = []
+        latest = 0
+        for f in files:
+            found = registry.lookup(name, f.text, f.schema_type)
+            if found is None:
+                if registry.versions(name) and not registry.compatible(name, f.text, f.schema_type):
+                    raise RegistryError(f"{f.path.name} is not {level}-compatible with subject {name}'s latest "
+                                        "version; it was not registered")
+                latest = registry.register(name, f.text, f.schema_type)
+                registered.append(f.version)
+            else:
+                latest = int(found["id"])
+        out.append(Applied(topic, registered, latest))
+    return out
