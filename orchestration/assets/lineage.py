@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from kappa import schemas
 from kappa.settings import KappaSettings
 from lakehouse.pipeline import ROUTED, Pipeline, Table
 
@@ -23,10 +24,30 @@ def streaming_tables(settings: KappaSettings) -> dict[str, tuple[Pipeline, Table
     return {t.name: (p, t) for p in settings.pipelines.live for t in p.tables}
 
 
+def topic_metadata(settings: KappaSettings, topic: str) -> dict[str, object]:
+    """The topic's contract as the repository keeps it and `kappa up` registers it: the subject, its
+    compatibility level, every version (format, file) and the latest version's fields as the asset's
+    column schema."""
+    files = schemas.schema_files(topic)
+    if not files:
+        return {}
+    history = [{"version": f.version, "format": f.schema_type, "file": f"lakehouse/contracts/{f.path.name}"}
+               for f in files]
+    return {
+        "schema_subject": schemas.subject(topic),
+        "schema_compatibility": settings.registry.compatibility,
+        "schema_version": files[-1].version,
+        "schema_versions": dg.MetadataValue.json(history),
+        "dagster/column_schema": dg.TableSchema(columns=[
+            dg.TableColumn(name, kind, description=text) for name, kind, text in schemas.fields_of(files[-1])]),
+    }
+
+
 def lineage_specs(settings: KappaSettings) -> list[dg.AssetSpec]:
     ns, views_ns = settings.jobs.namespace, settings.jobs.views_namespace
     specs = [dg.AssetSpec(topic_key(t), group_name="kafka", kinds={"kafka"},
-                          description=f"Kafka topic {t} ({c.partitions} partitions)")
+                          description=f"Kafka topic {t} ({c.partitions} partitions)",
+                          metadata=topic_metadata(settings, t))
              for t, c in settings.kafka.topics.items()]
     for table, (pipeline, declared) in streaming_tables(settings).items():
         specs.append(dg.AssetSpec(

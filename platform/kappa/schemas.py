@@ -48,8 +48,10 @@ class SchemaFile:
         return json.dumps(json.loads(self.path.read_text()), separators=(",", ":"))
 
 
-def schema_files(topic: str, directory: Path = CONTRACTS_DIR) -> list[SchemaFile]:
-    """A topic's contract versions, oldest first. One format per topic."""
+def schema_files(topic: str, directory: Path | None = None) -> list[SchemaFile]:
+    """A topic's contract versions (in lakehouse/contracts unless `directory`), oldest first. One
+    format per topic."""
+    directory = directory or CONTRACTS_DIR
     found = []
     for path in directory.iterdir():
         m = _FILE.fullmatch(path.name)
@@ -62,6 +64,17 @@ def schema_files(topic: str, directory: Path = CONTRACTS_DIR) -> list[SchemaFile
     if len({f.schema_type for f in found}) > 1:
         raise KappaError(f"topic {topic} has contracts in more than one format in {directory}")
     return found
+
+
+def fields_of(f: SchemaFile) -> list[tuple[str, str, str]]:
+    """(name, type, description) of each field of a contract version: the SQL type a JSON contract
+    gives (`x-sql-type`), the Avro type of an Avro one."""
+    doc = json.loads(f.path.read_text())
+    if f.schema_type == "JSON":
+        return [(n, str(p.get("x-sql-type", p.get("type"))), str(p.get("description", "")))
+                for n, p in doc.get("properties", {}).items()]
+    return [(x["name"], json.dumps(x["type"]) if not isinstance(x["type"], str) else x["type"], str(x.get("doc", "")))
+            for x in doc.get("fields", [])]
 
 
 class RegistryError(KappaError):
@@ -140,34 +153,62 @@ def _body(schema: str, schema_type: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Applied:
     topic: str
-    registered: list[int]  # the repository's versions registered now
-    latest_id: int
+    registered: list[int]  # the repository's versions registered now (with dry_run: that would be)
+    latest_id: int | None  # the subject's latest id (None: nothing registered yet)
 
 
-def apply_declared(settings: KappaSettings, registry: Registry | None = None) -> list[Applied]:
+def apply_declared(settings: KappaSettings, registry: Registry | None = None, *, topics: list[str] | None = None,
+                   dry_run: bool = False) -> list[Applied]:
     """Every declared topic's contract versions registered, in order, with the subject's compatibility
-    level; idempotent. A version the compatibility level refuses stops here with the rule named."""
+    level; idempotent. A version the level refuses stops here, with the rule named, before it or any
+    later version is registered. `dry_run` checks the same without changing anything."""
     registry = registry or Registry(settings.registry_socket)
     level = settings.registry.compatibility
     out = []
-    for topic in sorted(settings.pipelines.topics):
+    for topic in topics or sorted(settings.pipelines.topics):
         files = schema_files(topic)
         if not files:
             continue
         name = subject(topic)
-        if registry.compatibility(name) != level:
+        if registry.compatibility(name) != level and not dry_run:
             registry.set_compatibility(name, level)
-        registered = []
-        latest = 0
+        registered: list[int] = []
+        latest: int | None = None
         for f in files:
             found = registry.lookup(name, f.text, f.schema_type)
-            if found is None:
-                if registry.versions(name) and not registry.compatible(name, f.text, f.schema_type):
-                    raise RegistryError(f"{f.path.name} is not {level}-compatible with subject {name}'s latest "
-                                        "version; it was not registered")
-                latest = registry.register(name, f.text, f.schema_type)
-                registered.append(f.version)
-            else:
+            if found is not None:
                 latest = int(found["id"])
+                continue
+            if (registered and dry_run) or level == "NONE" or not registry.versions(name):
+                pass  # the first version, or (dry run) one after a version not registered yet: nothing to check against
+            elif not _compatible(registry, name, f, level):
+                raise RegistryError(f"{f.path.name} is not {level}-compatible with subject {name}'s latest "
+                                    f"version (rule {level}: {RULES[level]}); nothing was registered")
+            registered.append(f.version)
+            if not dry_run:
+                latest = registry.register(name, f.text, f.schema_type)
         out.append(Applied(topic, registered, latest))
     return out
+
+
+RULES = {
+    "BACKWARD": "readers of the new version must read data written with the latest one: add fields only with a "
+                "default, remove only fields that had one, widen types only as the format's promotions allow",
+    "BACKWARD_TRANSITIVE": "as BACKWARD, against every earlier version",
+    "FORWARD": "readers of the latest version must read data written with the new one",
+    "FORWARD_TRANSITIVE": "as FORWARD, against every earlier version",
+    "FULL": "both BACKWARD and FORWARD",
+    "FULL_TRANSITIVE": "both, against every earlier version",
+    "NONE": "no check",
+}
+
+
+def _compatible(registry: Registry, name: str, f: SchemaFile, level: str) -> bool:
+    try:
+        return registry.compatible(name, f.text, f.schema_type)
+    except RegistryError as exc:
+        if f.schema_type == "JSON" and "could not determine version" in str(exc):
+            raise RegistryError(f"{f.path.name}: the registry checks JSON Schema drafts 4 to 7 only, and this "
+                                f"contract declares {json.loads(f.text).get('$schema')}; evolve the topic in Avro, "
+                                f"or set [registry] compatibility = \"NONE\" to register it unchecked") from None
+        raise

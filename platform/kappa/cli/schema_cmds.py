@@ -1,4 +1,4 @@
-"""kappa schema list | show TOPIC | connect: the topics' contracts in the schema registry."""
+"""kappa schema list | show TOPIC | check [TOPIC] | connect: the topics' contracts in the schema registry."""
 
 from __future__ import annotations
 
@@ -60,6 +60,21 @@ def show(ctx: typer.Context, topic: str = typer.Argument(..., help="a declared t
     console.print(f"subject {name} version {found['version']} id {found['id']} "
                   f"format {found.get('schemaType', 'AVRO')}")
     console.print_json(json.dumps(json.loads(found["schema"])))
+
+
+@app.command()
+def check(ctx: typer.Context, topic: str = typer.Argument(None, help="a declared topic (default: every one)")) -> None:
+    """Whether the repository's contract versions that are not registered yet pass their subject's
+    compatibility level; changes nothing (`kappa up` registers them)."""
+    settings: KappaSettings = ctx.obj
+    topics = [_topic(settings, topic)] if topic else None
+    for applied in schemas.apply_declared(settings, _registry(settings), topics=topics, dry_run=True):
+        name = schemas.subject(applied.topic)
+        if applied.registered:
+            console.print(f"{name}: version(s) {', '.join(map(str, applied.registered))} of the repository pass "
+                          f"{settings.registry.compatibility}; `kappa up` registers them")
+        else:
+            console.print(f"{name}: every version in the repository is registered")
 
 
 @app.command()

@@ -1,0 +1,111 @@
+"""Contracts as code for the schema registry: which files are a topic's versions, and the order and
+checks with which `kappa up` registers them (a stand-in registry here; tests/integration/
+test_schema_registry.py runs the real one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kappa import schemas
+from kappa.errors import KappaError
+from kappa.settings import load_settings
+from orchestration.assets.lineage import topic_metadata
+
+pytestmark = pytest.mark.unit
+
+V1 = {"type": "record", "name": "Reading", "fields": [{"name": "id", "type": "string"}]}
+V2 = {**V1, "fields": [*V1["fields"], {"name": "unit", "type": ["null", "string"], "default": None}]}
+
+
+def write(directory: Path, name: str, doc: dict[str, Any]) -> None:
+    (directory / name).write_text(json.dumps(doc, indent=2))
+
+
+def test_a_topics_versions_are_its_files_in_order_and_must_have_no_gap(tmp_path: Path) -> None:
+    write(tmp_path, "readings.v2.avsc", V2)
+    write(tmp_path, "readings.v1.avsc", V1)
+    write(tmp_path, "other.v1.schema.json", {"type": "object"})
+    found = schemas.schema_files("readings", tmp_path)
+    assert [(f.version, f.schema_type) for f in found] == [(1, "AVRO"), (2, "AVRO")]
+    assert json.loads(found[0].text) == V1 and "\n" not in found[0].text  # compact: whitespace is no new version
+    write(tmp_path, "readings.v4.avsc", V2)
+    with pytest.raises(KappaError, match=r"\[1, 2, 4\]"):
+        schemas.schema_files("readings", tmp_path)
+    write(tmp_path, "other.v2.avsc", V1)
+    with pytest.raises(KappaError, match="more than one format"):
+        schemas.schema_files("other", tmp_path)
+
+
+class FakeRegistry:
+    """Subjects in memory; `refuse` names the schemas the compatibility check rejects."""
+
+    def __init__(self, refuse: tuple[str, ...] = ()) -> None:
+        self.subjects: dict[str, list[str]] = {}
+        self.levels: dict[str, str] = {}
+        self.refuse = refuse
+        self.ids: dict[str, int] = {}
+
+    def compatibility(self, name: str) -> str | None:
+        return self.levels.get(name)
+
+    def set_compatibility(self, name: str, level: str) -> None:
+        self.levels[name] = level
+
+    def versions(self, name: str) -> list[int]:
+        return list(range(1, len(self.subjects.get(name, [])) + 1))
+
+    def lookup(self, name: str, schema: str, schema_type: str) -> dict[str, Any] | None:
+        return {"id": self.ids[schema]} if schema in self.subjects.get(name, []) else None
+
+    def compatible(self, name: str, schema: str, schema_type: str) -> bool:
+        return schema not in self.refuse
+
+    def register(self, name: str, schema: str, schema_type: str) -> int:
+        self.subjects.setdefault(name, []).append(schema)
+        self.ids.setdefault(schema, len(self.ids) + 1)
+        return self.ids[schema]
+
+
+def test_versions_register_in_order_once_and_a_refused_one_stops_with_its_rule() -> None:
+    settings = load_settings(None)
+    registry = FakeRegistry()
+    applied = schemas.apply_declared(settings, registry)  # type: ignore[arg-type]
+    topics = sorted(settings.pipelines.topics)
+    assert [a.topic for a in applied] == topics and all(a.registered == [1] for a in applied)
+    assert registry.levels == {schemas.subject(t): "BACKWARD" for t in topics}
+    again = schemas.apply_declared(settings, registry)  # type: ignore[arg-type]
+    assert [a.registered for a in again] == [[] for _ in topics]
+    assert [a.latest_id for a in again] == [a.latest_id for a in applied]
+
+
+def test_a_refused_version_is_named_with_the_rule_and_a_dry_run_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(None)
+    topic = sorted(settings.pipelines.topics)[0]
+    write(tmp_path, f"{topic}.v1.avsc", V1)
+    write(tmp_path, f"{topic}.v2.avsc", V2)
+    monkeypatch.setattr(schemas, "CONTRACTS_DIR", tmp_path)
+    v2 = schemas.schema_files(topic)[1].text
+    registry = FakeRegistry()
+    registry.register(schemas.subject(topic), schemas.schema_files(topic)[0].text, "AVRO")
+    assert schemas.apply_declared(settings, registry, topics=[topic], dry_run=True)[0].registered == [2]  # type: ignore[arg-type]
+    assert registry.versions(schemas.subject(topic)) == [1] and registry.levels == {}
+    registry.refuse = (v2,)
+    with pytest.raises(KappaError, match=rf"{topic}.v2.avsc is not BACKWARD-compatible .*rule BACKWARD: readers"):
+        schemas.apply_declared(settings, registry, topics=[topic])  # type: ignore[arg-type]
+    assert registry.versions(schemas.subject(topic)) == [1]
+
+
+def test_the_dagster_topic_asset_carries_the_schema_history_and_columns() -> None:
+    settings = load_settings(None)
+    meta = topic_metadata(settings, "transactions")
+    assert meta["schema_subject"] == "transactions-value" and meta["schema_compatibility"] == "BACKWARD"
+    contract = json.loads(Path("lakehouse/contracts/transactions.v1.schema.json").read_text())
+    assert [c.name for c in meta["dagster/column_schema"].columns] == list(contract["properties"])  # type: ignore[attr-defined]
+    assert meta["schema_versions"].data == [  # type: ignore[attr-defined]
+        {"version": 1, "format": "JSON", "file": "lakehouse/contracts/transactions.v1.schema.json"}]
+    assert topic_metadata(settings, "alerts") == {}
