@@ -104,6 +104,7 @@ class JobSpec:
     alerts_topic: str = ""
     source: str = "kafka"  # or "file": a CSV of payloads and Kafka metadata, for local tests
     source_path: str = ""
+    registry_socket: str = ""  # the schema registry's socket: writer schemas of a confluent-avro topic
 
     @property
     def pipeline_name(self) -> str:
@@ -123,6 +124,7 @@ class JobSpec:
             checkpoint_interval_s=int(data["checkpoint_interval_s"]), parallelism=int(data["parallelism"]),
             alerts_topic=str(data.get("alerts_topic", "")),
             source=str(data.get("source", "kafka")), source_path=str(data.get("source_path", "")),
+            registry_socket=str(data.get("registry_socket", "")),
         )
 
     @classmethod

@@ -188,6 +188,9 @@ def create_source(t_env, spec: JobSpec, name: str) -> None:  # type: ignore[no-u
         f"{fmt}.max-payload-chars": str(int(spec.params["max_payload_chars"])),
         f"{fmt}.event-time-field": EVENT_TIME_FIELD,
     }
+    wire = spec.contract.get("x-wire")
+    if wire:  # an Avro topic (lakehouse.contracts.avro_contract): writer schemas from the registry by id
+        options |= {f"{fmt}.wire": str(wire), f"{fmt}.registry-socket": spec.registry_socket}
     fields = "".join(f"{ident(n)} {t},\n            " for n, t in field_columns(spec))
     t_env.execute_sql(f"""
         CREATE TEMPORARY TABLE {ident(name)} (

@@ -1,7 +1,9 @@
 """Event contracts: versioned JSON Schemas, one per topic, in lakehouse/contracts/.
 
 The same file documents the topic for producers, validates generated events in tests, and is
-embedded in each job's spec, where it becomes the job's parsing and quarantine rules.
+embedded in each job's spec, where it becomes the job's parsing and quarantine rules. A topic written
+in Avro (the Confluent wire format) keeps Avro schemas instead (`<topic>.v<n>.avsc`): its contract is
+derived from the schema (`avro_contract`), and the same rules then judge its records.
 """
 
 from __future__ import annotations
@@ -21,13 +23,64 @@ EVENT_TIME_FIELD = "timestamp"  # every contract's event time
 DERIVED_FROM_COORDINATES = "kafka-coordinates"  # x-derived-when-absent: the record's topic:partition:offset
 
 
+WIRE_CONFLUENT_AVRO = "confluent-avro"  # x-wire of a contract derived from an Avro schema
+# An event time outside these is implausible (every JSON contract bounds its event time alike).
+EVENT_TIME_BOUNDS = (946684800000, 4102444800000)  # 2000-01-01 .. 2100-01-01, epoch ms
+
+
 @cache
 def contract(topic: str, version: int = 1) -> dict[str, Any]:
     path = CONTRACTS_DIR / f"{topic}.v{version}.schema.json"
+    avsc = CONTRACTS_DIR / f"{topic}.v{version}.avsc"
+    if avsc.exists() and not path.exists():
+        return avro_contract(json.loads(avsc.read_text()), topic)
     if not path.exists():
-        known = sorted(p.name.split(".v")[0] for p in CONTRACTS_DIR.glob("*.schema.json"))
+        known = sorted(p.name.split(".v")[0] for p in CONTRACTS_DIR.glob("*.v*.*"))
         raise KeyError(f"no contract for topic {topic!r} v{version}; known: {', '.join(known)}")
     return dict(json.loads(path.read_text()))
+
+
+_AVRO_SQL = {"string": "STRING", "long": "BIGINT", "int": "BIGINT", "double": "DOUBLE", "float": "DOUBLE",
+             "boolean": "STRING", "enum": "STRING"}
+
+
+def avro_contract(schema: dict[str, Any], topic: str) -> dict[str, Any]:
+    """The contract an Avro record schema stands for: each field a property (strings, enums and
+    booleans STRING, int and long BIGINT, float and double DOUBLE, maps, arrays and records JSON),
+    required unless it is nullable or has a default; the event time (`timestamp`, epoch ms) bounded
+    like every contract's. Fields are matched by name, so a record written with an older version of
+    the schema reads too."""
+    if schema.get("type") != "record":
+        raise ValueError(f"topic {topic}: an Avro contract is a record schema, not {schema.get('type')!r}")
+    properties: dict[str, Any] = {}
+    required = []
+    for field in schema["fields"]:
+        kind = field["type"]
+        nullable = isinstance(kind, list) and "null" in kind
+        if isinstance(kind, list):
+            others = [k for k in kind if k != "null"]
+            if len(others) != 1:
+                raise ValueError(f"topic {topic}: field {field['name']} is a union of {others}; only [null, T] is read")
+            kind = others[0]
+        name = kind if isinstance(kind, str) else kind["type"]
+        prop: dict[str, Any] = {"x-sql-type": _AVRO_SQL.get(name, "JSON")}
+        if name == "enum":
+            prop["enum"] = list(kind["symbols"])
+        if field.get("doc"):
+            prop["description"] = field["doc"]
+        if field["name"] == EVENT_TIME_FIELD:
+            if prop["x-sql-type"] != "BIGINT":
+                raise ValueError(f"topic {topic}: the event time {EVENT_TIME_FIELD} is a long (epoch ms), not {name}")
+            lo, hi = EVENT_TIME_BOUNDS
+            prop |= {"x-time-formats": ["epoch-ms"], "minimum": lo, "maximum": hi}
+        properties[field["name"]] = prop
+        if not nullable and "default" not in field:
+            required.append(field["name"])
+    if EVENT_TIME_FIELD not in properties:
+        raise ValueError(f"topic {topic}: the Avro record has no {EVENT_TIME_FIELD} field (the event time, epoch ms)")
+    return {"title": topic, "description": schema.get("doc", f"Avro record {schema.get('name')}"),
+            "type": "object", "x-topic": topic, "x-wire": WIRE_CONFLUENT_AVRO,
+            "required": required, "properties": properties}
 
 
 def _scalar_text(value: Any) -> str | None:

@@ -11,17 +11,23 @@ goes through the gateway (HTTPS, user `registry`), as `kappa schema` prints.
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from dataclasses import dataclass
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import fastavro
 
 from kappa.errors import KappaError
 from kappa.settings import KappaSettings
 from kappa.unix_http import request
 from lakehouse.contracts import CONTRACTS_DIR
+from lakehouse.scenarios.base import Event
 
 API = "/apis/ccompat/v7"
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -212,3 +218,44 @@ def _compatible(registry: Registry, name: str, f: SchemaFile, level: str) -> boo
                                 f"contract declares {json.loads(f.text).get('$schema')}; evolve the topic in Avro, "
                                 f"or set [registry] compatibility = \"NONE\" to register it unchecked") from None
         raise
+
+
+FORMATS = ("json", "avro")
+
+
+def topic_format(topic: str) -> str:
+    """How the topic's records are written: avro when its contract is an Avro schema, else json."""
+    files = schema_files(topic)
+    return "avro" if files and files[-1].schema_type == "AVRO" else "json"
+
+
+def in_wire_format(settings: KappaSettings, topic: str, events: Iterable[Event], fmt: str | None = None,
+                   registry: Registry | None = None) -> Iterator[Event]:
+    """Scenario events as the topic's producers write them. For an Avro topic: each well-formed record
+    in the Confluent wire format (magic byte 0, the registry id of the repository's latest version,
+    the Avro body); a malformed one as generated (a JSON producer on the Avro topic: quarantined).
+    `fmt` json sends the JSON as generated, whatever the topic."""
+    fmt = fmt or topic_format(topic)
+    if fmt not in FORMATS:
+        raise KappaError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt == "json":
+        return iter(events)
+    files = schema_files(topic)
+    if not files or files[-1].schema_type != "AVRO":
+        raise KappaError(f"topic {topic}'s contract is not an Avro schema (lakehouse/contracts/{topic}.v<N>.avsc); "
+                         "produce it as json")
+    latest = files[-1]
+    found = (registry or Registry(settings.registry_socket)).lookup(subject(topic), latest.text, "AVRO")
+    if found is None:
+        raise KappaError(f"{latest.path.name} is not registered as {subject(topic)} yet; run `kappa up`")
+    return _avro(events, struct.pack(">bI", 0, int(found["id"])), fastavro.parse_schema(json.loads(latest.text)))
+
+
+def _avro(events: Iterable[Event], header: bytes, schema: Any) -> Iterator[Event]:
+    for event in events:
+        if event.record is None:
+            yield event
+            continue
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, schema, event.record)
+        yield replace(event, value=header + body.getvalue())

@@ -20,19 +20,8 @@ from kappa.runtime.stack import Stack
 from kappa.services.gateway import REGISTRY_USER
 from lakehouse.contracts import CONTRACTS_DIR
 
-# The source document's `UserEvent` (section "Schema Registry"), as written there.
-USER_EVENT = """
-{
-  "type": "record",
-  "name": "UserEvent",
-  "fields": [
-    {"name": "user_id", "type": "string"},
-    {"name": "action", "type": "string"},
-    {"name": "timestamp", "type": "long"},
-    {"name": "properties", "type": {"type": "map", "values": "string"}}
-  ]
-}
-"""
+# The source document's `UserEvent` (section "Schema Registry"), as the repository keeps it.
+USER_EVENT = (CONTRACTS_DIR / "user-events-avro.v1.avsc").read_text()
 
 
 def client(ctx: Context) -> SchemaRegistryClient:
@@ -70,6 +59,7 @@ def test_confluents_avro_serializer_round_trips_through_the_gateway_in_the_wire_
     magic, schema_id = struct.unpack(">bI", payload[:5])
     registered = sr.get_latest_version(f"{topic}-value")
     assert magic == 0 and schema_id == registered.schema_id  # magic byte, then the registry's id
+    # the registry serves the schema as registered, in the field order the record was written in
     assert json.loads(sr.get_schema(schema_id).schema_str) == json.loads(USER_EVENT)
     assert AvroDeserializer(sr)(payload, value) == event
 

@@ -36,9 +36,9 @@ REGISTRY = default_registry()
 
 
 def test_every_module_in_lakehouse_pipelines_is_a_pipeline() -> None:
-    assert set(REGISTRY.names) == {"transactions", "user_activity", "iot_sensors", "nexmark"}
-    assert {p.name for p in REGISTRY.live} == {"transactions", "user_activity", "iot_sensors"}
-    assert set(REGISTRY.scenarios) == {"transactions", "user-events", "iot-sensors"}
+    assert set(REGISTRY.names) == {"transactions", "user_activity", "iot_sensors", "user_events_avro", "nexmark"}
+    assert {p.name for p in REGISTRY.live} == {"transactions", "user_activity", "iot_sensors", "user_events_avro"}
+    assert set(REGISTRY.scenarios) == {"transactions", "user-events", "iot-sensors", "user-events-avro"}
     pipeline, table = REGISTRY.owner("fraud_alerts")
     assert (pipeline.name, table.role) == ("user_activity", "fraud")
 

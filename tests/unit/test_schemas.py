@@ -4,15 +4,20 @@ test_schema_registry.py runs the real one)."""
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import pytest
 
 from kappa import schemas
 from kappa.errors import KappaError
 from kappa.settings import load_settings
+from lakehouse.contracts import avro_contract, schema_problems
+from lakehouse.scenarios.base import Event
 from orchestration.assets.lineage import topic_metadata
 
 pytestmark = pytest.mark.unit
@@ -109,3 +114,44 @@ def test_the_dagster_topic_asset_carries_the_schema_history_and_columns() -> Non
     assert meta["schema_versions"].data == [  # type: ignore[attr-defined]
         {"version": 1, "format": "JSON", "file": "lakehouse/contracts/transactions.v1.schema.json"}]
     assert topic_metadata(settings, "alerts") == {}
+
+
+def test_an_avro_schema_stands_for_a_contract_the_jobs_rules_read() -> None:
+    doc = {"type": "record", "name": "E", "fields": [
+        {"name": "id", "type": "string"}, {"name": "n", "type": "int"}, {"name": "x", "type": "double"},
+        {"name": "kind", "type": {"type": "enum", "name": "K", "symbols": ["a", "b"]}},
+        {"name": "note", "type": ["null", "string"], "default": None},
+        {"name": "tags", "type": {"type": "map", "values": "string"}}, {"name": "timestamp", "type": "long"}]}
+    c = avro_contract(doc, "t")
+    assert c["x-wire"] == "confluent-avro" and c["required"] == ["id", "n", "x", "kind", "tags", "timestamp"]
+    assert {n: p["x-sql-type"] for n, p in c["properties"].items()} == {
+        "id": "STRING", "n": "BIGINT", "x": "DOUBLE", "kind": "STRING", "note": "STRING", "tags": "JSON",
+        "timestamp": "BIGINT"}
+    assert c["properties"]["kind"]["enum"] == ["a", "b"]
+    assert c["properties"]["timestamp"]["x-time-formats"] == ["epoch-ms"] and not schema_problems(c)
+    for bad, message in ((dict(doc, type="enum"), "record schema"),
+                         (dict(doc, fields=doc["fields"][:-1]), "no timestamp field"),
+                         (dict(doc, fields=[{"name": "timestamp", "type": "string"}]), "is a long"),
+                         (dict(doc, fields=[{"name": "u", "type": ["int", "string"]}]), "union")):
+        with pytest.raises(ValueError, match=message):
+            avro_contract(bad, "t")
+
+
+def test_scenario_records_go_out_in_the_wire_format_with_the_registered_id(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "readings.v1.avsc", {**V1, "fields": [*V1["fields"], {"name": "timestamp", "type": "long"}]})
+    monkeypatch.setattr(schemas, "CONTRACTS_DIR", tmp_path)
+    registry = FakeRegistry()
+    registry.register("other-value", "{}", "JSON")  # ids are global: this one's is 1
+    schema_id = registry.register("readings-value", schemas.schema_files("readings")[0].text, "AVRO")
+    records = [{"id": f"r{i}", "timestamp": 1_764_000_000_000 + i} for i in range(3)]
+    events = [Event("k", b"{}", r) for r in records] + [Event("k", b"{not json", None, "invalid_json")]
+    out = list(schemas.in_wire_format(load_settings(None), "readings", events, registry=registry))  # type: ignore[arg-type]
+    assert out[-1].value == b"{not json"  # a malformed record goes as generated
+    for event, record in zip(out, records, strict=False):
+        assert event.value[:5] == b"\x00" + struct.pack(">I", schema_id) and schema_id == 2
+        schema = fastavro.parse_schema(json.loads(schemas.schema_files("readings")[0].text))
+        assert fastavro.schemaless_reader(io.BytesIO(event.value[5:]), schema) == record
+    assert list(schemas.in_wire_format(load_settings(None), "readings", events, "json")) == events
+    with pytest.raises(KappaError, match="not registered"):
+        schemas.in_wire_format(load_settings(None), "readings", events, registry=FakeRegistry())  # type: ignore[arg-type]

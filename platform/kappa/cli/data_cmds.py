@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kappa import query as q
+from kappa import schemas
 from kappa.artifacts.installs import installed
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import TRINO_JAVA_MIN
@@ -43,6 +44,8 @@ def produce(
     out_of_order_share: float = typer.Option(0.0, "--out-of-order-share", min=0.0, max=1.0),
     late_share: float = typer.Option(0.0, "--late-share", min=0.0, max=1.0,
                                      help="events stamped 10 minutes in the past (late for the jobs)"),
+    fmt: str = typer.Option(None, "--format", help="avro (the Confluent wire format, with the registry's schema "
+                            "id) or json; default: the topic's contract's"),
 ) -> None:
     """Produce a deterministic event stream for a scenario."""
     settings: KappaSettings = ctx.obj
@@ -60,10 +63,12 @@ def produce(
     with Progress(TextColumn(f"producing {scenario} -> {topic.name}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("produce", total=count)
-        sent, _ = send(build_context(settings).kafka(PRODUCER), topic.name, sc.generate(opts), rate=rate,
+        events = schemas.in_wire_format(settings, topic.name, sc.generate(opts), fmt)
+        sent, _ = send(build_context(settings).kafka(PRODUCER), topic.name, events, rate=rate,
                        on_progress=lambda n: bar.update(task, completed=n))
     elapsed = max(time.monotonic() - began, 1e-6)
-    console.print(f"produced {sent} {scenario} events to {topic.name} in {elapsed:.1f}s ({sent / elapsed:,.0f}/s)")
+    console.print(f"produced {sent} {scenario} events to {topic.name} as {fmt or schemas.topic_format(topic.name)} "
+                  f"in {elapsed:.1f}s ({sent / elapsed:,.0f}/s)")
 
 
 class Format(StrEnum):

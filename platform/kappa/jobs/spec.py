@@ -41,4 +41,5 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
         # checkpoint id; the second overwrites the first). Found by kappa bench at parallelism 2.
         "parallelism": 1 if kafka_extra.get("bounded_mode") else job.parallelism,
         "alerts_topic": s.jobs.alerts_topic,
+        "registry_socket": str(s.registry_socket),
     }

@@ -53,6 +53,9 @@ class SchemaRegistry:
             "quarkus.http.domain-socket-enabled": "true",
             "quarkus.http.domain-socket": str(s.registry_socket),
             "quarkus.vertx.prefer-native-transport": "true",  # Vert.x serves sockets on epoll only
+            # Not `registry.ccompat.use-canonical-hash`: in 2.4 it stores the canonical form of a new Avro
+            # schema, whose fields are sorted by name, so the id then names a schema in another field order
+            # than the producer's: its records would be read with the wrong field order.
             "quarkus.http.cors": "false",  # the gateway checks Origin; Apicurio's CORS refused its own URL
             # Narayana (transactions) takes a unique process id from a UUID, not from a TCP port it binds
             "CoreEnvironmentBean.processImplementationClassName": "com.arjuna.ats.internal.arjuna.utils.UuidProcessId",

@@ -13,6 +13,7 @@ final class ContractDeserializer implements DeserializationSchema<RowData> {
     private final boolean recordLines;
     private final TypeInformation<RowData> producedType;
     private transient EventParser parser;
+    private transient AvroRecordParser avro;
 
     ContractDeserializer(ContractOptions options, RowLayout layout, boolean recordLines,
                          TypeInformation<RowData> producedType) {
@@ -25,18 +26,23 @@ final class ContractDeserializer implements DeserializationSchema<RowData> {
     @Override
     public void open(InitializationContext context) {
         parser = options.parser();
+        avro = options.avroParser(parser);
     }
 
     @Override
     public RowData deserialize(byte[] message) {
         if (parser == null) {
-            parser = options.parser();
+            open(null);
         }
         if (recordLines) {
             RecordLine record = RecordLine.parse(message);
-            return layout.build(parser.parse(record.value), record.value, record);
+            return layout.build(parse(record.value), record.value, record);
         }
-        return layout.build(parser.parse(message), message, null);
+        return layout.build(parse(message), message, null);
+    }
+
+    private EventParser.Parsed parse(byte[] value) {
+        return avro != null ? avro.parse(value) : parser.parse(value);
     }
 
     @Override

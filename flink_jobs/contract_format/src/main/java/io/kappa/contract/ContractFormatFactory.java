@@ -40,7 +40,8 @@ public class ContractFormatFactory implements DeserializationFormatFactory {
 
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
-        return Set.of(ContractOptions.MAX_PAYLOAD_CHARS, ContractOptions.EVENT_TIME_FIELD);
+        return Set.of(ContractOptions.MAX_PAYLOAD_CHARS, ContractOptions.EVENT_TIME_FIELD, ContractOptions.WIRE,
+                ContractOptions.REGISTRY_SOCKET);
     }
 
     @Override

@@ -57,6 +57,8 @@ final class EventParser {
         final Object[] values;
         String reason;
         Long eventTimeMs;
+        /** The payload column's text when it is not the record's bytes as UTF-8 (a binary format). */
+        String payloadText;
 
         Parsed(int fields) {
             this.values = new Object[fields];
@@ -79,11 +81,21 @@ final class EventParser {
             out.reason = INVALID_JSON;
             return out;
         }
+        return finish(out, texts);
+    }
+
+    /** The event time and the contract's verdict, once each field's text (and JSON fields' values) is read. */
+    Parsed finish(Parsed out, String[] texts) {
         String time = texts[contract.eventTime.index];
         out.eventTimeMs = time == null ? null
                 : contract.eventTime.isTime() ? TimeText.millis(time, contract.eventTime) : NumberText.bigint(time);
         out.reason = check(texts, out.values);
         return out;
+    }
+
+    /** A JSON field's stored text: keys sorted, floats exact (as JSON_QUERY returns it). */
+    static String jsonText(Object value) throws IOException {
+        return JSON_FIELDS.writeValueAsString(value);
     }
 
     /** Fills each field's text (and JSON fields' values); false when the text is not one JSON object. */

@@ -78,7 +78,10 @@ final class RowLayout implements Serializable {
             switch (sources[i]) {
                 case FIELD: row.setField(i, parsed.values[fieldIndex[i]]); break;
                 case REASON: row.setField(i, parsed.reason == null ? null : StringData.fromString(parsed.reason)); break;
-                case PAYLOAD: row.setField(i, value == null ? null : StringData.fromBytes(value)); break;
+                case PAYLOAD:
+                    row.setField(i, parsed.payloadText != null ? StringData.fromString(parsed.payloadText)
+                            : value == null ? null : StringData.fromBytes(value));
+                    break;
                 case EVENT_TS_MS: row.setField(i, parsed.eventTimeMs); break;
                 case TOPIC: row.setField(i, StringData.fromString(record.topic)); break;
                 case PARTITION: row.setField(i, record.partition); break;
