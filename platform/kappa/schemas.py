@@ -83,6 +83,26 @@ def fields_of(f: SchemaFile) -> list[tuple[str, str, str]]:
             for x in doc.get("fields", [])]
 
 
+def describe_fields(schema_type: str, doc: dict[str, Any]) -> dict[str, str]:
+    """Each field of a schema, described in a line: its type, and whether it is required (JSON) or
+    optional with its default (Avro)."""
+    if schema_type == "JSON":
+        required = set(doc.get("required", []))
+        return {n: f"{p.get('x-sql-type', p.get('type'))}{', required' if n in required else ''}"
+                for n, p in doc.get("properties", {}).items()}
+    out = {}
+    for f in doc.get("fields", []):
+        kind = f["type"] if isinstance(f["type"], str) else json.dumps(f["type"], separators=(",", ":"))
+        out[f["name"]] = kind + (f", default {json.dumps(f['default'])}" if "default" in f else "")
+    return out
+
+
+def diff_fields(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """`+ name: ...` added, `- name: ...` removed, `~ name: old -> new` changed, in the new order."""
+    lines = [f"+ {n}: {d}" if n not in old else f"~ {n}: {old[n]} -> {d}" for n, d in new.items() if old.get(n) != d]
+    return lines + [f"- {n}: {d}" for n, d in old.items() if n not in new]
+
+
 class RegistryError(KappaError):
     pass
 

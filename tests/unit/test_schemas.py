@@ -155,3 +155,13 @@ def test_scenario_records_go_out_in_the_wire_format_with_the_registered_id(
     assert list(schemas.in_wire_format(load_settings(None), "readings", events, "json")) == events
     with pytest.raises(KappaError, match="not registered"):
         schemas.in_wire_format(load_settings(None), "readings", events, registry=FakeRegistry())  # type: ignore[arg-type]
+
+
+def test_a_diff_names_each_added_removed_and_changed_field() -> None:
+    old = schemas.describe_fields("AVRO", {**V1, "fields": [*V1["fields"], {"name": "gone", "type": "long"}]})
+    new = schemas.describe_fields("AVRO", {**V2, "fields": [{"name": "id", "type": "long"}, *V2["fields"][1:]]})
+    assert schemas.diff_fields(old, new) == ["~ id: string -> long", '+ unit: ["null","string"], default null',
+                                             "- gone: long"]
+    assert schemas.diff_fields(new, new) == []
+    doc = {"required": ["a"], "properties": {"a": {"x-sql-type": "BIGINT"}, "b": {"type": "string"}}}
+    assert schemas.describe_fields("JSON", doc) == {"a": "BIGINT, required", "b": "string"}

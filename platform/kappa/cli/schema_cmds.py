@@ -1,4 +1,5 @@
-"""kappa schema list | show TOPIC | check [TOPIC] | connect: the topics' contracts in the schema registry."""
+"""kappa schema list | show TOPIC | diff TOPIC | check [TOPIC] | connect: the topics' contracts in the
+schema registry."""
 
 from __future__ import annotations
 
@@ -60,6 +61,28 @@ def show(ctx: typer.Context, topic: str = typer.Argument(..., help="a declared t
     console.print(f"subject {name} version {found['version']} id {found['id']} "
                   f"format {found.get('schemaType', 'AVRO')}")
     console.print_json(json.dumps(json.loads(found["schema"])))
+
+
+@app.command()
+def diff(ctx: typer.Context, topic: str = typer.Argument(..., help="a declared topic")) -> None:
+    """Field by field, the repository's newest contract version against the latest registered one."""
+    settings: KappaSettings = ctx.obj
+    name = schemas.subject(_topic(settings, topic))
+    files = schemas.schema_files(topic)
+    if not files:
+        raise KappaError(f"topic {topic} has no contract in lakehouse/contracts/")
+    newest = files[-1]
+    registry = _registry(settings)
+    if not registry.versions(name):
+        console.print(f"{name} has no version registered; `kappa up` registers {newest.path.name} as version 1")
+        return
+    latest = registry.version(name)
+    old = schemas.describe_fields(latest.get("schemaType", "AVRO"), json.loads(latest["schema"]))
+    new = schemas.describe_fields(newest.schema_type, json.loads(newest.text))
+    lines = schemas.diff_fields(old, new)
+    console.print(f"{name}: registered version {latest['version']} (id {latest['id']}) -> {newest.path.name}")
+    for line in lines or ["no field differs"]:
+        console.print(f"  {line}", soft_wrap=True)
 
 
 @app.command()
