@@ -33,18 +33,25 @@ def client(ctx: Context) -> SchemaRegistryClient:
 
 def test_each_declared_topics_contract_versions_are_registered_with_the_compatibility_level(ctx: Context) -> None:
     registry = schemas.Registry(ctx.settings.registry_socket)
+    newest_ids = {}
     for topic in ctx.settings.pipelines.topics:
         files = sorted(CONTRACTS_DIR.glob(f"{topic}.v*.*"), key=lambda p: int(p.name.split(".v")[1].split(".")[0]))
         assert files, topic
         name = f"{topic}-value"
-        assert registry.versions(name) == list(range(1, len(files) + 1))
+        versions = registry.versions(name)
+        # the repository's versions first, in order; a producer that auto-registers the same schema in
+        # other whitespace (the source document's does, test_avro_pipeline) may have added one after them
+        assert versions[:len(files)] == list(range(1, len(files) + 1))
         assert registry.compatibility(name) == ctx.settings.registry.compatibility == "BACKWARD"
         for version, path in enumerate(files, start=1):
             registered = registry.version(name, version)
             assert json.loads(registered["schema"]) == json.loads(path.read_text())
             assert registered.get("schemaType", "AVRO") == ("AVRO" if path.suffix == ".avsc" else "JSON")
+        for version in versions[len(files):]:
+            assert json.loads(registry.version(name, version)["schema"]) == json.loads(files[-1].read_text())
+        newest_ids[topic] = registry.version(name, len(files))["id"]
     assert schemas.apply_declared(ctx.settings, registry) == [
-        schemas.Applied(t, [], registry.version(f"{t}-value")["id"]) for t in sorted(ctx.settings.pipelines.topics)
+        schemas.Applied(t, [], newest_ids[t]) for t in sorted(ctx.settings.pipelines.topics)
     ]  # a second `kappa up` registers nothing
 
 

@@ -84,5 +84,6 @@ def test_destroy_would_delete_only_what_terraform_created(ctx: Context) -> None:
         *(f'module.topics.kafka_topic.this["{t}"]' for t in s.kafka.topics),
         "module.catalog.postgresql_role.owner", "module.catalog.postgresql_database.this",
         "module.dagster_storage.postgresql_role.owner", "module.dagster_storage.postgresql_database.this",
+        "module.registry_storage.postgresql_role.owner", "module.registry_storage.postgresql_database.this",
         "module.warehouse.terraform_data.warehouse",
     }, text
