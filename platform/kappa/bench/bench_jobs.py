@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 
-from kappa import kafka_clients, query
+from kappa import kafka_clients, query, schemas
 from kappa.bench import profile
 from kappa.catalog import catalog
 from kappa.context import Context
@@ -84,8 +84,10 @@ def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions:
     if have:
         raise KappaError(f"topic {topic} holds {have:,} events, not {count:,}; delete it and rerun")
     started = time.perf_counter()
-    produce(ctx.kafka(), topic, generate(scenario, backlog_options(ctx, scenario, count, seed),
-                                                          ctx.settings.pipelines), prime=False)
+    events = generate(scenario, backlog_options(ctx, scenario, count, seed), ctx.settings.pipelines)
+    # as the scenario's topic is written: an Avro topic's events in the wire format, with the registry's id
+    produce(ctx.kafka(), topic, schemas.in_wire_format(ctx.settings, ctx.settings.pipelines.scenarios[scenario][1].name,
+                                                      events), prime=False)
     progress(f"filled {topic}: {count:,} events in {time.perf_counter() - started:.1f}s")
     return topic
 
