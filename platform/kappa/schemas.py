@@ -72,29 +72,28 @@ def schema_files(topic: str, directory: Path | None = None) -> list[SchemaFile]:
     return found
 
 
+def _fields(schema_type: str, doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, type, definition) of each field: the SQL type a JSON contract gives (`x-sql-type`), the
+    Avro type (compact JSON unless a name) of an Avro one."""
+    if schema_type == "JSON":
+        return [(n, str(p.get("x-sql-type", p.get("type"))), p) for n, p in doc.get("properties", {}).items()]
+    return [(f["name"], f["type"] if isinstance(f["type"], str) else json.dumps(f["type"], separators=(",", ":")), f)
+            for f in doc.get("fields", [])]
+
+
 def fields_of(f: SchemaFile) -> list[tuple[str, str, str]]:
-    """(name, type, description) of each field of a contract version: the SQL type a JSON contract
-    gives (`x-sql-type`), the Avro type of an Avro one."""
-    doc = json.loads(f.path.read_text())
-    if f.schema_type == "JSON":
-        return [(n, str(p.get("x-sql-type", p.get("type"))), str(p.get("description", "")))
-                for n, p in doc.get("properties", {}).items()]
-    return [(x["name"], json.dumps(x["type"]) if not isinstance(x["type"], str) else x["type"], str(x.get("doc", "")))
-            for x in doc.get("fields", [])]
+    """(name, type, description) of each field of a contract version."""
+    return [(name, kind, str(d.get("description" if f.schema_type == "JSON" else "doc", "")))
+            for name, kind, d in _fields(f.schema_type, json.loads(f.path.read_text()))]
 
 
 def describe_fields(schema_type: str, doc: dict[str, Any]) -> dict[str, str]:
     """Each field of a schema, described in a line: its type, and whether it is required (JSON) or
     optional with its default (Avro)."""
-    if schema_type == "JSON":
-        required = set(doc.get("required", []))
-        return {n: f"{p.get('x-sql-type', p.get('type'))}{', required' if n in required else ''}"
-                for n, p in doc.get("properties", {}).items()}
-    out = {}
-    for f in doc.get("fields", []):
-        kind = f["type"] if isinstance(f["type"], str) else json.dumps(f["type"], separators=(",", ":"))
-        out[f["name"]] = kind + (f", default {json.dumps(f['default'])}" if "default" in f else "")
-    return out
+    required = set(doc.get("required", []))
+    return {name: kind + (", required" if name in required else "")
+            + (f", default {json.dumps(d['default'])}" if schema_type == "AVRO" and "default" in d else "")
+            for name, kind, d in _fields(schema_type, doc)}
 
 
 def diff_fields(old: dict[str, str], new: dict[str, str]) -> list[str]:
