@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,6 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 CONTRACTS_DIR = Path(__file__).with_name("contracts")
+# Where the contracts are read from instead (a checkout's working copy of a new version, the tests' copies).
+CONTRACTS_DIR_ENV = "KAPPA_CONTRACTS_DIR"
+LATEST = "latest"  # a topic's contract version: the newest one in the contracts directory
+_VERSIONED = re.compile(r"(?P<topic>[a-z0-9][a-z0-9._-]*)\.v(?P<version>[1-9][0-9]*)(?P<ext>\.schema\.json|\.avsc)")
 EVENT_TIME_FIELD = "timestamp"  # every contract's event time
 DERIVED_FROM_COORDINATES = "kafka-coordinates"  # x-derived-when-absent: the record's topic:partition:offset
 
@@ -28,16 +33,44 @@ WIRE_CONFLUENT_AVRO = "confluent-avro"  # x-wire of a contract derived from an A
 EVENT_TIME_BOUNDS = (946684800000, 4102444800000)  # 2000-01-01 .. 2100-01-01, epoch ms
 
 
+def contracts_dir() -> Path:
+    """The directory of the contracts: lakehouse/contracts/, unless $KAPPA_CONTRACTS_DIR names another."""
+    override = os.environ.get(CONTRACTS_DIR_ENV)
+    return Path(override) if override else CONTRACTS_DIR
+
+
+def versions(topic: str, directory: Path | None = None) -> dict[int, Path]:
+    """A topic's contract files by version (`<topic>.v<n>.schema.json` or `.avsc`)."""
+    found = {}
+    for path in (directory or contracts_dir()).iterdir():
+        m = _VERSIONED.fullmatch(path.name)
+        if m and m["topic"] == topic:
+            found[int(m["version"])] = path
+    return dict(sorted(found.items()))
+
+
+def latest_version(topic: str) -> int:
+    found = versions(topic)
+    if not found:
+        raise KeyError(f"no contract for topic {topic!r} in {contracts_dir()}")
+    return max(found)
+
+
+def contract(topic: str, version: int | str = LATEST) -> dict[str, Any]:
+    """A topic's contract at `version` (the newest by default) as the jobs read it."""
+    directory = contracts_dir()
+    number = latest_version(topic) if version == LATEST else int(version)
+    path = versions(topic, directory).get(number)
+    if path is None:
+        known = sorted({m["topic"] for p in directory.iterdir() if (m := _VERSIONED.fullmatch(p.name))})
+        raise KeyError(f"no contract for topic {topic!r} v{number}; known: {', '.join(known)}")
+    return _read(path, topic)
+
+
 @cache
-def contract(topic: str, version: int = 1) -> dict[str, Any]:
-    path = CONTRACTS_DIR / f"{topic}.v{version}.schema.json"
-    avsc = CONTRACTS_DIR / f"{topic}.v{version}.avsc"
-    if avsc.exists() and not path.exists():
-        return avro_contract(json.loads(avsc.read_text()), topic)
-    if not path.exists():
-        known = sorted(p.name.split(".v")[0] for p in CONTRACTS_DIR.glob("*.v*.*"))
-        raise KeyError(f"no contract for topic {topic!r} v{version}; known: {', '.join(known)}")
-    return dict(json.loads(path.read_text()))
+def _read(path: Path, topic: str) -> dict[str, Any]:
+    doc = json.loads(path.read_text())
+    return avro_contract(doc, topic) if path.name.endswith(".avsc") else dict(doc)
 
 
 _AVRO_SQL = {"string": "STRING", "long": "BIGINT", "int": "BIGINT", "double": "DOUBLE", "float": "DOUBLE",

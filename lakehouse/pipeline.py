@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lakehouse.contracts import EVENT_TIME_FIELD, contract
+from lakehouse.contracts import EVENT_TIME_FIELD, LATEST, contract
 from lakehouse.scenarios.base import Event, ScenarioOptions
 
 # --- settings -----------------------------------------------------------------------------------
@@ -88,7 +88,8 @@ class Topic:
     name: str
     partitions: int
     scenario: Scenario | None = None
-    contract_version: int | None = 1  # lakehouse/contracts/<name>.v<n>.schema.json; None: no contract
+    # lakehouse/contracts/<name>.v<n>.schema.json (or .avsc): the newest (LATEST) or a fixed version; None: none
+    contract_version: int | str | None = LATEST
     key: str = ""  # what producers key records by (documentation)
 
 

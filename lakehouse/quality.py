@@ -42,7 +42,8 @@ class SuiteResult:
     def summary(self) -> str:
         if self.success:
             return f"{self.table}: {self.rows} rows, every expectation met"
-        parts = [f"{f['expectation']}({f.get('column') or ','.join(f.get('columns', []))}): {f['unexpected']} rows"
+        parts = [f"{f['expectation']}({f.get('column') or ','.join(f.get('columns', []))}): "
+                 + (f"{f['unexpected']} rows" if isinstance(f["unexpected"], int) else str(f["unexpected"]))
                  for f in self.failures]
         return f"{self.table}: " + "; ".join(parts)
 
@@ -60,14 +61,17 @@ def _gxe() -> ModuleType:
 
 
 def _contract_fields(pipeline: Pipeline) -> list[gxe_types.Expectation]:
-    """The contract's required fields present, within their enums and ranges."""
+    """Every field of the contract's version a column (a new version's field too, once applied), the
+    required ones never null, values within their enums and ranges (a null is not checked there)."""
     assert pipeline.topic.contract_version is not None
     schema = contract(pipeline.topic.name, pipeline.topic.contract_version)
     out: list[gxe_types.Expectation] = []
     for name, prop in schema["properties"].items():
-        if name == EVENT_TIME_FIELD or name not in schema.get("required", ()):
+        if name == EVENT_TIME_FIELD:
             continue
-        out.append(_gxe().ExpectColumnValuesToNotBeNull(column=name))
+        out.append(_gxe().ExpectColumnToExist(column=name))
+        if name in schema.get("required", ()):
+            out.append(_gxe().ExpectColumnValuesToNotBeNull(column=name))
         if "enum" in prop:
             out.append(_gxe().ExpectColumnValuesToBeInSet(column=name, value_set=prop["enum"]))
         if "minimum" in prop or "maximum" in prop:
@@ -142,7 +146,8 @@ def validate(df: pd.DataFrame, pipeline: Pipeline, table: Table, params: dict[st
         index = info.get("unexpected_index_list") or []
         failures.append({
             "expectation": cfg.type, "column": cfg.kwargs.get("column"), "columns": cfg.kwargs.get("column_list", []),
-            "unexpected": info.get("unexpected_count", len(index)),
+            "unexpected": "no such column" if cfg.type == "expect_column_to_exist" else
+                          info.get("unexpected_count", len(index)),
             "keys": [{k: str(v) for k, v in row.items()} if isinstance(row, dict) else row for row in index[:max_keys]],
         })
     return SuiteResult(table.name, bool(result.success), len(df), failures)

@@ -32,6 +32,7 @@ from lakehouse.registry import Registry
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table as IcebergTable
 
 # Format v2, Parquet with zstd, 128 MiB target files; old metadata files are cleaned on commit.
 DEFAULT_PROPERTIES = {
@@ -102,24 +103,83 @@ def platform_specs(registry: Registry) -> list[TableSpec]:
     return [table_spec(t) for t in ROUTED] + [table_spec(t) for p in registry.live for t in p.tables]
 
 
-def ensure_tables(catalog: Catalog, namespace: str, specs: Iterable[TableSpec]) -> list[str]:
-    """Create the namespace and any missing table; existing tables are left as they are."""
+@dataclass(frozen=True)
+class Evolution:
+    """What an existing table lacks of its declaration: columns to add (name, type, the column to put
+    it after, None for first), and the differences schema evolution does not make (a type changed, a
+    column the declaration dropped)."""
+
+    table: str
+    added: tuple[tuple[str, IcebergType, str | None], ...]
+    problems: tuple[str, ...]
+
+
+def evolution(current: Schema, spec: TableSpec) -> Evolution:
+    have = {f.name: f.field_type for f in current.fields}
+    wanted = [(f.name, f.field_type) for f in spec.schema.fields]
+    added: list[tuple[str, IcebergType, str | None]] = []
+    problems: list[str] = []
+    previous: str | None = None
+    for name, kind in wanted:
+        if name not in have:
+            added.append((name, kind, previous))
+        elif have[name] != kind:
+            problems.append(f"column {name} is {have[name]} in table {spec.name}, {kind} in its declaration "
+                            "(a type change is not evolved in place: replay into a new version)")
+        previous = name
+    problems += [f"table {spec.name} has column {name}, which its declaration no longer has (columns are not "
+                 "dropped in place: replay into a new version)" for name in have if name not in dict(wanted)]
+    return Evolution(spec.name, tuple(added), tuple(problems))
+
+
+def evolve(table: IcebergTable, change: Evolution) -> None:
+    """Add the columns, each where the declaration puts it: the table's column order stays the one a new
+    table gets, which the jobs' INSERTs follow. Metadata only: no data file is rewritten, and rows
+    written before read NULL there."""
+    with table.update_schema() as update:
+        for name, kind, after in change.added:
+            update.add_column(name, kind, required=False)
+            if after is None:
+                update.move_first(name)
+            else:
+                update.move_after(name, after)
+
+
+def ensure_tables(catalog: Catalog, namespace: str, specs: Iterable[TableSpec], *, evolve_existing: bool = True
+                  ) -> list[str]:
+    """Create the namespace and any missing table, and (unless not `evolve_existing`) add to an existing
+    table the columns its declaration gained (a new contract version's fields); returns what was
+    created or evolved. Raises TableEvolutionError, before changing any table, when a table differs
+    otherwise."""
     created = []
     try:
         catalog.create_namespace(namespace)
         created.append(namespace)
     except NamespaceAlreadyExistsError:
         pass
+    pending: list[tuple[IcebergTable, Evolution]] = []
     for spec in specs:
         identifier = (namespace, spec.name)
         try:
-            catalog.load_table(identifier)
-            continue
+            table = catalog.load_table(identifier)
         except NoSuchTableError:
-            pass
-        catalog.create_table(
-            identifier, schema=spec.schema, partition_spec=spec.partition_spec(),
-            properties={**DEFAULT_PROPERTIES, **spec.properties},
-        )
-        created.append(f"{namespace}.{spec.name}")
+            catalog.create_table(
+                identifier, schema=spec.schema, partition_spec=spec.partition_spec(),
+                properties={**DEFAULT_PROPERTIES, **spec.properties},
+            )
+            created.append(f"{namespace}.{spec.name}")
+            continue
+        change = evolution(table.schema(), spec)
+        if evolve_existing and (change.added or change.problems):
+            pending.append((table, change))
+    problems = [p for _t, change in pending for p in change.problems]
+    if problems:
+        raise TableEvolutionError("; ".join(problems))
+    for table, change in pending:
+        evolve(table, change)
+        created.append(f"{namespace}.{change.table} + {', '.join(name for name, _k, _a in change.added)}")
     return created
+
+
+class TableEvolutionError(ValueError):
+    """A table differs from its declaration in a way schema evolution does not bridge."""

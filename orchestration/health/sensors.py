@@ -1,5 +1,6 @@
-"""Sensors: observe the streaming tables (snapshot, rows added, freshness) and watch the streams'
-health. A breach fails the sensor's tick, which Dagster shows in red with the numbers."""
+"""Sensors: observe the streaming tables (snapshot, rows added, freshness) and the topics' subjects
+in the schema registry (every registered version with its id), and watch the streams' health. A
+breach fails the sensor's tick, which Dagster shows in red with the numbers."""
 
 
 import time
@@ -7,11 +8,11 @@ from typing import Any
 
 import dagster as dg
 
-from kappa import query
+from kappa import query, schemas
 from kappa.catalog import catalog
 from kappa.jobs import JobStore, job_statuses, problems
 from lakehouse.sql import qualified, quote
-from orchestration.assets.lineage import streaming_tables, table_key
+from orchestration.assets.lineage import streaming_tables, table_key, topic_key
 from orchestration.resources import Platform
 
 
@@ -41,6 +42,24 @@ def table_observations(platform: Platform) -> list[dg.AssetObservation]:
     return events
 
 
+def schema_observations(platform: Platform) -> list[dg.AssetObservation]:
+    """Each topic's subject as the registry holds it now: every version with its schema id and format
+    (a version a producer registered included), the latest one and the compatibility level."""
+    registry = schemas.Registry(platform.settings.registry_socket)
+    events = []
+    for topic in sorted(platform.settings.pipelines.topics):
+        name = schemas.subject(topic)
+        history = [{"version": found["version"], "id": found["id"], "format": found.get("schemaType", "AVRO")}
+                   for found in (registry.version(name, v) for v in registry.versions(name))]
+        if not history:
+            continue
+        events.append(dg.AssetObservation(asset_key=topic_key(topic), metadata={
+            "registry_subject": name, "registry_latest_version": history[-1]["version"],
+            "registry_latest_id": history[-1]["id"], "registry_compatibility": registry.compatibility(name) or "-",
+            "registry_versions": dg.MetadataValue.json(history)}))
+    return events
+
+
 def stream_problems(platform: Platform) -> list[str]:
     """Everything wrong with the streams right now, each with its numbers (kappa.jobs.status)."""
     return problems(job_statuses(platform.ctx), platform.settings.operations)
@@ -59,9 +78,10 @@ def freshness_problems(observations: list[dg.AssetObservation], slo_min: int) ->
 def sensors(platform: Platform) -> list[dg.SensorDefinition]:
     @dg.sensor(name="observe_streaming_tables", minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Records each streaming table's latest snapshot, rows added and freshness")
+               description="Records each streaming table's latest snapshot, rows added and freshness, and each "
+                           "topic's registered schema versions with their ids")
     def observe(_context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        return dg.SensorResult(asset_events=table_observations(platform))
+        return dg.SensorResult(asset_events=table_observations(platform) + schema_observations(platform))
 
     @dg.sensor(name="stream_health", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Fails, with the numbers, when a job is down or restarting, a checkpoint is too old, "

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kappa.context import Context
+from kappa.errors import KappaError
 from kappa.provisioned import outputs as provisioned_outputs
 from lakehouse.catalog import open_catalog
 from lakehouse.pipeline import Pipeline
-from lakehouse.tables import ensure_tables, platform_specs, version_specs
+from lakehouse.tables import TableEvolutionError, ensure_tables, platform_specs, version_specs
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -24,8 +25,15 @@ def catalog(ctx: Context) -> SqlCatalog:
 
 
 def ensure_streaming_tables(ctx: Context) -> list[str]:
-    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, platform_specs(ctx.settings.pipelines))
+    """The shared tables and every live pipeline's first version's, created if missing (a job's start
+    evolves the tables of the version it writes)."""
+    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, platform_specs(ctx.settings.pipelines),
+                         evolve_existing=False)
 
 
 def ensure_job_tables(ctx: Context, pipeline: Pipeline, version: int) -> list[str]:
-    return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, version_specs(pipeline, version).values())
+    """The tables a pipeline version writes, created, or given the columns its declaration gained."""
+    try:
+        return ensure_tables(catalog(ctx), ctx.settings.jobs.namespace, version_specs(pipeline, version).values())
+    except TableEvolutionError as exc:
+        raise KappaError(f"pipeline {pipeline.name} v{version}: {exc}") from None

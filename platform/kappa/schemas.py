@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -26,13 +25,11 @@ import fastavro
 from kappa.errors import KappaError
 from kappa.settings import KappaSettings
 from kappa.unix_http import request
-from lakehouse.contracts import CONTRACTS_DIR
+from lakehouse.contracts import contracts_dir, versions
 from lakehouse.scenarios.base import Event
 
 API = "/apis/ccompat/v7"
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
-SCHEMA_TYPES = {".schema.json": "JSON", ".avsc": "AVRO"}
-_FILE = re.compile(r"(?P<topic>[a-z0-9][a-z0-9._-]*)\.v(?P<version>[1-9][0-9]*)(?P<ext>\.schema\.json|\.avsc)")
 
 
 def subject(topic: str) -> str:
@@ -55,18 +52,14 @@ class SchemaFile:
 
 
 def schema_files(topic: str, directory: Path | None = None) -> list[SchemaFile]:
-    """A topic's contract versions (in lakehouse/contracts unless `directory`), oldest first. One
+    """A topic's contract versions (in the contracts directory unless `directory`), oldest first. One
     format per topic."""
-    directory = directory or CONTRACTS_DIR
-    found = []
-    for path in directory.iterdir():
-        m = _FILE.fullmatch(path.name)
-        if m and m["topic"] == topic:
-            found.append(SchemaFile(topic, int(m["version"]), SCHEMA_TYPES[m["ext"]], path))
-    found.sort(key=lambda f: f.version)
-    versions = [f.version for f in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise KappaError(f"topic {topic}'s contract versions in {directory} are {versions}; they must be 1, 2, ...")
+    directory = directory or contracts_dir()
+    found = [SchemaFile(topic, version, "AVRO" if path.name.endswith(".avsc") else "JSON", path)
+             for version, path in versions(topic, directory).items()]
+    numbers = [f.version for f in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise KappaError(f"topic {topic}'s contract versions in {directory} are {numbers}; they must be 1, 2, ...")
     if len({f.schema_type for f in found}) > 1:
         raise KappaError(f"topic {topic} has contracts in more than one format in {directory}")
     return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kappa import query
 from kappa.context import Context
-from kappa.jobs import JobStore
+from kappa.jobs.store import JobStore
 from lakehouse.catalog import TRINO_CATALOG
 from lakehouse.pipeline import Pipeline
 from lakehouse.sql import qualified

@@ -33,6 +33,8 @@ NOT_RUN = {
     "kappa replay rollback": "a rollback (test_replay.py)",
     "kappa backfill": "a backfill (test_backfill.py)",
     "kappa bench": "the benchmark (make bench)",
+    "kappa query 'SELECT user_id, action, session_id": "the column of the evolution walk-through's version 2, "
+                                                        "which the repository does not have (test_schema_evolution.py)",
 }
 
 

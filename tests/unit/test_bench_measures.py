@@ -114,3 +114,21 @@ def test_flame_graphs_of_every_vertex_merge_by_frame() -> None:
     window = {"name": "root", "value": 2, "children": [{"name": "org.apache.flink.cep.nfa.NFA.process", "value": 2}]}
     got = summarise_frames(Counter(self_time(source)) + Counter(self_time(window)))
     assert got["components"] == {"kappa-contract format": round(4 / 6, 3), "CEP (MATCH_RECOGNIZE)": round(2 / 6, 3)}
+
+
+def test_an_avro_pipeline_is_reported_next_to_the_same_records_as_json() -> None:
+    from types import SimpleNamespace
+
+    from kappa.bench.report import pipelines_section
+
+    job = {"events_per_s": 30_000.0, "vs_q0": 0.4, "vs_q0_range": [0.38, 0.42], "cpu_s_per_million_events": 50.0,
+           "cpu_vs_q0": 1.6}
+    twin = {"events_per_s": 40_000.0, "vs_q0": 0.53, "cpu_s_per_million_events": 41.0, "avro_over_json": 0.75}
+    result = SimpleNamespace(pipelines={
+        "events": 1_000_000, "repeats": 2, "replay": {},
+        "q0_iceberg": {"events_per_s": 75_000.0, "cpu_s_per_million_events": 31.0},
+        "jobs": {"transactions": job, "user_events_avro": {**job, "as_json": twin}}})
+    lines = pipelines_section(result)
+    rows = [line for line in lines if line.startswith("| user_events_avro | 30,000 | 0.40 | 50.0 | 40,000")]
+    assert rows == ["| user_events_avro | 30,000 | 0.40 | 50.0 | 40,000 | 0.53 | 41.0 | 0.75x |"]
+    assert not [line for line in lines if line.startswith("| transactions | 30,000 | 0.40 | 50.0 |")]

@@ -3,11 +3,14 @@ Valid fixtures come from the generators and the plain-Python reference computati
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from lakehouse.contracts import CONTRACTS_DIR, CONTRACTS_DIR_ENV, contract
 from lakehouse.quality import validate
 from lakehouse.registry import default_registry, generate
 from lakehouse.scenarios import ScenarioOptions
@@ -56,9 +59,10 @@ def transactions_raw() -> pd.DataFrame:
 
 
 def user_events_raw() -> pd.DataFrame:
-    return pd.DataFrame([{"event_id": r["event_id"], "user_id": r["user_id"], "action": r["action"],
-                          "amount": r.get("amount"), "event_time": ts(r["timestamp"]), "kafka_partition": 0,
-                          "kafka_offset": i} for i, r in enumerate(records("user-events"))])
+    fields = [n for n in contract("user-events")["properties"] if n != "timestamp"]
+    return pd.DataFrame([{**{n: json.dumps(r[n]) if isinstance(r.get(n), dict) else r.get(n) for n in fields},
+                          "event_time": ts(r["timestamp"]), "kafka_partition": 0, "kafka_offset": i}
+                         for i, r in enumerate(records("user-events"))])
 
 
 def sensor_stats_1m() -> pd.DataFrame:
@@ -119,3 +123,25 @@ def test_duplicate_windows_and_wrong_window_sizes_are_caught() -> None:
     kinds = {f["expectation"]: f for f in result.failures}
     assert kinds["expect_compound_columns_to_be_unique"]["unexpected"] == 2
     assert kinds["expect_column_values_to_be_between"]["column"] == "window_length_s"
+
+
+def test_a_contracts_new_version_adds_its_column_to_the_raw_tables_suite(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a new contract version is in the contracts directory, the raw table's suite expects its
+    field as a column (and checks its values like the others)."""
+    rows = pd.DataFrame([{"user_id": f"u{i}", "action": "login", "properties": "{}", "event_time": ts(T0 + i),
+                          "kafka_partition": 0, "kafka_offset": i} for i in range(20)])
+    assert check(rows, "user_events_avro_raw").success
+    v1 = json.loads((CONTRACTS_DIR / "user-events-avro.v1.avsc").read_text())
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "channel", "type": ["null", {"type": "enum", "name": "Channel",
+                                                                                  "symbols": ["web", "app"]}],
+                                           "default": None}]}
+    for path in CONTRACTS_DIR.iterdir():
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "user-events-avro.v2.avsc").write_text(json.dumps(v2))
+    monkeypatch.setenv(CONTRACTS_DIR_ENV, str(tmp_path))
+    missing = check(rows, "user_events_avro_raw")
+    assert not missing.success and "expect_column_to_exist(channel): no such column" in missing.summary()
+    assert check(rows.assign(channel=[None] * 10 + ["web"] * 10), "user_events_avro_raw").success
+    wrong = check(rows.assign(channel=[None] * 19 + ["fax"]), "user_events_avro_raw")
+    assert [(f["column"], f["unexpected"]) for f in wrong.failures] == [("channel", 1)]

@@ -16,7 +16,7 @@ import pytest
 from kappa import schemas
 from kappa.errors import KappaError
 from kappa.settings import load_settings
-from lakehouse.contracts import avro_contract, schema_problems
+from lakehouse.contracts import CONTRACTS_DIR_ENV, avro_contract, contract, latest_version, schema_problems
 from lakehouse.scenarios.base import Event
 from orchestration.assets.lineage import topic_metadata
 
@@ -93,7 +93,7 @@ def test_a_refused_version_is_named_with_the_rule_and_a_dry_run_changes_nothing(
     topic = sorted(settings.pipelines.topics)[0]
     write(tmp_path, f"{topic}.v1.avsc", V1)
     write(tmp_path, f"{topic}.v2.avsc", V2)
-    monkeypatch.setattr(schemas, "CONTRACTS_DIR", tmp_path)
+    monkeypatch.setenv(CONTRACTS_DIR_ENV, str(tmp_path))
     v2 = schemas.schema_files(topic)[1].text
     registry = FakeRegistry()
     registry.register(schemas.subject(topic), schemas.schema_files(topic)[0].text, "AVRO")
@@ -140,7 +140,7 @@ def test_an_avro_schema_stands_for_a_contract_the_jobs_rules_read() -> None:
 def test_scenario_records_go_out_in_the_wire_format_with_the_registered_id(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "readings.v1.avsc", {**V1, "fields": [*V1["fields"], {"name": "timestamp", "type": "long"}]})
-    monkeypatch.setattr(schemas, "CONTRACTS_DIR", tmp_path)
+    monkeypatch.setenv(CONTRACTS_DIR_ENV, str(tmp_path))
     registry = FakeRegistry()
     registry.register("other-value", "{}", "JSON")  # ids are global: this one's is 1
     schema_id = registry.register("readings-value", schemas.schema_files("readings")[0].text, "AVRO")
@@ -165,3 +165,16 @@ def test_a_diff_names_each_added_removed_and_changed_field() -> None:
     assert schemas.diff_fields(new, new) == []
     doc = {"required": ["a"], "properties": {"a": {"x-sql-type": "BIGINT"}, "b": {"type": "string"}}}
     assert schemas.describe_fields("JSON", doc) == {"a": "BIGINT, required", "b": "string"}
+
+
+def test_a_topics_contract_is_its_newest_version_unless_a_version_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    timestamp = {"name": "timestamp", "type": "long"}
+    write(tmp_path, "readings.v1.avsc", {**V1, "fields": [*V1["fields"], timestamp]})
+    write(tmp_path, "readings.v2.avsc", {**V2, "fields": [*V2["fields"], timestamp]})
+    monkeypatch.setenv(CONTRACTS_DIR_ENV, str(tmp_path))
+    assert latest_version("readings") == 2
+    assert list(contract("readings")["properties"]) == [f["name"] for f in [*V2["fields"], timestamp]]
+    assert list(contract("readings", 1)["properties"]) == [f["name"] for f in [*V1["fields"], timestamp]]
+    with pytest.raises(KeyError, match="no contract for topic 'readings' v3; known: readings"):
+        contract("readings", 3)

@@ -72,9 +72,11 @@ def scenario_of(ctx: Context, job: str) -> str:
     return scenario.name
 
 
-def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions: int, progress: Progress) -> str:
-    """A topic holding `count` events of the scenario, filled once (a rerun reuses it)."""
-    topic = f"bench-{scenario}-{count}-s{seed}"
+def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions: int, progress: Progress,
+                 fmt: str | None = None) -> str:
+    """A topic holding `count` events of the scenario, filled once (a rerun reuses it): in the format its
+    topic is written in, or `fmt` (json: an Avro topic's records as JSON, for the side-by-side)."""
+    topic = f"bench-{scenario}-{count}-s{seed}" + (f"-{fmt}" if fmt else "")
     admin = kafka_clients.admin(ctx.kafka())
     ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
     have = sum(end - start for start, end in wait_for_leaders(ctx, topic).values())
@@ -87,7 +89,7 @@ def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions:
     events = generate(scenario, backlog_options(ctx, scenario, count, seed), ctx.settings.pipelines)
     # as the scenario's topic is written: an Avro topic's events in the wire format, with the registry's id
     produce(ctx.kafka(), topic, schemas.in_wire_format(ctx.settings, ctx.settings.pipelines.scenarios[scenario][1].name,
-                                                      events), prime=False)
+                                                      events, fmt), prime=False)
     progress(f"filled {topic}: {count:,} events in {time.perf_counter() - started:.1f}s")
     return topic
 
@@ -142,10 +144,13 @@ def bench_tables(ctx: Context, job: str, suffix: str) -> dict[str, str]:
 
 
 def bench_spec(ctx: Context, job: str, topic: str, tables: dict[str, str], tag: str, *,
-               bounded: bool) -> dict[str, Any]:
-    """The job's spec as the platform renders it, pointed at a bench topic, tables and consumer group."""
+               bounded: bool, wire: bool = True) -> dict[str, Any]:
+    """The job's spec as the platform renders it, pointed at a bench topic, tables and consumer group;
+    without `wire`, an Avro topic's contract reads its records as JSON instead (the same fields)."""
     spec = render_spec(ctx, get_definition(ctx.settings, job), 1, startup_mode="earliest-offset", tables=tables,
                        **({"bounded_mode": "latest-offset"} if bounded else {}))
+    if not wire:
+        spec["contract"] = {k: v for k, v in spec["contract"].items() if k != "x-wire"}
     return as_bench(spec, job, tag, topic)
 
 

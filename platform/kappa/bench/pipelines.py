@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kappa import kafka_clients, query
+from kappa import kafka_clients, query, schemas
 from kappa.bench.bench_jobs import (
     ALERTS_TOPIC,
     Progress,
@@ -46,12 +46,13 @@ from lakehouse.scenarios.nexmark import BID, NexmarkOptions, kind
 
 
 def throughput(ctx: Context, job: str, topic: str, count: int, run_id: str, progress: Progress, *,
-               jobs_dir: Path = FLINK_JOBS_DIR, label: str = "") -> dict[str, Any]:
-    """One bounded run of the job over the backlog: sustained events/s, CPU per event, profile."""
+               jobs_dir: Path = FLINK_JOBS_DIR, label: str = "", wire: bool = True) -> dict[str, Any]:
+    """One bounded run of the job over the backlog: sustained events/s, CPU per event, profile
+    (`wire` False: an Avro pipeline reading the same records as JSON)."""
     tag = f"{run_id}{label}"
     tables = bench_tables(ctx, job, tag)
-    ran = run_to_end(ctx, bench_definition(ctx, job, tag), bench_spec(ctx, job, topic, tables, tag, bounded=True),
-                     jobs_dir=jobs_dir)
+    spec = bench_spec(ctx, job, topic, tables, tag, bounded=True, wire=wire)
+    ran = run_to_end(ctx, bench_definition(ctx, job, tag), spec, jobs_dir=jobs_dir)
     n, first, last = accounted(ctx, tables, topic)
     if n != count:
         raise KappaError(f"{job}: {n:,} records landed, quarantined or late, of {count:,} read (tables *_{tag})")
@@ -104,17 +105,23 @@ def summarise_runs(runs: list[dict[str, Any]], references: list[dict[str, Any]])
 
 
 def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, live_rate: int, live_s: int,
-            progress: Progress, compare_jobs: Path | None = None) -> dict[str, Any]:
+            progress: Progress, compare_jobs: Path | None = None, only: list[str] | None = None) -> dict[str, Any]:
     """The pipelines section of a bench run: `repeats` rounds of q0 -> Iceberg and every job over
     backlogs of `count` events (each round's ratio over its own q0 run; medians reported), then each
-    job's replay over a live stream (and the transactions pipeline's freshness)."""
+    job's replay over a live stream (and the transactions pipeline's freshness). `only`: these pipelines."""
     ensure_topics(kafka_clients.admin(ctx.kafka()),
                   {ALERTS_TOPIC: TopicSettings(partitions=3, retention_ms=86_400_000)})
     nexmark_topic, _ = fill_nexmark(ctx, NexmarkOptions(count=count, seed=seed), 3, progress)
-    pipelines = bench_pipelines(ctx)
+    pipelines = {job: scenario for job, scenario in bench_pipelines(ctx).items() if not only or job in only}
     topics = {job: fill_backlog(ctx, scenario, count, seed, ctx.settings.pipelines.scenarios[scenario][1].partitions,
                                 progress)
               for job, scenario in pipelines.items()}
+    # an Avro pipeline also reads the same records written as JSON: the wire format's cost, side by side
+    as_json = {job: fill_backlog(ctx, scenario, count, seed, ctx.settings.pipelines.scenarios[scenario][1].partitions,
+                                 progress, fmt="json")
+               for job, scenario in pipelines.items()
+               if schemas.topic_format(ctx.settings.pipelines.scenarios[scenario][1].name) == "avro"}
+    json_runs: dict[str, list[dict[str, Any]]] = {job: [] for job in as_json}
     references: list[dict[str, Any]] = []
     runs: dict[str, list[dict[str, Any]]] = {job: [] for job in pipelines}
     compared: dict[str, list[dict[str, Any]]] = {job: [] for job in pipelines}
@@ -123,10 +130,18 @@ def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, l
         references.append(q0_reference(ctx, nexmark_topic, count, f"{run_id}_{round_}", progress))
         for job, topic in topics.items():
             runs[job].append(throughput(ctx, job, topic, count, f"{run_id}_{round_}", progress))
+            if job in as_json:
+                json_runs[job].append(throughput(ctx, job, as_json[job], count, f"{run_id}_{round_}", progress,
+                                                 label="_json", wire=False))
             if compare_jobs is not None:
                 compared[job].append(throughput(ctx, job, topic, count, f"{run_id}_{round_}", progress,
                                                 jobs_dir=compare_jobs, label="_compared"))
     jobs = {job: summarise_runs(runs[job], references) for job in pipelines}
+    for job, twin in json_runs.items():
+        other = summarise_runs(twin, references)
+        jobs[job]["as_json"] = {**{k: other[k] for k in ("events_per_s", "vs_q0", "cpu_s_per_million_events")},
+                                "avro_over_json": round(_median([a["events_per_s"] / b["events_per_s"]
+                                                                 for a, b in zip(runs[job], twin, strict=True)]), 2)}
     if compare_jobs is not None:
         for job in pipelines:
             other = summarise_runs(compared[job], references)

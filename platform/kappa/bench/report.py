@@ -92,6 +92,17 @@ def pipelines_section(result: Any) -> list[str]:
         low, high = r["vs_q0_range"]
         lines.append(f"| {job} | {r['events_per_s']:,.0f} | {r['vs_q0']:.2f} ({low:.2f}-{high:.2f}) | {target} | "
                      f"{outcome} | {r['cpu_s_per_million_events']:.1f} | {r['cpu_vs_q0']:.2f} |")
+    as_json = {job: r["as_json"] for job, r in pl["jobs"].items() if "as_json" in r}
+    if as_json:
+        lines += ["", "Avro in the Confluent wire format next to the same records as JSON (the same job and "
+                  "contract, another backlog of the same events; same rounds):", "",
+                  "| pipeline | Avro: events/s | / q0 | CPU-s per million | JSON: events/s | / q0 | "
+                  "CPU-s per million | Avro / JSON |", "|---|---|---|---|---|---|---|---|"]
+        for job, j in as_json.items():
+            mine = pl["jobs"][job]
+            lines.append(f"| {job} | {mine['events_per_s']:,.0f} | {mine['vs_q0']:.2f} | "
+                         f"{mine['cpu_s_per_million_events']:.1f} | {j['events_per_s']:,.0f} | {j['vs_q0']:.2f} | "
+                         f"{j['cpu_s_per_million_events']:.1f} | {j['avro_over_json']}x |")
     compared = {job: r["compared"] for job, r in pl["jobs"].items() if "compared" in r}
     if compared:
         where = next(iter(compared.values()))["jobs_dir"]

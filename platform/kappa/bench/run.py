@@ -25,6 +25,7 @@ from kappa import query as trino
 from kappa.artifacts.java import find_java
 from kappa.bench import freshness, pipelines, profile, serving
 from kappa.bench.bench_jobs import (
+    bench_pipelines,
     cpu_seconds,
     fill_nexmark,
     flink_pids,
@@ -206,9 +207,14 @@ def replay_figures(ctx: Context, fresh: dict[str, Any], parallelism: int, run_id
 def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int, partitions: int, seed: int,
           out_dir: Path, progress: Progress, queries: list[str] | None = None, intervals: list[int] | None = None,
           fresh_rate: int = FRESH_RATE, pipelines_only: bool = False, pipeline_events: int | None = None,
-          live_rate: int = LIVE_RATE, compare_jobs: Path | None = None) -> tuple[BenchResult, Path]:
+          live_rate: int = LIVE_RATE, compare_jobs: Path | None = None,
+          only_pipelines: list[str] | None = None) -> tuple[BenchResult, Path]:
     if profile not in PROFILES:
         raise KappaError(f"unknown profile {profile!r}; choose {' or '.join(PROFILES)}")
+    known = bench_pipelines(ctx)
+    unknown_pipelines = sorted(set(only_pipelines or ()) - set(known))
+    if unknown_pipelines:
+        raise KappaError(f"unknown pipeline {', '.join(unknown_pipelines)}; choose from {', '.join(known)}")
     p = PROFILES[profile]
     count = events_count or int(p["events"])
     chosen = queries or list(p["queries"])
@@ -223,7 +229,7 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
     result.pipelines = pipelines.measure(
         ctx, count=pipeline_events or int(p["pipeline_events"]), seed=seed, run_id=run_id,
         repeats=int(p["pipeline_repeats"]), live_rate=live_rate, live_s=int(p["live_s"]), progress=progress,
-        compare_jobs=compare_jobs)
+        compare_jobs=compare_jobs, only=only_pipelines)
     for job, r in result.pipelines["jobs"].items():
         result.ratios[f"pipeline_{job}_vs_q0_iceberg"] = r["vs_q0"]
     for job, r in result.pipelines["replay"].items():

@@ -32,6 +32,7 @@ def bench(
     compare_jobs: Path | None = typer.Option(None, exists=True, file_okay=False,  # noqa: UP007
                                              help="also run the pipelines from this `flink_jobs` folder (e.g. a "
                                                   "checkout of another commit), side by side"),
+    pipeline: list[str] | None = typer.Option(None, help="only these product pipelines (repeat the option)"),  # noqa: UP007
     out: Path = typer.Option(Path("bench-results"), help="results folder"),
 ) -> None:
     """Fill topics with Nexmark and scenario events, then measure the product's pipelines (throughput
@@ -41,6 +42,6 @@ def bench(
     c = build_context(settings)
     result, report = run_bench(c, profile, events, parallelism, partitions, seed, out, console.print, query, interval,
                                fresh_rate, pipelines_only, pipeline_events, live_rate,
-                               compare_jobs.resolve() if compare_jobs else None)
+                               compare_jobs.resolve() if compare_jobs else None, pipeline)
     console.print(report.read_text())
     console.print(f"report: {report}")

@@ -1,5 +1,5 @@
-"""kappa schema list | show TOPIC | diff TOPIC | check [TOPIC] | connect: the topics' contracts in the
-schema registry."""
+"""kappa schema list | show TOPIC | diff TOPIC | check [TOPIC] | apply TOPIC | connect: the topics'
+contracts in the schema registry, and their live evolution."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import json
 import typer
 from rich.table import Table
 
-from kappa import schemas
-from kappa.cli.output import console
+from kappa import evolution, schemas
+from kappa.cli.output import console, step
 from kappa.context import build_context
 from kappa.errors import KappaError
 from kappa.services.gateway import REGISTRY_USER
 from kappa.settings import KappaSettings
+from lakehouse.contracts import latest_version
 
 app = typer.Typer(help="The topics' contracts in the schema registry (subjects `<topic>-value`).",
                   no_args_is_help=True)
@@ -88,16 +89,38 @@ def diff(ctx: typer.Context, topic: str = typer.Argument(..., help="a declared t
 @app.command()
 def check(ctx: typer.Context, topic: str = typer.Argument(None, help="a declared topic (default: every one)")) -> None:
     """Whether the repository's contract versions that are not registered yet pass their subject's
-    compatibility level; changes nothing (`kappa up` registers them)."""
+    compatibility level; changes nothing (`kappa schema apply TOPIC` applies them)."""
     settings: KappaSettings = ctx.obj
     topics = [_topic(settings, topic)] if topic else None
     for applied in schemas.apply_declared(settings, _registry(settings), topics=topics, dry_run=True):
         name = schemas.subject(applied.topic)
         if applied.registered:
             console.print(f"{name}: version(s) {', '.join(map(str, applied.registered))} of the repository pass "
-                          f"{settings.registry.compatibility}; `kappa up` registers them")
+                          f"{settings.registry.compatibility}; `kappa schema apply {applied.topic}` applies them")
         else:
             console.print(f"{name}: every version in the repository is registered")
+
+
+@app.command()
+def apply(ctx: typer.Context, topic: str = typer.Argument(..., help="a declared topic"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="print what would change, change nothing")) -> None:
+    """Move a topic to the repository's newest contract version while it streams: checked against the
+    registry's compatibility level, the tables gain the new columns, running jobs restart from a
+    savepoint reading it, the version is registered, the views expose it."""
+    settings: KappaSettings = ctx.obj
+    c = build_context(settings)
+    _topic(settings, topic)
+    if dry_run:
+        todo = evolution.plan(c, topic)
+    else:
+        with step(f"applying {topic}'s contract v{latest_version(topic)}") as progress:
+            todo = evolution.apply(c, topic, progress)
+    if todo.empty:
+        console.print(f"{topic}: contract v{todo.contract_version} is applied; nothing to do")
+        return
+    console.print(("would apply" if dry_run else "applied") + f" {topic}'s contract v{todo.contract_version}:")
+    for line in todo.lines():
+        console.print(f"  {line}", soft_wrap=True)
 
 
 @app.command()

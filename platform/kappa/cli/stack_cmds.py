@@ -57,9 +57,9 @@ def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
         started = stack.up(progress)
         progress("creating Iceberg tables")
         ensure_streaming_tables(stack.ctx)
-        progress("applying the analytics views")
-        apply_views(stack.ctx)
         resumed = resume_desired(stack.ctx, progress) if resume_jobs else []
+        progress("applying the analytics views")  # after the jobs, which may have evolved their tables
+        apply_views(stack.ctx)
     if started:
         console.print(f"[green]started[/green] {', '.join(started)} in {time.monotonic() - started_at:.0f}s")
     else:

@@ -18,6 +18,7 @@ from kappa.jobs.definitions import get_definition, job_definitions
 from kappa.jobs.spec import render_spec
 from kappa.jobs.store import JobRecord, JobStore
 from kappa.jobs.submit import submit
+from kappa.serving import apply_job_views
 
 
 def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
@@ -29,7 +30,9 @@ def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
     active = rest.running_by_name(pipeline_name(name, record.version))
     if active:
         return str(active[0]["jid"])
-    ensure_job_tables(ctx, job.pipeline, record.version)
+    if any(" + " in change for change in ensure_job_tables(ctx, job.pipeline, record.version)):
+        # its tables gained columns (a new contract version): a view over `SELECT *` must be replaced
+        apply_job_views(ctx, job.pipeline, record.version)
     savepoint = None if fresh else latest_restore_point(ctx, record)
     # Without a savepoint or checkpoint: `fresh` reads the topic from the start; otherwise the job's
     # consumer group resumes where it committed (a group that never committed starts at the earliest).

@@ -32,7 +32,7 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
         },
         "namespace": s.jobs.namespace,
         "tables": tables or job.tables(version),
-        "contract": contract(topic.name, topic.contract_version) if topic.contract_version else {},
+        "contract": contract(topic.name, topic.contract_version) if topic.contract_version is not None else {},
         "params": job.params,
         "checkpoint_interval_s": s.flink.checkpoint_interval_s,
         # A bounded run (backfill, bounded replay) writes with one writer: Iceberg 1.11's FlinkSink
