@@ -233,3 +233,41 @@ def test_a_new_field_is_applied_while_a_producer_writes_and_every_event_lands_wi
     replay_all = trino_rows(ctx.settings, f"SELECT count(*), count(session_id) FROM {TABLE}__v{version}")
     assert replay_all == live_all
     assert trino_rows(ctx.settings, f"SELECT count(*), count(session_id) FROM analytics.{TABLE}") == live_all
+
+
+def test_a_json_contract_evolves_unchecked_where_the_registry_cannot_check_it(ctx: Context, tmp_path: Path) -> None:
+    """The registry checks JSON Schema drafts 4 to 7 only (the contracts are 2020-12): under BACKWARD a
+    JSON version is refused saying so; with compatibility NONE it is applied like an Avro one, and the
+    new field lands, is NULL where absent, and is judged by its enum."""
+    start_job(ctx, "transactions")
+    contracts = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS_DIR, contracts)
+    doc = json.loads((CONTRACTS_DIR / "transactions.v1.schema.json").read_text())
+    doc["properties"]["channel"] = {"type": "string", "enum": ["web", "app"], "x-sql-type": "STRING"}
+    (contracts / "transactions.v2.schema.json").write_text(json.dumps(doc))
+    refused = kappa(ctx, contracts, "schema", "apply", "transactions")
+    assert refused.returncode == 1 and "the registry checks JSON Schema drafts 4 to 7 only" in refused.stderr
+    assert '[registry] compatibility = "NONE"' in refused.stderr, refused.stderr
+    unchecked = subprocess.run(
+        [sys.executable, "-m", "kappa", "--config", str(ctx.settings.effective_settings_file), "schema", "apply",
+         "transactions"], capture_output=True, text=True, timeout=900, check=False,
+        env={**os.environ, CONTRACTS_DIR_ENV: str(contracts), "KAPPA__REGISTRY__COMPATIBILITY": "NONE"})
+    assert unchecked.returncode == 0, unchecked.stdout + unchecked.stderr
+    assert "add column channel string (after merchant" in " ".join(unchecked.stdout.split()), unchecked.stdout
+
+    start = fresh_event_time(ctx, "transactions_raw")
+    records = [{"transaction_id": f"chan-{start}-{i}", "user_id": "chan", "amount": 1.5, "merchant": "m",
+                "timestamp": start + i, **({"channel": c} if c else {})} for i, c in enumerate(["web", None, "fax"])]
+    client = Producer(ctx.kafka(PRODUCER).config())
+    for r in records:
+        client.produce("transactions", value=json.dumps(r).encode(), key=b"chan")
+    assert client.flush(30) == 0
+    ids = ", ".join(f"'{r['transaction_id']}'" for r in records)
+    landed = rows_when(ctx, f"SELECT transaction_id, channel FROM analytics.transactions_raw "
+                            f"WHERE transaction_id IN ({ids})", lambda r: len(r) == 2, "the two valid events",
+                       timeout_s=180)
+    assert sorted(landed) == [[records[0]["transaction_id"], "web"], [records[1]["transaction_id"], None]]
+    reasons = rows_when(ctx, f"SELECT reason FROM quarantine WHERE kafka_topic = 'transactions' "
+                             f"AND payload LIKE '%{records[2]['transaction_id']}%'", lambda r: len(r) == 1,
+                        "the event with an unknown channel", timeout_s=120)
+    assert reasons == [["invalid channel"]]

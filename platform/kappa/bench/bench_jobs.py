@@ -151,13 +151,16 @@ def bench_spec(ctx: Context, job: str, topic: str, tables: dict[str, str], tag: 
                        **({"bounded_mode": "latest-offset"} if bounded else {}))
     if not wire:
         spec["contract"] = {k: v for k, v in spec["contract"].items() if k != "x-wire"}
-    return as_bench(spec, job, tag, topic)
+    return as_bench(ctx, spec, job, tag, topic)
 
 
-def as_bench(spec: dict[str, Any], job: str, tag: str, topic: str) -> dict[str, Any]:
-    """A rendered spec (the job's own contract and settings) reading a bench topic into bench tables."""
+def as_bench(ctx: Context, spec: dict[str, Any], job: str, tag: str, topic: str) -> dict[str, Any]:
+    """A rendered spec (the job's own contract and settings) reading a bench topic into bench tables, as
+    the operator (the job's own Kafka user may read only its topic; the bench creates its own)."""
     spec = {**spec, "job": f"bench_{job}_{tag}", "namespace": NAMESPACE, "alerts_topic": ALERTS_TOPIC}
-    spec["kafka"] = {**spec["kafka"], "topic": topic, "group_id": f"kappa-bench-{job}-{tag}"}
+    operator = ctx.kafka()
+    spec["kafka"] = {**spec["kafka"], "topic": topic, "group_id": f"kappa-bench-{job}-{tag}",
+                     "username": operator.username, "password": operator.password}
     return spec
 
 

@@ -70,7 +70,7 @@ def replay_over_live(ctx: Context, job: str, run_id: str, live_rate: int, live_s
         replay_tag = f"{run_id}_replay"
         replay_tables = bench_tables(ctx, job, replay_tag)
         definition = get_definition(ctx.settings, job)
-        spec = as_bench(replay_spec(ctx, definition, 2, ranges, bounded=True, tables=replay_tables),
+        spec = as_bench(ctx, replay_spec(ctx, definition, 2, ranges, bounded=True, tables=replay_tables),
                         job, replay_tag, topic)
         ran = run_to_end(ctx, bench_definition(ctx, job, replay_tag), spec)
     finally:

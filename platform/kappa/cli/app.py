@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from kappa.cli import (
     backfill_cmds,
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except (KappaError, ConfigError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(1)
     except typer.Abort:
         err_console.print("aborted")
@@ -68,5 +69,5 @@ def main(argv: list[str] | None = None) -> None:
         if callable(show):
             show()
         else:
-            err_console.print(f"error: {exc}")
+            err_console.print(f"error: {escape(str(exc))}")
         sys.exit(int(getattr(exc, "exit_code", 2)))

@@ -57,7 +57,8 @@ def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
         started = stack.up(progress)
         progress("creating Iceberg tables")
         ensure_streaming_tables(stack.ctx)
-        resumed = resume_desired(stack.ctx, progress) if resume_jobs else []
+        failures: list[str] = []
+        resumed = resume_desired(stack.ctx, progress, failures) if resume_jobs else []
         progress("applying the analytics views")  # after the jobs, which may have evolved their tables
         apply_views(stack.ctx)
     if started:
@@ -66,6 +67,8 @@ def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
         console.print("[green]already running[/green]: nothing to start")
     if resumed:
         console.print(f"jobs running: {', '.join(resumed)}")
+    if failures:
+        raise KappaError("the stack is up, but " + "; ".join(failures))
     return stack
 
 

@@ -95,14 +95,23 @@ def suspend_all(ctx: Context) -> list[str]:
     return suspended
 
 
-def resume_desired(ctx: Context, progress: Callable[[str], None] = lambda _m: None) -> list[str]:
+def resume_desired(ctx: Context, progress: Callable[[str], None] = lambda _m: None,
+                   failures: list[str] | None = None) -> list[str]:
     """After `kappa up`: start the jobs that should run (were running, or autostart and never
-    stopped by a user), each from its newest savepoint or checkpoint."""
+    stopped by a user), each from its newest savepoint or checkpoint. With `failures`, a job that
+    cannot start (its tables differ from its declaration, say) is listed there and the others still
+    start; without, the first such job raises."""
     resumed = []
     for name, job in job_definitions(ctx.settings).items():
         desired = JobStore(ctx.settings.state).get(name).desired
         if desired == "running" or (desired == "" and job.autostart):
             progress(f"starting job {name}")
-            start_job(ctx, name)
+            try:
+                start_job(ctx, name)
+            except KappaError as exc:
+                if failures is None:
+                    raise
+                failures.append(f"job {name} not started: {exc}")
+                continue
             resumed.append(name)
     return resumed
