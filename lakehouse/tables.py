@@ -103,6 +103,9 @@ def platform_specs(registry: Registry) -> list[TableSpec]:
     return [table_spec(t) for t in ROUTED] + [table_spec(t) for p in registry.live for t in p.tables]
 
 
+EVOLVED = " + "  # what ensure_tables reports for a table that gained columns: "<table> + <columns>"
+
+
 @dataclass(frozen=True)
 class Evolution:
     """What an existing table lacks of its declaration: columns to add (name, type, the column to put
@@ -177,8 +180,13 @@ def ensure_tables(catalog: Catalog, namespace: str, specs: Iterable[TableSpec], 
         raise TableEvolutionError("; ".join(problems))
     for table, change in pending:
         evolve(table, change)
-        created.append(f"{namespace}.{change.table} + {', '.join(name for name, _k, _a in change.added)}")
+        created.append(f"{namespace}.{change.table}{EVOLVED}{', '.join(name for name, _k, _a in change.added)}")
     return created
+
+
+def evolved(changes: Iterable[str]) -> bool:
+    """Whether `ensure_tables` added columns to an existing table (its entries `<table> + <columns>`)."""
+    return any(EVOLVED in change for change in changes)
 
 
 class TableEvolutionError(ValueError):

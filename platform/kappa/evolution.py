@@ -34,7 +34,7 @@ from kappa.jobs import JobStore, start_job, stop_job
 from kappa.serving import apply_job_views
 from lakehouse.contracts import contract, latest_version
 from lakehouse.pipeline import Pipeline
-from lakehouse.tables import Evolution, evolution, version_specs
+from lakehouse.tables import Evolution, evolution, evolved, version_specs
 
 
 @dataclass
@@ -109,7 +109,7 @@ def apply(ctx: Context, topic: str, progress: Callable[[str], None] = lambda _m:
         return todo
     for p, version in todo.pipelines:
         progress(f"evolving {p.name}'s tables")
-        if any(" + " in change for change in ensure_job_tables(ctx, p, version)):
+        if evolved(ensure_job_tables(ctx, p, version)):
             apply_job_views(ctx, p, version)  # at once: Trino refuses a `SELECT *` view whose table gained a column
     for job in todo.restart:
         progress(f"restarting {job} from a savepoint")
@@ -127,9 +127,8 @@ def wait_running(ctx: Context, job_id: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     state = "unknown"
     while time.monotonic() < deadline:
-        detail = rest.job(job_id)
-        state = detail["state"]
-        if state == "RUNNING" and all(v["status"] == "RUNNING" for v in detail["vertices"]):
+        state, every_task = rest.state(job_id)
+        if every_task:
             return
         if state in ("FAILED", "CANCELED", "FINISHED"):
             break

@@ -47,6 +47,13 @@ class FlinkRest:
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self.get(f"/jobs/{job_id}"))
 
+    def state(self, job_id: str) -> tuple[str, bool]:
+        """The job's state, and whether every one of its tasks runs (a RUNNING job may still be
+        deploying some)."""
+        detail = self.job(job_id)
+        state = str(detail["state"])
+        return state, state == "RUNNING" and all(v["status"] == "RUNNING" for v in detail.get("vertices", []))
+
     def checkpoints(self, job_id: str) -> dict[str, Any]:
         return dict(self.get(f"/jobs/{job_id}/checkpoints"))
 

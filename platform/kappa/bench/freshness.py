@@ -122,10 +122,10 @@ def wait_running_and_visible(ctx: Context, rest: FlinkRest, job_id: str, table: 
     """Until every task runs and Trino can read the (empty) table: measurement starts after start-up."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        info = rest.job(job_id)
-        if info["state"] in ("FAILED", "CANCELED", "FINISHED"):
-            raise KappaError(f"the bench job {job_id} ended {info['state']} before measuring")
-        if info["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in info["vertices"]):
+        state, every_task = rest.state(job_id)
+        if state in ("FAILED", "CANCELED", "FINISHED"):
+            raise KappaError(f"the bench job {job_id} ended {state} before measuring")
+        if every_task:
             try:
                 query.run(ctx.settings, f"SELECT count(*) FROM {table}")
                 return

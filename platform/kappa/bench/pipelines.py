@@ -104,6 +104,15 @@ def summarise_runs(runs: list[dict[str, Any]], references: list[dict[str, Any]])
             "runs": [{k: v for k, v in r.items() if k != "profile"} for r in runs]}
 
 
+def side_by_side(mine: list[dict[str, Any]], other: list[dict[str, Any]], references: list[dict[str, Any]]
+                 ) -> tuple[dict[str, Any], float]:
+    """Another variant's runs of a job (other jobs, another format), summarised, and the median over the
+    rounds of this variant's rate over that one's."""
+    summary = summarise_runs(other, references)
+    ratio = round(_median([a["events_per_s"] / b["events_per_s"] for a, b in zip(mine, other, strict=True)]), 2)
+    return {k: summary[k] for k in ("events_per_s", "vs_q0", "cpu_s_per_million_events", "profile")}, ratio
+
+
 def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, live_rate: int, live_s: int,
             progress: Progress, compare_jobs: Path | None = None, only: list[str] | None = None) -> dict[str, Any]:
     """The pipelines section of a bench run: `repeats` rounds of q0 -> Iceberg and every job over
@@ -138,17 +147,12 @@ def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, l
                                                 jobs_dir=compare_jobs, label="_compared"))
     jobs = {job: summarise_runs(runs[job], references) for job in pipelines}
     for job, twin in json_runs.items():
-        other = summarise_runs(twin, references)
-        jobs[job]["as_json"] = {**{k: other[k] for k in ("events_per_s", "vs_q0", "cpu_s_per_million_events")},
-                                "avro_over_json": round(_median([a["events_per_s"] / b["events_per_s"]
-                                                                 for a, b in zip(runs[job], twin, strict=True)]), 2)}
+        other, ratio = side_by_side(runs[job], twin, references)
+        jobs[job]["as_json"] = {**other, "avro_over_json": ratio}
     if compare_jobs is not None:
         for job in pipelines:
-            other = summarise_runs(compared[job], references)
-            jobs[job]["compared"] = {"jobs_dir": str(compare_jobs), **{k: other[k] for k in (
-                "events_per_s", "vs_q0", "cpu_s_per_million_events", "profile")},
-                "speedup": round(_median([a["events_per_s"] / b["events_per_s"]
-                                          for a, b in zip(runs[job], compared[job], strict=True)]), 2)}
+            other, ratio = side_by_side(runs[job], compared[job], references)
+            jobs[job]["compared"] = {"jobs_dir": str(compare_jobs), **other, "speedup": ratio}
     reference = {"events_per_s": _median([q["events_per_s"] for q in references]),
                  "cpu_s_per_million_events": _median([q["cpu_s_per_million_events"] for q in references]),
                  "profile": next((q["profile"] for q in references if q.get("profile")), None),

@@ -72,6 +72,18 @@ def components_table(profiled: dict[str, Any], title: str) -> list[str]:
     return lines
 
 
+def side_by_side_table(intro: str, labels: tuple[str, str, str],
+                       rows: list[tuple[str, dict[str, Any], dict[str, Any], float]]) -> list[str]:
+    """Two variants of each job (rate, ratio to q0, CPU per event) side by side, and their ratio."""
+    left, right, ratio = labels
+    out = ["", intro, "", f"| pipeline | {left}: events/s | / q0 | CPU-s per million | {right}: events/s | / q0 | "
+           f"CPU-s per million | {ratio} |", "|---|---|---|---|---|---|---|---|"]
+    for job, a, b, value in rows:
+        out.append(f"| {job} | {a['events_per_s']:,.0f} | {a['vs_q0']:.2f} | {a['cpu_s_per_million_events']:.1f} | "
+                   f"{b['events_per_s']:,.0f} | {b['vs_q0']:.2f} | {b['cpu_s_per_million_events']:.1f} | {value}x |")
+    return out
+
+
 def pipelines_section(result: Any) -> list[str]:
     """The product's pipelines first: what users run, as ratios over q0 -> Iceberg in the same run."""
     pl = result.pipelines
@@ -94,26 +106,16 @@ def pipelines_section(result: Any) -> list[str]:
                      f"{outcome} | {r['cpu_s_per_million_events']:.1f} | {r['cpu_vs_q0']:.2f} |")
     as_json = {job: r["as_json"] for job, r in pl["jobs"].items() if "as_json" in r}
     if as_json:
-        lines += ["", "Avro in the Confluent wire format next to the same records as JSON (the same job and "
-                  "contract, another backlog of the same events; same rounds):", "",
-                  "| pipeline | Avro: events/s | / q0 | CPU-s per million | JSON: events/s | / q0 | "
-                  "CPU-s per million | Avro / JSON |", "|---|---|---|---|---|---|---|---|"]
-        for job, j in as_json.items():
-            mine = pl["jobs"][job]
-            lines.append(f"| {job} | {mine['events_per_s']:,.0f} | {mine['vs_q0']:.2f} | "
-                         f"{mine['cpu_s_per_million_events']:.1f} | {j['events_per_s']:,.0f} | {j['vs_q0']:.2f} | "
-                         f"{j['cpu_s_per_million_events']:.1f} | {j['avro_over_json']}x |")
+        lines += side_by_side_table(
+            "Avro in the Confluent wire format next to the same records as JSON (the same job and contract, another "
+            "backlog of the same events; same rounds):", ("Avro", "JSON", "Avro / JSON"),
+            [(job, pl["jobs"][job], j, j["avro_over_json"]) for job, j in as_json.items()])
     compared = {job: r["compared"] for job, r in pl["jobs"].items() if "compared" in r}
     if compared:
         where = next(iter(compared.values()))["jobs_dir"]
-        lines += ["", f"Compared with the jobs in `{where}` (same backlog, same run):",
-                  "", "| pipeline | compared: events/s | / q0 | CPU-s per million | this code: events/s | / q0 | "
-                  "CPU-s per million | speed-up |", "|---|---|---|---|---|---|---|---|"]
-        for job, c in compared.items():
-            mine = pl["jobs"][job]
-            lines.append(f"| {job} | {c['events_per_s']:,.0f} | {c['vs_q0']:.2f} | "
-                         f"{c['cpu_s_per_million_events']:.1f} | {mine['events_per_s']:,.0f} | {mine['vs_q0']:.2f} | "
-                         f"{mine['cpu_s_per_million_events']:.1f} | {c['speedup']}x |")
+        lines += side_by_side_table(
+            f"Compared with the jobs in `{where}` (same backlog, same run):", ("compared", "this code", "speed-up"),
+            [(job, c, pl["jobs"][job], c["speedup"]) for job, c in compared.items()])
     lines += ["", "| replay over a live stream | live events/s | replayed events | catch-up events/s | "
               "/ live rate | target | |", "|---|---|---|---|---|---|---|"]
     for job, r in pl["replay"].items():

@@ -19,6 +19,7 @@ from kappa.jobs.spec import render_spec
 from kappa.jobs.store import JobRecord, JobStore
 from kappa.jobs.submit import submit
 from kappa.serving import apply_job_views
+from lakehouse.tables import evolved
 
 
 def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
@@ -30,7 +31,7 @@ def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
     active = rest.running_by_name(pipeline_name(name, record.version))
     if active:
         return str(active[0]["jid"])
-    if any(" + " in change for change in ensure_job_tables(ctx, job.pipeline, record.version)):
+    if evolved(ensure_job_tables(ctx, job.pipeline, record.version)):
         # its tables gained columns (a new contract version): a view over `SELECT *` must be replaced
         apply_job_views(ctx, job.pipeline, record.version)
     savepoint = None if fresh else latest_restore_point(ctx, record)
