@@ -91,6 +91,7 @@ class Topic:
     # lakehouse/contracts/<name>.v<n>.schema.json (or .avsc): the newest (LATEST) or a fixed version; None: none
     contract_version: int | str | None = LATEST
     key: str = ""  # what producers key records by (documentation)
+    retention_ms: int | None = None  # None: [kafka.topics] default; -1 keeps every record (replayable)
 
 
 # --- quality checks -----------------------------------------------------------------------------
@@ -180,6 +181,7 @@ class Table:
     columns: Columns
     description: str
     day_partition: str | None = None  # the TIMESTAMP column partitioned by day
+    primary_key: tuple[str, ...] = ()  # an upsert table: Iceberg identifier fields, one row per key
     published: bool = True  # an `analytics` view for analysts
     gate: Gate | None = None
     checks: Checks | None = None
@@ -249,6 +251,38 @@ def versioned_name(pipeline: str, table: Table, version: int) -> str:
     return f"{table.name}__v{version}"
 
 
+# --- change data capture -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """A column of a captured database table: its PostgreSQL type (the source's DDL) and the SQL type
+    it lands as. `references` names another captured table whose key it holds (a foreign key)."""
+
+    name: str
+    pg_type: str
+    sql_type: str
+    nullable: bool = True
+    references: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A table of the source database whose changes Debezium captures into the pipeline's topic."""
+
+    database: str
+    schema: str
+    name: str
+    columns: tuple[SourceColumn, ...]
+    primary_key: tuple[str, ...]
+
+    def column(self, name: str) -> SourceColumn:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.schema}.{self.name} has no column {name!r}")
+
+
 # --- the declaration ----------------------------------------------------------------------------
 
 
@@ -264,6 +298,7 @@ class Pipeline:
     tables: tuple[Table, ...]
     daily: tuple[Daily, ...] = ()
     live: bool = True  # False: run only by `kappa bench` (never started, no views, no Dagster assets)
+    source: SourceTable | None = None  # a change-data-capture pipeline: the database table it mirrors
 
     def table(self, role: str) -> Table:
         for t in self.written:

@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from lakehouse import pipelines as declarations
+from lakehouse.cdc import source_problems
 from lakehouse.contracts import contract, schema_problems
 from lakehouse.pipeline import (
     EVENT_TIME_FIELD,
@@ -157,7 +158,7 @@ def validate(pipelines: Iterable[Pipeline]) -> list[str]:
             if "{views}" not in d.select or "bounds" not in d.select:
                 problems.append(f"{where}: daily {d.name} must read `{{views}}.<table>` and the `bounds` relation")
             problems += [f"{where}: daily {d.name}: {x}" for x in _column_type_problems(d.columns)]
-    return problems
+    return problems + source_problems(pipelines)
 
 
 def _module_exists(module: str) -> bool:
@@ -186,8 +187,8 @@ def _topic_problems(p: Pipeline, topics: dict[str, Topic], scenarios: dict[str, 
             problems += [f"{where}: the contract of {topic.name}: {p}" for p in schema_problems(schema)]
         except KeyError as exc:
             problems.append(f"{where}: {exc.args[0]}")
-    elif p.live:
-        problems.append(f"{where}: a live pipeline's topic needs a contract")
+    elif p.live and p.source is None:
+        problems.append(f"{where}: a live pipeline's topic needs a contract (or a captured source table)")
     if topic.scenario is not None:
         owner = scenarios.get(topic.scenario.name)
         if owner is not None and owner != topic.name:

@@ -45,6 +45,17 @@ DEFAULT_PROPERTIES = {
 }
 
 
+# An upsert table: merge-on-read deletes (what the Flink sink writes), and changes routed to writers
+# by key, so that every change of a key within a checkpoint meets its earlier rows in one writer,
+# which turns them into position deletes (apache/iceberg#15305: equality deletes with the same
+# sequence number as their data never apply).
+UPSERT_PROPERTIES = {
+    "write.distribution-mode": "hash",
+    "write.delete.mode": "merge-on-read",
+    "write.update.mode": "merge-on-read",
+}
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """A declared table as PyIceberg creates it."""
@@ -86,10 +97,16 @@ def iceberg_type(sql_type: str) -> IcebergType:
 
 def table_spec(table: Table, name: str | None = None) -> TableSpec:
     # Columns are optional: a NOT NULL column makes Flink's sink fail the job on a null, and
-    # malformed events are routed to quarantine before they get here anyway.
-    schema = Schema(*[NestedField(field_id=i, name=column, field_type=iceberg_type(sql_type), required=False)
-                      for i, (column, sql_type) in enumerate(table.columns, start=1)])
-    return TableSpec(name or table.name, schema, table.day_partition, {}, table.description)
+    # malformed events are routed to quarantine before they get here anyway. An upsert table's key
+    # columns are Iceberg's identifier fields, which must be required (the job quarantines a change
+    # without its key), and the Flink sink writes equality deletes by them.
+    fields = [NestedField(field_id=i, name=column, field_type=iceberg_type(sql_type),
+                          required=column in table.primary_key)
+              for i, (column, sql_type) in enumerate(table.columns, start=1)]
+    keys = [f.field_id for f in fields if f.name in table.primary_key]
+    schema = Schema(*fields, identifier_field_ids=keys)
+    return TableSpec(name or table.name, schema, table.day_partition, UPSERT_PROPERTIES if keys else {},
+                     table.description)
 
 
 def version_specs(pipeline: Pipeline, version: int = 1) -> dict[str, TableSpec]:

@@ -12,7 +12,13 @@ from lakehouse.pipeline import ROUTED, Pipeline, Table
 
 
 def topic_key(topic: str) -> dg.AssetKey:
-    return dg.AssetKey(["kafka", topic.replace("-", "_")])
+    return dg.AssetKey(["kafka", topic.replace("-", "_").replace(".", "_")])
+
+
+def source_key(pipeline: Pipeline) -> dg.AssetKey:
+    """A captured database table (change data capture): `source/<database>/<table>`."""
+    assert pipeline.source is not None
+    return dg.AssetKey(["source", pipeline.source.database, pipeline.source.name])
 
 
 def table_key(namespace: str, table: str) -> dg.AssetKey:
@@ -48,7 +54,16 @@ def lineage_specs(settings: KappaSettings) -> list[dg.AssetSpec]:
     specs = [dg.AssetSpec(topic_key(t), group_name="kafka", kinds={"kafka"},
                           description=f"Kafka topic {t} ({c.partitions} partitions)",
                           metadata=topic_metadata(settings, t))
-             for t, c in settings.kafka.topics.items()]
+             for t, c in settings.data_topics.items()]
+    captured = {p.topic.name: p for p in settings.pipelines.live if p.source is not None}
+    for i, spec in enumerate(specs):
+        p = next((p for t, p in captured.items() if topic_key(t) == spec.key), None)
+        if p is not None:
+            specs[i] = spec.replace_attributes(deps=[source_key(p)])
+    specs += [dg.AssetSpec(source_key(p), group_name="sources", kinds={"postgres"},
+                           description=f"Table {p.source.schema}.{p.source.name} of the {p.source.database} database, "
+                                       "captured by Debezium (Kafka Connect) into this topic")
+              for p in captured.values() if p.source is not None]
     for table, (pipeline, declared) in streaming_tables(settings).items():
         specs.append(dg.AssetSpec(
             table_key(ns, table), deps=[topic_key(pipeline.topic.name)], group_name="streaming",

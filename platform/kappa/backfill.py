@@ -89,6 +89,9 @@ def declared_checks(settings: KappaSettings, job_name: str) -> Check:
 def backfill_day(ctx: Context, job_name: str, day: dt.date, check: Check | None = None,
                  progress: Callable[[str], None] = lambda _m: None, timeout_s: float = 1800) -> DayResult:
     job = get_definition(ctx.settings, job_name)
+    if job.pipeline.source is not None:
+        raise KappaError(f"{job_name} mirrors a database table: a day of its changes cannot be recomputed alone; "
+                         f"rebuild it with a replay (`kappa replay {job_name} --from earliest`)")
     # Every event of the day counts, whatever order it reached Kafka in: the bounded job's watermark
     # waits as long as records of the day may arrive (the lookahead), so none of them is late.
     job = dataclasses.replace(job, params={**job.params,

@@ -71,6 +71,9 @@ def tf_vars(ctx: Context) -> dict[str, Any]:
         "dagster_role": s.postgres.dagster_user,
         "registry_database": s.postgres.registry_database,
         "registry_role": s.postgres.registry_user,
+        "cdc_database": s.cdc_database,
+        "cdc_owner_role": s.cdc.owner,
+        "cdc_capture_role": s.cdc.capture_user,
         "warehouse_path": str(s.warehouse),
     }
 
@@ -110,6 +113,8 @@ class Terraform:
             "TF_VAR_catalog_role_password": self.ctx.secrets.catalog_password,
             "TF_VAR_dagster_role_password": self.ctx.secrets.dagster_storage_password,
             "TF_VAR_registry_role_password": self.ctx.secrets.registry_storage_password,
+            "TF_VAR_cdc_owner_role_password": self.ctx.secrets.cdc_owner_password,
+            "TF_VAR_cdc_capture_role_password": self.ctx.secrets.cdc_capture_password,
             "TF_VAR_kafka_sasl_password": self.ctx.secrets.kafka_password(TERRAFORM),
         })
         return env
@@ -167,6 +172,12 @@ class Terraform:
             wanted["module.registry_storage.postgresql_role.owner"] = s.postgres.registry_user
         if s.postgres.registry_database in existing["databases"]:
             wanted["module.registry_storage.postgresql_database.this"] = s.postgres.registry_database
+        if s.cdc.owner in existing["roles"]:
+            wanted["module.cdc_source.postgresql_role.owner"] = s.cdc.owner
+        if s.cdc_database in existing["databases"]:
+            wanted["module.cdc_source.postgresql_database.this"] = s.cdc_database
+        if s.cdc.capture_user in existing["roles"]:
+            wanted["postgresql_role.cdc_capture"] = s.cdc.capture_user
         adopted = []
         managed = self.managed()
         # Before each database had a role of its own, one module held both (a stack from then).

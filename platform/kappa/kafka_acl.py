@@ -12,6 +12,8 @@ allows. Each principal gets only what its work needs:
 - `job-<pipeline>`: one per pipeline: reads its topic in its own groups, writes the alerts topic.
 - `dagster`: describes topics and groups and reads records for offset lookups (sensors, backfills).
 - `terraform`: creates, alters and deletes topics.
+- `connect`: the Kafka Connect worker (Debezium): its own config, offset and status topics and group,
+  and writes the captured tables' topics.
 
 Passwords derive from the secrets file's `kafka_secret` (runtime/secrets.py), so a new pipeline's
 principal needs no new entry. Credentials and ACLs are applied at every `kappa up`, idempotently.
@@ -38,6 +40,7 @@ from confluent_kafka.admin import (
 from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.kafka_clients import KafkaAccess, admin
+from kappa.settings import CONNECT_TOPIC_PREFIX as CONNECT_PREFIX
 from kappa.settings import KappaSettings
 
 ADMIN = "admin"
@@ -46,6 +49,7 @@ PRODUCER = "producer"
 CONSUMER = "consumer"
 DAGSTER = "dagster"
 TERRAFORM = "terraform"
+CONNECT = "connect"
 SUPER_USERS = (BROKER, ADMIN)
 PIPELINE_GROUP_PREFIX = "kappa."  # flink_jobs.spec.pipeline_name: every job version's consumer group
 SCRAM_ITERATIONS = 8192
@@ -58,7 +62,8 @@ def job_principal(pipeline: str) -> str:
 
 def principals(settings: KappaSettings) -> list[str]:
     """Every SCRAM principal (the broker's is PLAIN, in its own config)."""
-    return [ADMIN, PRODUCER, CONSUMER, DAGSTER, TERRAFORM] + [job_principal(p.name) for p in settings.pipelines.live]
+    return ([ADMIN, PRODUCER, CONSUMER, DAGSTER, TERRAFORM, CONNECT]
+            + [job_principal(p.name) for p in settings.pipelines.live])
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ def _each(principal: str, resource: str, names: Iterable[str], operations: Itera
 
 def grants(settings: KappaSettings) -> list[Grant]:
     """The ACLs the settings call for (super users need none)."""
-    topics = sorted(settings.kafka.topics)
+    topics = sorted(settings.data_topics)
     out = _each(PRODUCER, "topic", topics, ("WRITE", "DESCRIBE"))
     out += _each(CONSUMER, "topic", topics, ("READ", "DESCRIBE"))
     out += _each(CONSUMER, "group", ["*"], ("READ", "DESCRIBE"))
@@ -89,6 +94,11 @@ def grants(settings: KappaSettings) -> list[Grant]:
     out += _each(TERRAFORM, "topic", ["*"], ("CREATE", "DELETE", "ALTER", "ALTER_CONFIGS", "DESCRIBE",
                                              "DESCRIBE_CONFIGS"))
     out += _each(TERRAFORM, "cluster", [CLUSTER], ("DESCRIBE", "DESCRIBE_CONFIGS"))
+    captured = sorted(p.topic.name for p in settings.pipelines.live if p.source is not None)
+    out += _each(CONNECT, "topic", captured, ("WRITE", "DESCRIBE"))
+    out += _each(CONNECT, "topic", [CONNECT_PREFIX], ("READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"), prefixed=True)
+    out += _each(CONNECT, "group", [CONNECT_PREFIX], ("READ", "DESCRIBE"), prefixed=True)
+    out += _each(CONNECT, "cluster", [CLUSTER], ("DESCRIBE", "DESCRIBE_CONFIGS"))
     for p in settings.pipelines.live:
         who = job_principal(p.name)
         out += _each(who, "topic", [p.topic.name], ("READ", "DESCRIBE"))

@@ -27,6 +27,9 @@ class Provisioned:
     dagster_role: str
     registry_database: str
     registry_role: str
+    cdc_database: str
+    cdc_owner_role: str
+    cdc_capture_role: str
     warehouse_uri: str
 
     @property

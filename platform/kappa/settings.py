@@ -45,6 +45,16 @@ class TopicSettings(_Section):
     cleanup_policy: Literal["delete", "compact"] = "delete"
 
 
+def plain_name(value: str) -> str:
+    """A setting that becomes an SQL identifier: validated, or a settings error naming it."""
+    try:
+        return check_identifier(value)
+    except IdentifierError as exc:
+        raise ValueError(str(exc)) from None
+
+
+CONNECT_TOPIC_PREFIX = "kappa-connect"  # the Kafka Connect worker's group and internal topics
+
 # While settings are validated: the registry whose declarations give each `[jobs.<pipeline>]`
 # section its settings model (load_settings sets it; the default registry otherwise).
 _VALIDATING: ContextVar[Registry | None] = ContextVar("kappa_validating_registry", default=None)
@@ -56,8 +66,13 @@ def _registry() -> Registry:
 
 def _declared_topics() -> dict[str, dict[str, Any]]:
     """Every live pipeline's topic with its declared partitions, and the shared alerts topic."""
-    topics: dict[str, dict[str, Any]] = {name: {"partitions": t.partitions} for name, t in _registry().topics.items()}
-    return {**topics, "alerts": {"partitions": 3}}
+    topics: dict[str, dict[str, Any]] = {
+        name: {"partitions": t.partitions} | ({} if t.retention_ms is None else {"retention_ms": t.retention_ms})
+        for name, t in _registry().topics.items()}
+    # Kafka Connect's own topics (services/kafka_connect.py): compacted, kept forever
+    connect = {f"{CONNECT_TOPIC_PREFIX}-{name}": {"partitions": n, "cleanup_policy": "compact", "retention_ms": -1}
+               for name, n in (("configs", 1), ("offsets", 5), ("status", 5))}
+    return {**topics, "alerts": {"partitions": 3}, **connect}
 
 
 def _default_topics() -> dict[str, TopicSettings]:
@@ -142,6 +157,22 @@ class RegistrySettings(_Section):
         "BACKWARD", description="each subject's compatibility level: a new schema version must pass it")
 
 
+class CdcSettings(_Section):
+    """Change data capture: the source database's roles and the Kafka Connect worker running Debezium.
+    The captured tables, and their database, are declared by the pipelines (lakehouse/pipelines/ecommerce_*)."""
+
+    connect_port: int = Field(8083, description="Kafka Connect's REST API (loopback, HTTP basic auth: user connect)")
+    connect_heap_mb: int = Field(512, ge=256)
+    owner: str = Field("ecommerce", description="the role owning the source database: the application writes as it")
+    capture_user: str = Field("debezium", description="the replication role Debezium reads the WAL as")
+    slot: str = Field("kappa_cdc", description="the logical replication slot (plugin pgoutput)")
+    publication: str = Field("kappa_cdc", description="the publication of the captured tables")
+    connector: str = Field("ecommerce", description="the Debezium connector's name in Kafka Connect")
+
+    _plain_names = field_validator("owner", "capture_user", "slot", "publication", "connector")(
+        classmethod(lambda _cls, v: plain_name(v)))
+
+
 class OperationsSettings(_Section):
     """Thresholds of the health sensors and the table maintenance schedules."""
 
@@ -183,13 +214,8 @@ class JobsSettings(_Section):
                                       "Kafka this long after it ended")
     alerts_topic: str = "alerts"
 
-    @field_validator("namespace", "views_namespace", "ops_namespace")
-    @classmethod
-    def _plain_name(cls, v: str) -> str:
-        try:
-            return check_identifier(v)
-        except IdentifierError as exc:
-            raise ValueError(str(exc)) from None
+    _plain_names = field_validator("namespace", "views_namespace", "ops_namespace")(
+        classmethod(lambda _cls, v: plain_name(v)))
 
     @model_validator(mode="before")
     @classmethod
@@ -245,6 +271,7 @@ class KappaSettings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     dagster: DagsterSettings = DagsterSettings()
     registry: RegistrySettings = RegistrySettings()
+    cdc: CdcSettings = CdcSettings()
     operations: OperationsSettings = OperationsSettings()
 
     _pipelines: Registry = PrivateAttr(default_factory=_registry)
@@ -299,6 +326,20 @@ class KappaSettings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka.port}"
+
+    @property
+    def data_topics(self) -> dict[str, TopicSettings]:
+        """The topics events flow through (without Kafka Connect's own)."""
+        return {n: t for n, t in self.kafka.topics.items() if not n.startswith(CONNECT_TOPIC_PREFIX)}
+
+    @property
+    def cdc_database(self) -> str:
+        """The captured tables' database (one, declared by the CDC pipelines; the registry checks)."""
+        return next((p.source.database for p in self.pipelines.live if p.source is not None), "cdc")
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.host}:{self.cdc.connect_port}"
 
     @property
     def flink_rest_url(self) -> str:

@@ -65,6 +65,7 @@ def settings() -> KappaSettings:
         flink={"rest_port": free_port(), "ui_port": free_port(), "rpc_port": free_port(), "checkpoint_interval_s": 3},
         trino={"port": free_port(), "https_port": free_port()},
         dagster={"port": free_port()},
+        cdc={"connect_port": free_port()},
         # The tests move event time hours past the wall clock (each starts after what the jobs have
         # seen, so nothing of it is late), which the default guard would quarantine; the guard has its
         # own tests: at its default in tests/flink/test_transactions_job.py, at this value in test_stream_health.py.

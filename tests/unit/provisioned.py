@@ -19,6 +19,8 @@ def write_outputs(c: Context) -> None:
         "catalog_jdbc_url": f"jdbc:postgresql://{v['postgres_host']}:{v['postgres_port']}/{v['catalog_database']}",
         "dagster_database": v["dagster_database"], "dagster_role": v["dagster_role"],
         "registry_database": v["registry_database"], "registry_role": v["registry_role"],
+        "cdc_database": v["cdc_database"], "cdc_owner_role": v["cdc_owner_role"],
+        "cdc_capture_role": v["cdc_capture_role"],
         "warehouse_uri": f"file://{v['warehouse_path']}",
     }
     path = Terraform(c).outputs_file
@@ -29,4 +31,4 @@ def write_outputs(c: Context) -> None:
 def fake_secrets() -> Secrets:
     """Secrets as the unit tests know them: the catalog's is `catalog-pw`, Flink's key store's `ks-pw`."""
     return Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw",
-                   "registry-pw", "registry-db-pw")
+                   "registry-pw", "registry-db-pw", "cdc-owner-pw", "cdc-capture-pw", "connect-pw")

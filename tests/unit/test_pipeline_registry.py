@@ -36,8 +36,12 @@ REGISTRY = default_registry()
 
 
 def test_every_module_in_lakehouse_pipelines_is_a_pipeline() -> None:
-    assert set(REGISTRY.names) == {"transactions", "user_activity", "iot_sensors", "user_events_avro", "nexmark"}
-    assert {p.name for p in REGISTRY.live} == {"transactions", "user_activity", "iot_sensors", "user_events_avro"}
+    captured = {"ecommerce_customers", "ecommerce_products", "ecommerce_orders"}
+    assert set(REGISTRY.names) == {"transactions", "user_activity", "iot_sensors", "user_events_avro", "nexmark",
+                                   *captured}
+    assert {p.name for p in REGISTRY.live} == {"transactions", "user_activity", "iot_sensors", "user_events_avro",
+                                               *captured}
+    assert {p.name for p in REGISTRY.live if p.source is not None} == captured
     assert set(REGISTRY.scenarios) == {"transactions", "user-events", "iot-sensors", "user-events-avro"}
     pipeline, table = REGISTRY.owner("fraud_alerts")
     assert (pipeline.name, table.role) == ("user_activity", "fraud")
@@ -130,7 +134,7 @@ def fourth(tmp_path: Path) -> Context:
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[jobs.product_activity]\nwindow_min = 15\n")
     settings = load_settings(cfg, registry=REGISTRY.extended(PRODUCT_ACTIVITY))
-    installs = Installs(*(tmp_path / n for n in "abcdefg"))
+    installs = Installs(*(tmp_path / n for n in "abcdefgh"))
     ctx = Context(settings, installs,
                   fake_secrets())
     write_outputs(ctx)

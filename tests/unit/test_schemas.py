@@ -79,7 +79,8 @@ def test_versions_register_in_order_once_and_a_refused_one_stops_with_its_rule()
     settings = load_settings(None)
     registry = FakeRegistry()
     applied = schemas.apply_declared(settings, registry)  # type: ignore[arg-type]
-    topics = sorted(settings.pipelines.topics)
+    # a captured table's topic carries Debezium's change events: no contract of ours to register
+    topics = sorted(t for t, topic in settings.pipelines.topics.items() if topic.contract_version is not None)
     assert [a.topic for a in applied] == topics and all(a.registered == [1] for a in applied)
     assert registry.levels == {schemas.subject(t): "BACKWARD" for t in topics}
     again = schemas.apply_declared(settings, registry)  # type: ignore[arg-type]
@@ -90,7 +91,7 @@ def test_versions_register_in_order_once_and_a_refused_one_stops_with_its_rule()
 def test_a_refused_version_is_named_with_the_rule_and_a_dry_run_changes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(None)
-    topic = sorted(settings.pipelines.topics)[0]
+    topic = sorted(t for t, tp in settings.pipelines.topics.items() if tp.contract_version is not None)[0]
     write(tmp_path, f"{topic}.v1.avsc", V1)
     write(tmp_path, f"{topic}.v2.avsc", V2)
     monkeypatch.setenv(CONTRACTS_DIR_ENV, str(tmp_path))

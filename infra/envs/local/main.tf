@@ -50,3 +50,21 @@ module "warehouse" {
   source = "../../modules/local_warehouse"
   path   = var.warehouse_path
 }
+
+# The change-data-capture source: the application's database (its owner writes it) and the
+# replication role Debezium reads its write-ahead log as (SELECT on the captured tables is granted
+# by the owner when `kappa up` creates them: platform/kappa/cdc/source.py).
+module "cdc_source" {
+  source        = "../../modules/service_database"
+  role          = var.cdc_owner_role
+  role_password = var.cdc_owner_role_password
+  database      = var.cdc_database
+}
+
+resource "postgresql_role" "cdc_capture" {
+  name                = var.cdc_capture_role
+  login               = true
+  replication         = true
+  password_wo         = var.cdc_capture_role_password
+  password_wo_version = 1
+}

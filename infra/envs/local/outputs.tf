@@ -44,3 +44,18 @@ output "warehouse_uri" {
   description = "The Iceberg warehouse location."
   value       = module.warehouse.uri
 }
+
+output "cdc_database" {
+  description = "The change-data-capture source database."
+  value       = module.cdc_source.database
+}
+
+output "cdc_owner_role" {
+  description = "The role owning the source database (the application's)."
+  value       = module.cdc_source.role
+}
+
+output "cdc_capture_role" {
+  description = "The replication role Debezium logs in as."
+  value       = postgresql_role.cdc_capture.name
+}

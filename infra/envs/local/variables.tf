@@ -114,3 +114,32 @@ variable "warehouse_path" {
   description = "Absolute path of the Iceberg warehouse directory."
   type        = string
 }
+
+variable "cdc_database" {
+  description = "The change-data-capture source database (declared by the CDC pipelines)."
+  type        = string
+}
+
+variable "cdc_owner_role" {
+  description = "The login role owning the source database: the application writes as it."
+  type        = string
+}
+
+variable "cdc_owner_role_password" {
+  description = "The owner's password, from the platform's secret store (write-only)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "cdc_capture_role" {
+  description = "The replication role Debezium logs in as (it reads the captured tables and the WAL)."
+  type        = string
+}
+
+variable "cdc_capture_role_password" {
+  description = "Its password, from the platform's secret store (write-only)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}

@@ -39,6 +39,7 @@ class Installs:
     trino_home: Path
     trino_cli: Path
     schema_registry_jar: Path  # its lib/ beside it
+    connect_classpath: Path  # Kafka Connect and Debezium
 
 
 def flink_venv_dir(cache: Path) -> Path:
@@ -143,6 +144,7 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
     cli = next(bundles["trino-cli"].glob("trino-cli-*.jar"))
     return Installs(
         kafka_classpath=bundles["kafka"],
+        connect_classpath=bundles["kafka-connect"],
         flink_python=flink_python,
         flink_home=flink_home,
         contract_format_jar=contract_format_jar,

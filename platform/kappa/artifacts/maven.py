@@ -26,7 +26,10 @@ Progress = Callable[[str], None]
 
 
 def bundle_digest(bundle: Bundle) -> str:
-    text = json.dumps([str(c) for c in bundle.coordinates] + [bundle.transitive], sort_keys=True)
+    parts: list[object] = [str(c) for c in bundle.coordinates] + [bundle.transitive]
+    if bundle.exclude:
+        parts.append(sorted(bundle.exclude))
+    text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -42,12 +45,22 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _coordinate_xml(c: Coordinate, tag: str) -> str:
+def _exclusions_xml(exclude: tuple[str, ...]) -> str:
+    """`group:artifact` pairs left out of every dependency's tree."""
+    if not exclude:
+        return ""
+    items = "".join(f"<exclusion><groupId>{escape(g)}</groupId><artifactId>{escape(a)}</artifactId></exclusion>"
+                    for g, a in (e.split(":", 1) for e in exclude))
+    return f"<exclusions>{items}</exclusions>"
+
+
+def _coordinate_xml(c: Coordinate, tag: str, exclude: tuple[str, ...] = ()) -> str:
     extra = ""
     if c.packaging != "jar":
         extra += f"<type>{escape(c.packaging)}</type>"
     if c.classifier:
         extra += f"<classifier>{escape(c.classifier)}</classifier>"
+    extra += _exclusions_xml(exclude)
     return (
         f"<{tag}><groupId>{escape(c.group)}</groupId><artifactId>{escape(c.artifact)}</artifactId>"
         f"<version>{escape(c.version)}</version>{extra}</{tag}>"
@@ -62,7 +75,7 @@ def render_pom(bundle: Bundle, out_dir: Path) -> str:
         "<packaging>pom</packaging>"
     )
     if bundle.transitive:
-        deps = "".join(_coordinate_xml(c, "dependency") for c in bundle.coordinates)
+        deps = "".join(_coordinate_xml(c, "dependency", bundle.exclude) for c in bundle.coordinates)
         return head + f"<dependencies>{deps}</dependencies></project>\n"
     # Exact files only: `dependency:copy` does not walk the artifacts' own dependency trees (the
     # trino-server tarball's pom lists every plugin, some unresolvable from Maven Central).

@@ -19,6 +19,7 @@ HADOOP_VERSION = "3.4.1"
 POSTGRES_JDBC_VERSION = "42.7.8"
 TRINO_VERSION = "476"  # newest trino-server tarball on Maven Central; needs Java >= 24
 LOG4J_VERSION = "2.24.3"
+DEBEZIUM_VERSION = "3.6.1.Final"  # the newest release Maven Central serves every module of
 
 FLINK_JAVA_MAJORS = (17, 21)
 KAFKA_JAVA_MIN = 17
@@ -68,6 +69,25 @@ BUNDLES: dict[str, Bundle] = {
             ),
             transitive=True,
             description=f"Kafka {KAFKA_VERSION} broker (KRaft) and its runtime classpath",
+        ),
+        Bundle(
+            "kafka-connect",
+            (
+                Coordinate("org.apache.kafka", "connect-runtime", KAFKA_VERSION),
+                Coordinate("org.apache.kafka", "connect-basic-auth-extension", KAFKA_VERSION),
+                Coordinate("io.debezium", "debezium-connector-postgres", DEBEZIUM_VERSION),
+                Coordinate("org.apache.logging.log4j", "log4j-slf4j2-impl", LOG4J_VERSION),
+                # One Jackson and one SLF4J: Kafka's (databind 2.19.0) and Debezium's (SLF4J 2, which
+                # Kafka's 1.7 callers work with); Maven's nearest-wins would otherwise mix them.
+                Coordinate("org.slf4j", "slf4j-api", "2.0.16"),
+                Coordinate("com.fasterxml.jackson.core", "jackson-core", "2.19.0"),
+                Coordinate("com.fasterxml.jackson.datatype", "jackson-datatype-jsr310", "2.19.0"),
+            ),
+            transitive=True,
+            description=f"Kafka Connect {KAFKA_VERSION} (distributed worker) with Debezium {DEBEZIUM_VERSION} "
+                        "for PostgreSQL",
+            # an optional offset store Debezium declares; it pulls in Chronicle, which Central lacks in part
+            exclude=("io.debezium:debezium-storage-chronicle-queue",),
         ),
         Bundle(
             "flink-connectors",

@@ -11,6 +11,7 @@ from rich.markup import escape
 from kappa.cli import (
     backfill_cmds,
     bench_cmds,
+    cdc_cmds,
     data_cmds,
     demo,
     infra_cmds,
@@ -45,6 +46,7 @@ data_cmds.register(app)
 app.add_typer(jobs_cmds.app, name="jobs")
 app.add_typer(infra_cmds.app, name="infra")
 app.add_typer(schema_cmds.app, name="schema")
+app.add_typer(cdc_cmds.app, name="cdc")
 app.command("demo")(demo.demo)
 app.command("replay")(replay_cmds.replay)
 app.command("backfill")(backfill_cmds.backfill)

@@ -10,6 +10,7 @@ from kappa.context import Context
 from kappa.jobs.definitions import JobDefinition
 from kappa.kafka_acl import job_principal
 from kappa.provisioned import outputs as provisioned_outputs
+from lakehouse.cdc import job_contract
 from lakehouse.contracts import contract
 
 
@@ -32,7 +33,8 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
         },
         "namespace": s.jobs.namespace,
         "tables": tables or job.tables(version),
-        "contract": contract(topic.name, topic.contract_version) if topic.contract_version is not None else {},
+        "contract": job_contract(job.pipeline.source) if job.pipeline.source is not None
+        else contract(topic.name, topic.contract_version) if topic.contract_version is not None else {},
         "params": job.params,
         "checkpoint_interval_s": s.flink.checkpoint_interval_s,
         # A bounded run (backfill, bounded replay) writes with one writer: Iceberg 1.11's FlinkSink

@@ -31,6 +31,9 @@ class Secrets:
     flink_keystore_password: str  # Flink's REST key and trust stores (services/flink_tls.py)
     registry_password: str  # the gateway's user `registry`: the schema registry's clients
     registry_storage_password: str  # the registry's database role
+    cdc_owner_password: str  # the source database's owner (the application's role)
+    cdc_capture_password: str  # Debezium's replication role
+    connect_password: str  # Kafka Connect's REST API (user connect)
 
     def kafka_password(self, principal: str) -> str:
         """Each Kafka principal's password, derived from one stored secret: a principal a new pipeline

@@ -18,6 +18,7 @@ from kappa.services.dagster import DagsterDaemon, DagsterWebserver
 from kappa.services.flink import FlinkJobManager, FlinkTaskManager
 from kappa.services.gateway import Gateway
 from kappa.services.kafka import Kafka
+from kappa.services.kafka_connect import KafkaConnect
 from kappa.services.postgres import Postgres, postgres_system_user
 from kappa.services.schema_registry import SchemaRegistry
 from kappa.services.trino import Trino
@@ -33,7 +34,7 @@ INFRA_NEEDS = ("postgres", "kafka")
 def services(ctx: Context) -> list[Service]:
     """In start order."""
     started: list[Service] = [Postgres(ctx), Kafka(ctx), FlinkJobManager(ctx), Trino(ctx), FlinkTaskManager(ctx),
-                              SchemaRegistry(ctx)]
+                              SchemaRegistry(ctx), KafkaConnect(ctx)]
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
     return [*started, Gateway(ctx)]

@@ -101,6 +101,9 @@ class Postgres:
                 "-c", f"listen_addresses={self.ctx.settings.host}", "-c", f"port={self.cfg.port}",
                 "-c", "unix_socket_directories=", "-c", "max_connections=200",
                 "-c", "shared_buffers=128MB", "-c", "logging_collector=off",
+                # change data capture (Debezium, pgoutput); a slot nobody reads holds at most 4 GiB of WAL
+                "-c", "wal_level=logical", "-c", "max_replication_slots=10", "-c", "max_wal_senders=10",
+                "-c", "max_slot_wal_keep_size=4096",
             ],
             log_path=self.ctx.log_path(self.name),
             ports=self.ports(),
