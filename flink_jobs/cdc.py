@@ -40,7 +40,9 @@ def create_source(t_env, spec: JobSpec, name: str) -> None:  # type: ignore[no-u
         meta = """kafka_topic STRING, kafka_partition INT, kafka_offset BIGINT, kafka_ts_ms BIGINT,
             kafka_timestamp AS TO_TIMESTAMP_LTZ(kafka_ts_ms, 3),"""
     else:
-        options = kafka_options(spec) | {"format": "raw", "raw.charset": "UTF-8"}
+        # Kafka Connect writes the changes in transactions (exactly-once source): only committed ones count
+        options = kafka_options(spec) | {"format": "raw", "raw.charset": "UTF-8",
+                                         "properties.isolation.level": "read_committed"}
         meta = """kafka_topic STRING METADATA FROM 'topic' VIRTUAL,
             kafka_partition INT METADATA FROM 'partition' VIRTUAL,
             kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,

@@ -13,7 +13,7 @@ allows. Each principal gets only what its work needs:
 - `dagster`: describes topics and groups and reads records for offset lookups (sensors, backfills).
 - `terraform`: creates, alters and deletes topics.
 - `connect`: the Kafka Connect worker (Debezium): its own config, offset and status topics and group,
-  and writes the captured tables' topics.
+  its transactional ids (exactly-once source tasks), and writes the captured tables' topics.
 
 Passwords derive from the secrets file's `kafka_secret` (runtime/secrets.py), so a new pipeline's
 principal needs no new entry. Credentials and ACLs are applied at every `kappa up`, idempotently.
@@ -69,7 +69,7 @@ def principals(settings: KappaSettings) -> list[str]:
 @dataclass(frozen=True)
 class Grant:
     principal: str
-    resource: str  # "topic", "group" or "cluster"
+    resource: str  # "topic", "group", "cluster" or "transactional_id"
     name: str
     operation: str  # an AclOperation name: "READ", "WRITE", ...
     prefixed: bool = False
@@ -98,7 +98,11 @@ def grants(settings: KappaSettings) -> list[Grant]:
     out += _each(CONNECT, "topic", captured, ("WRITE", "DESCRIBE"))
     out += _each(CONNECT, "topic", [CONNECT_PREFIX], ("READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"), prefixed=True)
     out += _each(CONNECT, "group", [CONNECT_PREFIX], ("READ", "DESCRIBE"), prefixed=True)
-    out += _each(CONNECT, "cluster", [CLUSTER], ("DESCRIBE", "DESCRIBE_CONFIGS"))
+    # exactly-once source tasks' transactional producers (`<group>-<connector>-<task>`) and the leader's,
+    # which writes the config topic (`connect-cluster-<group>`)
+    out += _each(CONNECT, "transactional_id", [CONNECT_PREFIX], ("WRITE", "DESCRIBE"), prefixed=True)
+    out += _each(CONNECT, "transactional_id", [f"connect-cluster-{CONNECT_PREFIX}"], ("WRITE", "DESCRIBE"))
+    out += _each(CONNECT, "cluster", [CLUSTER], ("DESCRIBE", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"))
     for p in settings.pipelines.live:
         who = job_principal(p.name)
         out += _each(who, "topic", [p.topic.name], ("READ", "DESCRIBE"))
@@ -109,7 +113,8 @@ def grants(settings: KappaSettings) -> list[Grant]:
 
 def _binding(g: Grant) -> AclBinding:
     return AclBinding(
-        {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.BROKER}[g.resource],
+        {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.BROKER,
+         "transactional_id": ResourceType.TRANSACTIONAL_ID}[g.resource],
         g.name, ResourcePatternType.PREFIXED if g.prefixed else ResourcePatternType.LITERAL, f"User:{g.principal}",
         "*", AclOperation[g.operation], AclPermissionType.DENY if g.deny else AclPermissionType.ALLOW)
 

@@ -34,6 +34,8 @@ def connector_config(ctx: Context) -> dict[str, str]:
     return {
         "connector.class": CONNECTOR_CLASS,
         "tasks.max": "1",
+        "exactly.once.support": "required",  # the worker refuses to run it otherwise
+        "transaction.boundary": "poll",  # each batch Debezium hands over is one transaction
         "database.hostname": s.host,
         "database.port": str(s.postgres.port),
         "database.user": s.cdc.capture_user,
@@ -119,16 +121,21 @@ def client(ctx: Context) -> Connect:
 
 
 def apply(ctx: Context) -> bool:
-    """Create or update the connector to the rendered config; True when it changed."""
+    """Create or update the connector to the rendered config, or restart it when it failed; True when
+    it did either."""
     name = ctx.settings.cdc.connector
     if not any(p.source is not None for p in ctx.settings.pipelines.live):
         return False
     api = client(ctx)
     wanted = connector_config(ctx)
-    if api.config(name) == {**wanted, "name": name}:
-        return False
-    api.put_config(name, wanted)
-    return True
+    if api.config(name) != {**wanted, "name": name}:
+        api.put_config(name, wanted)
+        return True
+    st = api.status(name)
+    if st.state == "FAILED" or any(state == "FAILED" for _i, state, _t in st.tasks):
+        api.restart(name)  # `kappa up` heals a connector that failed (an outage outlasted its retries)
+        return True
+    return False
 
 
 def running(status: ConnectorStatus) -> bool:

@@ -76,6 +76,10 @@ class KafkaConnect:
                 "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension",
             "config.providers": "file",
             "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+            # Exactly-once source tasks (KIP-618): a task's records and its source offsets (the LSN) are
+            # committed in one Kafka transaction, so a worker killed mid-batch re-sends nothing that
+            # readers with isolation.level=read_committed (the CDC jobs) have seen.
+            "exactly.once.source.support": "enabled",
             # The connectors' producers: every change acknowledged by the broker, in order, once.
             "producer.acks": "all",
             "producer.enable.idempotence": "true",

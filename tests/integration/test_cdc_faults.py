@@ -1,0 +1,108 @@
+"""Change data capture under faults: while a workload changes the source database, the Kafka Connect
+worker is killed (-9), the Flink TaskManager is killed (-9), or PostgreSQL (the source, and the
+Iceberg catalog) is restarted; `kappa up` brings back what died. Then every current-state table must
+equal its source table row for row (0 missing, 0 extra or duplicated, 0 stale) and no change may be
+in a change log twice.
+
+The expected state is the source database itself, read in full and compared in plain Python. The
+bounded sizes run in `make test`; `make chaos` (KAPPA_CHAOS=full) runs more changes and more kills."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg2
+import pytest
+
+from kappa.cdc import compare, source, workload
+from kappa.context import Context
+from kappa.errors import KappaError
+from tests.integration.conftest import trino_rows
+from tests.integration.faults import bring_back, kill9, scale, stop_cleanly
+from tests.integration.test_cdc import connector_running, pipelines
+
+pytestmark = pytest.mark.fault
+
+
+def changes(full: bool) -> tuple[int, float]:
+    """(statements, statements per second) of one case."""
+    return (20_000, 400.0) if full else (3_000, 200.0)
+
+
+class Load:
+    """The workload in a thread, in transactions of 50, reconnecting after a database outage (a
+    transaction cut off is rolled back, or committed if PostgreSQL acknowledged it: either way the
+    source is what it is, and the comparison reads it)."""
+
+    def __init__(self, ctx: Context, total: int, rate: float) -> None:
+        self.ctx, self.total, self.rate = ctx, total, rate
+        self.done, self.outages = 0, 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        seed = 1000
+        while self.done < self.total:
+            try:
+                with source.owner_connection(self.ctx) as conn:
+                    while self.done < self.total:
+                        began = time.monotonic()
+                        counts = workload.run(conn, changes=50, seed=seed, batch=50)
+                        seed += 1
+                        self.done += counts.statements
+                        time.sleep(max(0.0, 50 / self.rate - (time.monotonic() - began)))
+            except (KappaError, psycopg2.Error):
+                self.outages += 1
+                time.sleep(0.5)
+
+
+def duplicated_changes(ctx: Context, since_ms: int) -> int:
+    """Changes (not snapshot reads, which share their LSN) found more than once in the change logs."""
+    total = 0
+    for p in pipelines(ctx):
+        table = p.table("raw").name
+        rows = trino_rows(ctx.settings, f"SELECT count(*) - count(DISTINCT (source_lsn, id, op)) "  # noqa: S608
+                                        f"FROM streaming.{table} WHERE op <> 'r' AND event_ts_ms >= {int(since_ms)}")
+        total += int(rows[0][0])
+    return total
+
+
+FAULTS: list[tuple[str, str, Callable[[Context, str], float]]] = [
+    ("kafka-connect", "kill -9 Kafka Connect worker", kill9),
+    ("flink-taskmanager", "kill -9 TaskManager", kill9),
+    ("postgres", "PostgreSQL restart (source and catalog)", stop_cleanly),
+]
+
+
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize(("service", "case", "fault"), [pytest.param(*f, id=f[0]) for f in FAULTS])
+def test_cdc_under_fault_ends_equal_to_the_source(ctx: Context, service: str, case: str,
+                                                  fault: Callable[[Context, str], float]) -> None:
+    connector_running(ctx)
+    full = os.environ.get("KAPPA_CHAOS", "bounded") == "full"
+    total, rate = changes(full)
+    since_ms = int(time.time() * 1000) - 1000
+    load = Load(ctx, total, rate)
+    load.thread.start()
+    recoveries = []
+    for _ in range(scale().kills):
+        time.sleep(total / rate / (scale().kills + 1))
+        at = fault(ctx, service)
+        if service == "postgres":
+            time.sleep(2 * ctx.settings.flink.checkpoint_interval_s)  # a checkpoint's commit finds no catalog
+        bring_back(ctx)
+        connector_running(ctx)
+        recoveries.append(time.monotonic() - at)
+    load.thread.join(timeout=600)
+    assert not load.thread.is_alive(), f"the workload did not finish: {load.done}/{total} statements"
+    results = [compare.compare_until_equal(ctx, p, timeout_s=300) for p in pipelines(ctx)]
+    dupes = duplicated_changes(ctx, since_ms)
+    print(f"\n{case}: {load.done} statements, {load.outages} database outage(s) seen by the workload, "
+          f"recovered in {', '.join(f'{r:.0f}s' for r in recoveries)}; duplicated changes {dupes}")
+    for r in results:
+        print("  " + r.summary())
+    for r in results:
+        assert r.equal, f"{r.summary()}; {r.examples}"
+    assert dupes == 0
