@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, OffsetSpec
 
 from kappa import kafka_clients
@@ -94,3 +96,45 @@ def group_lag(kafka: KafkaAccess, group: str, topic: str, timeout_s: float = 10)
     except Exception:  # a group that never committed: everything is lag
         committed = {}
     return [PartitionLag(p, committed.get(p), high) for p, (_low, high) in sorted(ends.items())]
+
+
+def committed_records(kafka: KafkaAccess, topic: str, ranges: Mapping[int, tuple[int, int]],
+                      timeout_s: float = 120) -> dict[int, int]:
+    """How many records each partition holds in its range [lo, hi) for a read_committed reader. A
+    topic written in transactions (Kafka Connect's exactly-once source tasks) has offsets that are
+    no record: each transaction's commit marker, and aborted records."""
+    wanted = {p: (lo, hi) for p, (lo, hi) in ranges.items() if hi > lo}
+    counts = {p: 0 for p in ranges}
+    if not wanted:
+        return counts
+    consumer = Consumer(kafka.config(**{
+        "group.id": f"kappa-count-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "enable.partition.eof": True}), logger=kafka_clients.LOG)
+    try:
+        consumer.assign([TopicPartition(topic, p, lo) for p, (lo, _hi) in wanted.items()])
+        open_partitions = set(wanted)
+        deadline = time.monotonic() + timeout_s
+        while open_partitions:
+            if time.monotonic() > deadline:
+                raise KappaError(f"counting the records of {topic} timed out after {timeout_s:.0f}s "
+                                 f"(partitions {sorted(open_partitions)} unfinished)")
+            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
+                p = msg.partition()
+                if p not in open_partitions:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        open_partitions.discard(p)
+                        continue
+                    raise KappaError(f"reading {topic} partition {p}: {error}")
+                offset = msg.offset()
+                if offset >= wanted[p][1]:
+                    open_partitions.discard(p)
+                    continue
+                counts[p] += 1
+                if offset == wanted[p][1] - 1:
+                    open_partitions.discard(p)
+    finally:
+        consumer.close()
+    return counts

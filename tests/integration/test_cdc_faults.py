@@ -19,6 +19,7 @@ import pytest
 
 from kappa.cdc import compare, source, workload
 from kappa.context import Context
+from kappa.jobs import live_tables
 from kappa.errors import KappaError
 from tests.integration.conftest import trino_rows
 from tests.integration.faults import bring_back, kill9, scale, stop_cleanly
@@ -62,7 +63,7 @@ def duplicated_changes(ctx: Context, since_ms: int) -> int:
     """Changes (not snapshot reads, which share their LSN) found more than once in the change logs."""
     total = 0
     for p in pipelines(ctx):
-        table = p.table("raw").name
+        table = live_tables(ctx.settings, p.name)["raw"]
         rows = trino_rows(ctx.settings, f"SELECT count(*) - count(DISTINCT (source_lsn, id, op)) "  # noqa: S608
                                         f"FROM streaming.{table} WHERE op <> 'r' AND event_ts_ms >= {int(since_ms)}")
         total += int(rows[0][0])

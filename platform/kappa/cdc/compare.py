@@ -20,6 +20,7 @@ from typing import Any
 from kappa import query
 from kappa.cdc import source as source_db
 from kappa.context import Context
+from kappa.jobs import live_tables
 from lakehouse.pipeline import Pipeline
 from lakehouse.sql import qualified
 
@@ -65,11 +66,11 @@ class Comparison:
 
 
 def lake_rows(ctx: Context, pipeline: Pipeline, table: str | None = None) -> list[dict[str, Any]]:
-    """The current-state table's rows as Trino reads them (a table name: a replay's version)."""
+    """The current-state table's rows as Trino reads them: the live version's table unless `table`."""
     assert pipeline.source is not None
     s = ctx.settings
     names = [c.name for c in pipeline.source.columns]
-    name = table or pipeline.table("current").name
+    name = table or live_tables(s, pipeline.name)["current"]
     result = query.run(s, f"SELECT {', '.join(names)} FROM {qualified(s.jobs.namespace, name)}")
     return [dict(zip(names, r, strict=True)) for r in result.rows]
 
@@ -90,7 +91,7 @@ def compare(ctx: Context, pipeline: Pipeline, table: str | None = None) -> Compa
                 + [f"stale {k}: source {source[k]} / Iceberg {lake[k]}" for k in stale[:3]])
     if duplicated:
         examples.append(f"{duplicated} duplicated key(s) in Iceberg")
-    return Comparison(table or pipeline.table("current").name, len(source), len(lake_list), len(missing),
+    return Comparison(table or live_tables(ctx.settings, pipeline.name)["current"], len(source), len(lake_list), len(missing),
                       len(extra) + duplicated, len(stale), checksum(source), checksum(lake), examples)
 
 
