@@ -128,7 +128,7 @@ def committed_records(kafka: KafkaAccess, topic: str, ranges: Mapping[int, tuple
                         open_partitions.discard(p)
                         continue
                     raise KappaError(f"reading {topic} partition {p}: {error}")
-                offset = msg.offset()
+                offset = msg.offset() or 0  # a record (not an error) always has its offset
                 if offset >= wanted[p][1]:
                     open_partitions.discard(p)
                     continue

@@ -19,8 +19,8 @@ import pytest
 
 from kappa.cdc import compare, source, workload
 from kappa.context import Context
-from kappa.jobs import live_tables
 from kappa.errors import KappaError
+from kappa.jobs import live_tables
 from tests.integration.conftest import trino_rows
 from tests.integration.faults import bring_back, kill9, scale, stop_cleanly
 from tests.integration.test_cdc import connector_running, pipelines

@@ -91,8 +91,9 @@ def compare(ctx: Context, pipeline: Pipeline, table: str | None = None) -> Compa
                 + [f"stale {k}: source {source[k]} / Iceberg {lake[k]}" for k in stale[:3]])
     if duplicated:
         examples.append(f"{duplicated} duplicated key(s) in Iceberg")
-    return Comparison(table or live_tables(ctx.settings, pipeline.name)["current"], len(source), len(lake_list), len(missing),
-                      len(extra) + duplicated, len(stale), checksum(source), checksum(lake), examples)
+    name = table or live_tables(ctx.settings, pipeline.name)["current"]
+    return Comparison(name, len(source), len(lake_list), len(missing), len(extra) + duplicated, len(stale),
+                      checksum(source), checksum(lake), examples)
 
 
 def compare_until_equal(ctx: Context, pipeline: Pipeline, timeout_s: float, table: str | None = None,
