@@ -26,3 +26,14 @@ def quote(name: str) -> str:
 def qualified(*parts: str) -> str:
     """`"catalog"."schema"."table"` (or any prefix of it), each part validated."""
     return ".".join(quote(p) for p in parts)
+
+
+METADATA_TABLES = ("files", "snapshots", "manifests", "history", "partitions")
+
+
+def metadata_table(*parts: str, kind: str) -> str:
+    """One of Iceberg's metadata tables in Trino: `"schema"."table$files"` (a prefix, then the table)."""
+    if kind not in METADATA_TABLES:
+        raise IdentifierError(f"no Iceberg metadata table {kind!r}; known: {', '.join(METADATA_TABLES)}")
+    *prefix, table = parts
+    return ".".join([*(quote(p) for p in prefix), f'"{check(table)}${kind}"'])

@@ -9,14 +9,14 @@ from kappa.settings import load_settings
 from orchestration.assets.daily import daily_assets, platform_summary
 from orchestration.assets.lineage import lineage_specs
 from orchestration.backfill.jobs import backfill_jobs
-from orchestration.checks.asset_checks import accounting_checks, quality_checks
+from orchestration.checks.asset_checks import accounting_checks, quality_checks, source_equality_checks
 from orchestration.health.sensors import sensors
 from orchestration.maintenance.tables import maintenance_jobs
 from orchestration.resources import Platform
 
 
 def build(platform: Platform) -> dg.Definitions:
-    checks = quality_checks(platform) + accounting_checks(platform)
+    checks = quality_checks(platform) + accounting_checks(platform) + source_equality_checks(platform)
     checks_job = dg.define_asset_job("quality_checks", selection=dg.AssetSelection.all_asset_checks())
     maintenance, maintenance_schedules = maintenance_jobs(platform)
     return dg.Definitions(

@@ -10,6 +10,7 @@ from pyiceberg.expressions import GreaterThanOrEqual
 from flink_jobs.spec import pipeline_name
 from kappa import query
 from kappa.catalog import catalog
+from kappa.cdc import compare
 from kappa.jobs import JobStore, get_definition
 from kappa.replay_gate import accounting, routed_offsets
 from kappa.topics import group_lag
@@ -60,6 +61,38 @@ def quality_checks(platform: Platform) -> list[dg.AssetChecksDefinition]:
     return checks
 
 
+SOURCE_EQUALITY = "equals_source_table"
+
+
+def source_equality_checks(platform: Platform) -> list[dg.AssetChecksDefinition]:
+    """A change-data-capture table equals its source table: row count, a checksum over every row,
+    and each row compared (both read in full), retried over two checkpoints for changes in flight."""
+    s = platform.settings
+    checks = []
+    for pipeline in s.pipelines.live:
+        if pipeline.source is None:
+            continue
+
+        def build(pipeline: Pipeline = pipeline) -> dg.AssetChecksDefinition:
+            assert pipeline.source is not None
+            source = f"{pipeline.source.database}.{pipeline.source.schema}.{pipeline.source.name}"
+
+            @dg.asset_check(asset=table_key(s.jobs.namespace, pipeline.table("current").name), name=SOURCE_EQUALITY,
+                            description=f"equal to {source} row for row (count, checksum, every row)")
+            def _check() -> dg.AssetCheckResult:
+                result = compare.compare_until_equal(platform.ctx, pipeline,
+                                                     timeout_s=2 * s.flink.checkpoint_interval_s + 10)
+                return dg.AssetCheckResult(
+                    passed=result.equal, severity=dg.AssetCheckSeverity.ERROR, description=result.summary(),
+                    metadata={"source_rows": result.source_rows, "iceberg_rows": result.lake_rows,
+                              "missing": result.missing, "extra": result.extra, "stale": result.stale,
+                              "source_checksum": result.source_checksum, "iceberg_checksum": result.lake_checksum,
+                              "examples": dg.MetadataValue.json(result.examples)})
+            return _check
+        checks.append(build())
+    return checks
+
+
 def accounting_checks(platform: Platform) -> list[dg.AssetChecksDefinition]:
     s = platform.settings
     checks = []
@@ -97,4 +130,5 @@ def accounting_bounds(platform: Platform, pipeline: Pipeline, version: int, topi
     return {p: (firsts[p], c) for p, c in committed.items() if p in firsts and c > firsts[p]}
 
 
-__all__ = ["ACCOUNTING", "QUALITY", "accounting_checks", "quality_checks"]
+__all__ = ["ACCOUNTING", "QUALITY", "SOURCE_EQUALITY", "accounting_checks", "quality_checks",
+           "source_equality_checks"]

@@ -10,7 +10,7 @@ import dagster as dg
 
 from kappa import query
 from kappa.catalog import catalog
-from kappa.errors import KappaError
+from kappa.cdc import maintenance as cdc_maintenance
 from kappa.jobs import JobStore
 from lakehouse.sql import qualified
 from orchestration.assets.lineage import streaming_tables
@@ -24,16 +24,8 @@ def live_tables(platform: Platform) -> list[str]:
                    for pipeline, table in streaming_tables(ctx.settings).values()})
 
 
-def _execute(platform: Platform, sql: str, attempts: int = 5) -> None:
-    for attempt in range(1, attempts + 1):
-        try:
-            query.run(platform.settings, sql, user="admin")
-            return
-        except KappaError as exc:
-            conflict = any(w in str(exc) for w in ("conflict", "Commit", "ICEBERG_COMMIT_ERROR"))
-            if not conflict or attempt == attempts:
-                raise
-            time.sleep(attempt)
+def _execute(platform: Platform, sql: str) -> None:
+    query.run_retrying_conflicts(platform.settings, sql, user="admin")
 
 
 def retention_keeping_flink_snapshot(platform: Platform, table: str) -> int:
@@ -76,6 +68,18 @@ def maintenance_jobs(platform: Platform) -> tuple[list[dg.JobDefinition], list[d
                                f"retention_threshold => '{age}')")
             context.log.info(f"{table}: removed orphan files older than {age}")
 
+    @dg.op(name="apply_upsert_deletes")
+    def compact_upserts(context: dg.OpExecutionContext) -> None:
+        for table in cdc_maintenance.upsert_tables(platform.ctx):
+            result = cdc_maintenance.compact(platform.ctx, table)
+            context.log.info(result.summary())
+
+    @dg.job(name="compact_upsert_tables",
+            description="Apply the accumulated deletes of the change-data-capture tables (merge-on-read) once "
+                        f"one holds {s.operations.upsert_compact_delete_files} delete files")
+    def compact_upserts_job() -> None:
+        compact_upserts()
+
     @dg.job(name="compact_tables", description="Rewrite small files of every live table into larger ones")
     def compact_job() -> None:
         compact()
@@ -88,10 +92,12 @@ def maintenance_jobs(platform: Platform) -> tuple[list[dg.JobDefinition], list[d
     def orphans_job() -> None:
         remove_orphan_files()
 
-    jobs = [compact_job, expire_job, orphans_job]
+    jobs = [compact_job, expire_job, orphans_job, compact_upserts_job]
     schedules = [
         dg.ScheduleDefinition(job=jobs[0], cron_schedule="17 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING),
         dg.ScheduleDefinition(job=jobs[1], cron_schedule="37 3 * * *", default_status=dg.DefaultScheduleStatus.RUNNING),
         dg.ScheduleDefinition(job=jobs[2], cron_schedule="47 4 * * 0", default_status=dg.DefaultScheduleStatus.RUNNING),
+        dg.ScheduleDefinition(job=jobs[3], cron_schedule=f"*/{s.operations.upsert_compact_every_min} * * * *",
+                              default_status=dg.DefaultScheduleStatus.RUNNING),
     ]
     return jobs, schedules

@@ -119,6 +119,23 @@ def run_idempotent(settings: KappaSettings, sql: str, *, attempts: int = 4, firs
     return run(settings, sql, user=user)  # the last attempt: its failure is the caller's
 
 
+COMMIT_CONFLICT = ("conflict", "Commit", "ICEBERG_COMMIT_ERROR")
+
+
+def run_retrying_conflicts(settings: KappaSettings, sql: str, *, attempts: int = 5,
+                           user: str = DEFAULT_USER) -> Result:
+    """`run` for table maintenance (`optimize`, `expire_snapshots`): a commit that collides with a
+    streaming commit is retried (it rebases on the new snapshot); the stream never waits for it."""
+    for attempt in range(1, attempts):
+        try:
+            return run(settings, sql, user=user)
+        except KappaError as exc:
+            if not any(w in str(exc) for w in COMMIT_CONFLICT):
+                raise
+            time.sleep(attempt)
+    return run(settings, sql, user=user)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 

@@ -189,6 +189,10 @@ class OperationsSettings(_Section):
     snapshot_retention_h: int = Field(24, ge=1)
     orphan_min_age_h: int = Field(24, ge=1)
     compact_file_size_mb: int = Field(64, ge=1, description="files smaller than this are compacted")
+    upsert_compact_delete_files: int = Field(8, ge=1, description="an upsert table (change data capture) with "
+                                             "this many delete files is compacted: its deletes applied, files merged")
+    upsert_compact_every_min: int = Field(10, ge=1, le=60, description="how often Dagster looks at the upsert "
+                                          "tables' delete files")
     backfill_start: str = Field("2026-01-01", description="first day offered for backfills in Dagster")
     replay_min_coverage: float = Field(0.95, ge=0, le=1, description="a replay's gate refuses to cut over when it "
                                        "compared a smaller share of the replayed events (`--accept-coverage`)")

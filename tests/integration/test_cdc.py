@@ -7,19 +7,22 @@ Python), and the change log must hold exactly the changes the workload reports h
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
 import pytest
 
-from kappa import replay
-from kappa.cdc import compare, connect, source, workload
+from kappa import query, replay
+from kappa.cdc import compare, connect, maintenance, source, workload
 from kappa.context import Context
 from kappa.jobs import live_tables
 from kappa.kafka_acl import PRODUCER
 from kappa.producer import produce
 from lakehouse.pipeline import Pipeline
 from lakehouse.scenarios.base import Event
+from orchestration.checks.asset_checks import SOURCE_EQUALITY, source_equality_checks
+from orchestration.resources import Platform
 from tests.integration.conftest import trino_rows, wait_for
 from tests.integration.streams import rows_when
 
@@ -132,3 +135,53 @@ def test_a_replay_from_the_first_change_rebuilds_the_same_state_and_passes_the_g
     replay.cutover(ctx, customers.name, plan.to_version, run.job_id)
     served = {r[0] for r in trino_rows(ctx.settings, "SELECT id FROM analytics.ecommerce_customers")}
     assert served == {r["id"] for r in source.rows(ctx, customers.source)}  # type: ignore[arg-type]
+
+
+def test_compaction_during_changes_applies_the_deletes_and_loses_nothing(ctx: Context) -> None:
+    """`optimize` while changes stream in: its commits may collide with the stream's (retried), the
+    stream never fails, and the table stays equal to the source; quiet, it leaves no delete file."""
+    connector_running(ctx)
+    orders = ctx.settings.pipelines.get("ecommerce_orders")
+    table = live_tables(ctx.settings, orders.name)["current"]
+    load = threading.Thread(target=lambda: _load(ctx, 1500, seed=15))
+    load.start()
+    compactions = []
+    while load.is_alive():
+        compactions.append(maintenance.compact(ctx, table, force=True))
+    load.join()
+    assert compactions and all(c.after is not None for c in compactions)
+    result = compare.compare_until_equal(ctx, orders, timeout_s=180)
+    assert result.equal, f"{result.summary()}; {result.examples}"
+    before = maintenance.files(ctx, table)
+    assert before.deletes > 0  # the workload's updates and deletes left delete files
+    quiet = maintenance.compact(ctx, table, force=True)
+    assert quiet.after is not None and quiet.after.deletes == 0, quiet.summary()
+    assert compare.compare(ctx, orders).equal
+
+
+def _load(ctx: Context, changes: int, seed: int) -> None:
+    with source.owner_connection(ctx) as conn:
+        workload.run(conn, changes=changes, seed=seed, batch=50, rate=300)
+
+
+def test_dagsters_check_finds_a_row_the_table_lost(ctx: Context) -> None:
+    """The asset check compares every row; a row removed from the Iceberg table behind the stream's
+    back fails it with the key, and the next change of that row repairs the table."""
+    connector_running(ctx)
+    products = ctx.settings.pipelines.get("ecommerce_products")
+    checks = {c.check_key.asset_key.path[-1]: c for c in source_equality_checks(Platform(ctx.settings))
+              for c in [c] if c.check_key.name == SOURCE_EQUALITY}
+    check = checks[products.table("current").name]
+    with source.owner_connection(ctx) as conn:
+        workload.run(conn, changes=100, seed=16, batch=50)
+    assert compare.compare_until_equal(ctx, products, timeout_s=180).equal
+    assert check().passed  # type: ignore[operator]
+    table = live_tables(ctx.settings, products.name)["current"]
+    victim = min(r["id"] for r in source.rows(ctx, products.source))  # type: ignore[arg-type]
+    query.run(ctx.settings, f"DELETE FROM streaming.{table} WHERE id = {int(victim)}")  # noqa: S608
+    failed = check()  # type: ignore[operator]
+    assert not failed.passed and failed.metadata["missing"].value == 1, failed.description
+    with source.owner_connection(ctx) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE public.products SET updated_at = now() WHERE id = %s", (victim,))
+        conn.commit()
+    assert compare.compare_until_equal(ctx, products, timeout_s=180).equal

@@ -17,7 +17,7 @@ from kappa.catalog import catalog
 from kappa.context import Context
 from kappa.errors import KappaError
 from lakehouse.catalog import TRINO_CATALOG
-from lakehouse.sql import check, qualified
+from lakehouse.sql import metadata_table, qualified
 
 Progress = Callable[[str], None]
 VIEW = "nexmark_bids"
@@ -132,7 +132,7 @@ def trino_vs_duckdb(ctx: Context, table: str, progress: Progress, repeats: int =
 def _metadata_rows(ctx: Context, table: str, kind: str) -> int:
     """Rows of one of Iceberg's metadata tables in Trino ($files, $snapshots)."""
     assert kind in ("files", "snapshots")
-    relation = f'{qualified(TRINO_CATALOG, NAMESPACE)}."{check(table)}${kind}"'
+    relation = metadata_table(TRINO_CATALOG, NAMESPACE, table, kind=kind)
     return int(query.run(ctx.settings, f"SELECT count(*) FROM {relation}").rows[0][0])
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from kappa.cdc import connect, source, workload
+from kappa.cdc import compare, connect, maintenance, source, workload
 from kappa.cli.output import console
 from kappa.context import build_context
 from kappa.errors import KappaError
@@ -86,3 +86,31 @@ def load(ctx: typer.Context,
     console.print(f"{counts.statements} changes in {elapsed:.1f}s ({counts.statements / max(elapsed, 1e-9):,.0f}/s): "
                   f"{counts.inserts} inserts, {counts.updates} updates, {counts.deletes} deletes "
                   f"(+{counts.cascaded} orders deleted with their customer); by table: {per_table}")
+
+
+@app.command("compact")
+def compact_(ctx: typer.Context,
+             force: bool = typer.Option(False, "--force", help="compact even under the delete-file threshold")) -> None:
+    """Apply the upsert tables' accumulated deletes (Trino `optimize`), as Dagster's schedule does."""
+    settings: KappaSettings = ctx.obj
+    kctx = build_context(settings)
+    for table in maintenance.upsert_tables(kctx):
+        console.print(maintenance.compact(kctx, table, force=force).summary())
+
+
+@app.command("verify")
+def verify(ctx: typer.Context,
+           wait_s: int = typer.Option(60, "--wait", min=0, help="seconds to let in-flight changes land")) -> None:
+    """Compare every captured table with its Iceberg table row for row (as Dagster's check does)."""
+    settings: KappaSettings = ctx.obj
+    kctx = build_context(settings)
+    different = 0
+    for p in settings.pipelines.live:
+        if p.source is not None:
+            result = compare.compare_until_equal(kctx, p, timeout_s=wait_s)
+            console.print(result.summary())
+            for example in result.examples:
+                console.print(f"  {example}")
+            different += not result.equal
+    if different:
+        raise typer.Exit(1)
