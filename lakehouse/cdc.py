@@ -43,7 +43,9 @@ def topic_name(source: SourceTable) -> str:
 
 
 def key_columns(source: SourceTable) -> Columns:
-    return tuple((c, source.column(c).sql_type) for c in source.primary_key)
+    """The key's columns with their types (a key naming no column is left to source_problems)."""
+    types = {c.name: c.sql_type for c in source.columns}
+    return tuple((k, types[k]) for k in source.primary_key if k in types)
 
 
 def changes_table(source: SourceTable, name: str) -> Table:

@@ -140,11 +140,36 @@ def pipelines_section(result: Any) -> list[str]:
     return lines + [""]
 
 
+def cdc_section(result: Any) -> list[str]:
+    """Change data capture: the ecommerce pipelines on the live stack (kappa/bench/cdc.py)."""
+    c = getattr(result, "cdc", None)
+    if not c:
+        return []
+    t, b, lat, comp = c["throughput"], c["bulk"], c["latency"], c["compaction"]
+    return [
+        "## Change data capture (PostgreSQL -> Debezium -> Kafka -> Flink -> Iceberg upsert tables)", "",
+        "| measurement | changes | changes/s | seconds |", "|---|---|---|---|",
+        f"| workload generator, committed in the source | {t['changes']:,} | {t['source_changes_per_s']:,} | "
+        f"{t['load_s']} |",
+        f"| the same, visible end to end (change logs) | {t['changes']:,} | {t['visible_changes_per_s']:,} | "
+        f"{t['visible_s']} |",
+        f"| bulk updates ({b['rounds']} x every order), visible end to end | {b['changes']:,} | "
+        f"{b['visible_changes_per_s']:,} | {b['visible_s']} |", "",
+        f"Source commit to visible in Trino (orders' current state) at {lat['rate']:.0f} changes/s for "
+        f"{lat['seconds']}s: p50 {lat['p50_s']}s, p95 {lat['p95_s']}s ({lat['samples']:,} rows; checkpoint "
+        f"interval {lat['checkpoint_interval_s']}s, one poll a second).", "",
+        f"Query on {comp['table']} with {comp['data_files_before']} data and {comp['delete_files_before']} delete "
+        f"files ({comp['deleted_rows_before']:,} deleted rows): {comp['query_s_before'] * 1000:.0f} ms; after "
+        f"`optimize` ({comp['optimize_s']}s): {comp['data_files_after']} data and {comp['delete_files_after']} delete "
+        f"files, {comp['query_s_after'] * 1000:.0f} ms (median of five).", ""]
+
+
 def write_report(result: Any, folder: Path) -> Path:
     lines = [
         f"# kappa bench: {result.profile} profile",
         "",
         *pipelines_section(result),
+        *cdc_section(result),
         f"Flink parallelism {result.parallelism}; checkpoint interval {result.checkpoint_interval_s}s; machine: "
         f"{result.machine['cpus']} CPUs, {result.machine['memory_gib']} GiB.",
     ]

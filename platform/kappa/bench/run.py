@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from kappa import query as trino
 from kappa.artifacts.java import find_java
-from kappa.bench import freshness, pipelines, profile, serving
+from kappa.bench import cdc, freshness, pipelines, profile, serving
 from kappa.bench.bench_jobs import (
     bench_pipelines,
     cpu_seconds,
@@ -51,9 +51,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     # A replay runs over 120 s of live stream (600,000 events at 5k/s): over 30 s (150,000 events) the job's
     # start and first checkpoints were most of the catch-up, and transactions measured 4.5x instead of 13.5x.
     "quick": {"events": 300_000, "queries": ALL_QUERIES, "intervals": [1, 5], "fresh_seconds": 30,
-              "pipeline_events": 1_000_000, "pipeline_repeats": 2, "live_s": 120},
+              "pipeline_events": 1_000_000, "pipeline_repeats": 2, "live_s": 120, "cdc_changes": 20_000},
     "full": {"events": 3_000_000, "queries": ALL_QUERIES, "intervals": [1, 5], "fresh_seconds": 120,
-             "pipeline_events": 2_000_000, "pipeline_repeats": 3, "live_s": 120},
+             "pipeline_events": 2_000_000, "pipeline_repeats": 3, "live_s": 120, "cdc_changes": 100_000},
 }
 LIVE_RATE = 5_000  # events/s of the live stream the pipelines' replays run against
 FRESH_RATE = 10_000  # events/s: the issue's freshness target is stated at this rate
@@ -77,6 +77,7 @@ class BenchResult:
     compaction: dict[str, Any] = field(default_factory=dict)
     footprint: dict[str, Any] = field(default_factory=dict)
     pipelines: dict[str, Any] = field(default_factory=dict)
+    cdc: dict[str, Any] = field(default_factory=dict)
 
 
 def machine() -> dict[str, Any]:
@@ -230,6 +231,8 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
         ctx, count=pipeline_events or int(p["pipeline_events"]), seed=seed, run_id=run_id,
         repeats=int(p["pipeline_repeats"]), live_rate=live_rate, live_s=int(p["live_s"]), progress=progress,
         compare_jobs=compare_jobs, only=only_pipelines)
+    if any(p.source is not None for p in ctx.settings.pipelines.live) and not only_pipelines:
+        result.cdc = cdc.measure(ctx, changes=int(p["cdc_changes"]), seed=seed, progress=progress)
     for job, r in result.pipelines["jobs"].items():
         result.ratios[f"pipeline_{job}_vs_q0_iceberg"] = r["vs_q0"]
     for job, r in result.pipelines["replay"].items():
