@@ -65,15 +65,15 @@ def outputs(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-de
     max_chars = int(spec.params["max_payload_chars"])
     keys = ", ".join(f"COALESCE({field_value('after', k, types[k])}, {field_value('before', k, types[k])}) "
                      f"AS {ident(k)}" for k in key)
-    images = ", ".join(f"{field_value('after', n, t)} AS {ident(n)}" for n, t in columns if n not in key)
+    key_list = ", ".join(ident(k) for k in key)
     ops = ", ".join(literal(o) for o in OPERATIONS)
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW changes_parsed AS
-        SELECT JSON_VALUE(payload, '$.op') AS op, {keys}, {images},
-               JSON_QUERY(payload, '$.before') AS `before`, JSON_QUERY(payload, '$.after') AS `after`,
+        SELECT JSON_VALUE(payload, '$.op') AS op, {keys},
                TRY_CAST(JSON_VALUE(payload, '$.source.lsn') AS BIGINT) AS source_lsn,
                JSON_VALUE(payload, '$.source.snapshot') AS snapshot,
                TRY_CAST(JSON_VALUE(payload, '$.source.ts_ms') AS BIGINT) AS event_ts_ms,
+               JSON_EXISTS(payload, '$.after.{key[0]}') AS has_after,
                payload, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, read_at
         FROM changes_source
         WHERE payload IS NULL OR CHAR_LENGTH(payload) <= {max_chars}
@@ -87,7 +87,7 @@ def outputs(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-de
             WHEN op NOT IN ({ops}) THEN CONCAT('unknown op ', op)
             WHEN {key_missing} THEN 'no primary key in the change ({", ".join(key)})'
             WHEN event_ts_ms IS NULL THEN 'no source.ts_ms (commit time)'
-            WHEN op <> 'd' AND `after` IS NULL THEN 'no after image'
+            WHEN op <> 'd' AND NOT has_after THEN 'no after image'
             ELSE NULL END AS reason
         FROM changes_parsed
     """)
@@ -95,24 +95,27 @@ def outputs(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-de
         CREATE TEMPORARY VIEW changes_valid AS
         SELECT *, TO_TIMESTAMP_LTZ(event_ts_ms, 3) AS event_time FROM changes_checked WHERE reason IS NULL
     """)
-    # The last change of each key (processing time: one key's changes are read in commit order).
+    # The last change of each key (processing time: one key's changes are read in commit order). Its
+    # state holds the change as received, not its columns: a column the declaration gains changes
+    # what is read from it below, never the state's type, so the job resumes from its savepoint.
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW changes_latest AS
-        SELECT * FROM (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY {", ".join(ident(k) for k in key)} ORDER BY read_at DESC) AS rn
+        SELECT {key_list}, op, payload, source_lsn, event_time FROM (
+            SELECT {key_list}, op, payload, source_lsn, event_time,
+                   ROW_NUMBER() OVER (PARTITION BY {key_list} ORDER BY read_at DESC) AS rn
             FROM changes_valid)
         WHERE rn = 1
     """)
-    key_list = ", ".join(ident(k) for k in key)
-    column_list = ", ".join(ident(n) for n, _ in columns)
+    row = ", ".join(ident(n) if n in key else f"{field_value('after', n, t)} AS {ident(n)}" for n, t in columns)
     return [
         output(spec, "raw", f"""
-            SELECT op, {key_list}, `before`, `after`, source_lsn, snapshot, event_time, event_ts_ms,
+            SELECT op, {key_list}, JSON_QUERY(payload, '$.before') AS `before`,
+                   JSON_QUERY(payload, '$.after') AS `after`, source_lsn, snapshot, event_time, event_ts_ms,
                    kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, CURRENT_TIMESTAMP AS ingest_time
             FROM changes_valid"""),
         # A delete leaves only the retraction of the key's previous row: the sink deletes it.
         output(spec, "current", f"""
-            SELECT {column_list}, source_lsn AS cdc_lsn, event_time AS cdc_committed_at
+            SELECT {row}, source_lsn AS cdc_lsn, event_time AS cdc_committed_at
             FROM changes_latest WHERE op <> 'd'"""),
         output(spec, "quarantine", f"""
             SELECT {literal(spec.job)} AS job, reason, COALESCE(payload, '') AS payload,

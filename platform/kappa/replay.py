@@ -28,6 +28,7 @@ from pyiceberg.types import BooleanType, DoubleType, IntegerType, NestedField, S
 from flink_jobs.spec import pipeline_name
 from kappa import query
 from kappa.catalog import catalog, ensure_job_tables
+from kappa.cdc import compare
 from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
@@ -228,6 +229,15 @@ def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress, *, accept_cover
         replayed = {r.partition: (r.start, progress.committed.get(r.partition, r.start)) for r in p.ranges}
     run.gate = run_gate(ctx, p.pipeline, live, p.tables, p.live_params, p.params, _closed_ms(ctx, p, progress),
                         replayed, p.topic, live_ends=routed_ends(ctx, live, p.topic), accept_coverage=accept_coverage)
+    if p.pipeline.source is not None and not p.bounded:
+        # A mirrored table has one truth to meet in full: its source, row for row.
+        equal = compare.compare_until_equal(ctx, p.pipeline, 2 * ctx.settings.flink.checkpoint_interval_s + 10,
+                                            table=p.tables["current"])
+        if equal.equal:
+            run.gate.lines.append(f"ok       {equal.summary()}")
+        else:
+            run.gate.failures.append(f"{equal.summary()} ({'; '.join(equal.examples[:3])})")
+            run.gate.passed = False
     return run.gate
 
 

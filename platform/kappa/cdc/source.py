@@ -120,3 +120,19 @@ def rows(ctx: Context, t: SourceTable) -> list[dict[str, Any]]:
             sql.SQL(", ").join(map(sql.Identifier, t.primary_key))))
         names = [c.name for c in t.columns]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def undeclared_columns(ctx: Context) -> dict[str, list[str]]:
+    """Columns the source tables have and their declarations lack (an application's own migration):
+    their values travel in the change log's row images, but no current-state table has them."""
+    tables = captured(ctx.settings)
+    out: dict[str, list[str]] = {}
+    with owner_connection(ctx) as conn, conn.cursor() as cur:
+        for t in tables:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                        "AND table_name = %s ORDER BY ordinal_position", (t.schema, t.name))
+            declared = {c.name for c in t.columns}
+            extra = [r[0] for r in cur.fetchall() if r[0] not in declared]
+            if extra:
+                out[f"{t.schema}.{t.name}"] = extra
+    return out

@@ -37,7 +37,14 @@ def status(ctx: typer.Context) -> None:
             captured.add_row(f"{settings.cdc_database}.{p.source.schema}.{p.source.name}", p.topic.name, p.name,
                              p.table("current").name, p.table("raw").name)
     console.print(captured)
-    if not connect.running(st):
+    owners = {f"{p.source.schema}.{p.source.name}": p.name for p in settings.pipelines.live if p.source is not None}
+    undeclared = source.undeclared_columns(kctx)
+    for source_table, columns in undeclared.items():
+        console.print(f"[yellow]{source_table} has columns its declaration lacks: {', '.join(columns)}[/yellow]; their "
+                      "values are in the change log's `after` only. Declare them in "
+                      f"lakehouse/pipelines/{owners[source_table]}.py, then `kappa up` and "
+                      f"`kappa jobs restart {owners[source_table]}`.")
+    if not connect.running(st) or undeclared:
         raise typer.Exit(1)
 
 
