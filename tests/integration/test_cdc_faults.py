@@ -9,6 +9,7 @@ bounded sizes run in `make test`; `make chaos` (KAPPA_CHAOS=full) runs more chan
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -22,7 +23,7 @@ from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.jobs import live_tables
 from tests.integration.conftest import trino_rows
-from tests.integration.faults import bring_back, kill9, scale, stop_cleanly
+from tests.integration.faults import ARTIFACTS, bring_back, kill9, scale, stop_cleanly
 from tests.integration.test_cdc import connector_running, pipelines
 
 pytestmark = pytest.mark.fault
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.fault
 
 def changes(full: bool) -> tuple[int, float]:
     """(statements, statements per second) of one case."""
-    return (20_000, 400.0) if full else (3_000, 200.0)
+    return (20_000, 400.0) if full else (1_500, 150.0)
 
 
 class Load:
@@ -100,10 +101,18 @@ def test_cdc_under_fault_ends_equal_to_the_source(ctx: Context, service: str, ca
     assert not load.thread.is_alive(), f"the workload did not finish: {load.done}/{total} statements"
     results = [compare.compare_until_equal(ctx, p, timeout_s=300) for p in pipelines(ctx)]
     dupes = duplicated_changes(ctx, since_ms)
-    print(f"\n{case}: {load.done} statements, {load.outages} database outage(s) seen by the workload, "
+    print(f"\n[fault] CDC, {case}: {load.done} statements, {load.outages} database outage(s) seen by the workload, "
           f"recovered in {', '.join(f'{r:.0f}s' for r in recoveries)}; duplicated changes {dupes}")
     for r in results:
         print("  " + r.summary())
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (ARTIFACTS / "faults.jsonl").open("a") as fh:
+        fh.write(json.dumps({
+            "case": f"CDC: {case}", "scale": os.environ.get("KAPPA_CHAOS", "bounded"),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "statements": load.done, "outages": load.outages,
+            "duplicated_changes": dupes, "recovery_s": [round(r, 1) for r in recoveries],
+            "tables": {r.table: {"source_rows": r.source_rows, "iceberg_rows": r.lake_rows, "missing": r.missing,
+                                 "extra": r.extra, "stale": r.stale} for r in results}}) + "\n")
     for r in results:
         assert r.equal, f"{r.summary()}; {r.examples}"
     assert dupes == 0

@@ -31,6 +31,7 @@ NOT_RUN = {
     "kappa sql": "an interactive Trino CLI session",
     "kappa replay transactions --from earliest --yes": "a cut-over (test_replay.py)",
     "kappa replay rollback": "a rollback (test_replay.py)",
+    "kappa replay ecommerce_orders --from earliest --yes": "a cut-over of a CDC table (test_cdc.py)",
     "kappa backfill": "a backfill (test_backfill.py)",
     "kappa bench": "the benchmark (make bench)",
     "kappa query 'SELECT user_id, action, session_id": "the column of the evolution walk-through's version 2, "
