@@ -16,7 +16,7 @@ import pytest
 from kappa import query, replay
 from kappa.cdc import compare, connect, maintenance, source, workload
 from kappa.context import Context
-from kappa.jobs import live_tables
+from kappa.jobs import live_tables, start_job
 from kappa.kafka_acl import PRODUCER
 from kappa.producer import produce
 from lakehouse.pipeline import Pipeline
@@ -35,6 +35,9 @@ def pipelines(ctx: Context) -> list[Pipeline]:
 
 
 def connector_running(ctx: Context) -> None:
+    """The three CDC jobs started (a test stack starts no job by itself) and the connector running."""
+    for name in CAPTURED:
+        start_job(ctx, name)
     api = connect.client(ctx)
     wait_for(lambda: connect.running(api.status(ctx.settings.cdc.connector)), timeout_s=120,
              what="the Debezium connector to run")
