@@ -107,7 +107,7 @@ def compact_(ctx: typer.Context,
 
 @app.command("verify")
 def verify(ctx: typer.Context,
-           wait_s: int = typer.Option(60, "--wait", min=0, help="seconds to let in-flight changes land")) -> None:
+           wait_s: int = typer.Option(300, "--wait", min=0, help="seconds to let in-flight changes land")) -> None:
     """Compare every captured table with its Iceberg table row for row (as Dagster's check does)."""
     settings: KappaSettings = ctx.obj
     kctx = build_context(settings)
