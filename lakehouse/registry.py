@@ -76,6 +76,11 @@ class Registry:
         raise KeyError(f"unknown pipeline {name!r}; known: {', '.join(self.names)}")
 
     @property
+    def captured(self) -> tuple[Pipeline, ...]:
+        """The live pipelines that mirror a database table (change data capture)."""
+        return tuple(p for p in self.live if p.source is not None)
+
+    @property
     def topics(self) -> dict[str, Topic]:
         """The live pipelines' topics by name (several pipelines may read one topic)."""
         return {p.topic.name: p.topic for p in self.live}

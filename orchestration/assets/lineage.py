@@ -55,7 +55,7 @@ def lineage_specs(settings: KappaSettings) -> list[dg.AssetSpec]:
                           description=f"Kafka topic {t} ({c.partitions} partitions)",
                           metadata=topic_metadata(settings, t))
              for t, c in settings.data_topics.items()]
-    captured = {p.topic.name: p for p in settings.pipelines.live if p.source is not None}
+    captured = {p.topic.name: p for p in settings.pipelines.captured}
     for i, spec in enumerate(specs):
         p = next((p for t, p in captured.items() if topic_key(t) == spec.key), None)
         if p is not None:

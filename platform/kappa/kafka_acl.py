@@ -94,7 +94,7 @@ def grants(settings: KappaSettings) -> list[Grant]:
     out += _each(TERRAFORM, "topic", ["*"], ("CREATE", "DELETE", "ALTER", "ALTER_CONFIGS", "DESCRIBE",
                                              "DESCRIBE_CONFIGS"))
     out += _each(TERRAFORM, "cluster", [CLUSTER], ("DESCRIBE", "DESCRIBE_CONFIGS"))
-    captured = sorted(p.topic.name for p in settings.pipelines.live if p.source is not None)
+    captured = sorted(p.topic.name for p in settings.pipelines.captured)
     out += _each(CONNECT, "topic", captured, ("WRITE", "DESCRIBE"))
     out += _each(CONNECT, "topic", [CONNECT_PREFIX], ("READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"), prefixed=True)
     out += _each(CONNECT, "group", [CONNECT_PREFIX], ("READ", "DESCRIBE"), prefixed=True)

@@ -428,7 +428,7 @@ def accounting(ctx: Context, tables: dict[str, str], topic: str,
     rows = query.run(ctx.settings, sql, [topic] * len(ROUTES) + bound_params, user="pipeline").rows
     seen = {r[0]: (r[1], r[2]) for r in rows}
     # A topic written in transactions has offsets that hold no record (commit markers): count its records.
-    transactional = any(p.topic.name == topic and p.source is not None for p in ctx.settings.pipelines.live)
+    transactional = any(p.topic.name == topic for p in ctx.settings.pipelines.captured)
     expected = (committed_records(ctx.kafka(), topic, offsets) if transactional
                 else {p: hi - lo for p, (lo, hi) in offsets.items()})
     failures = []

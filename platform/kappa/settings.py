@@ -339,7 +339,7 @@ class KappaSettings(BaseSettings):
     @property
     def cdc_database(self) -> str:
         """The captured tables' database (one, declared by the CDC pipelines; the registry checks)."""
-        return next((p.source.database for p in self.pipelines.live if p.source is not None), "cdc")
+        return next((p.source.database for p in self.pipelines.captured if p.source is not None), "cdc")
 
     @property
     def connect_url(self) -> str:

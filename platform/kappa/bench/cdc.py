@@ -30,7 +30,7 @@ QUERY = "SELECT status, count(*), sum(total), max(updated_at) FROM {table} GROUP
 
 
 def _captured(ctx: Context) -> list[str]:
-    names = [p.name for p in ctx.settings.pipelines.live if p.source is not None]
+    names = [p.name for p in ctx.settings.pipelines.captured]
     if not names:
         raise KappaError("no change-data-capture pipeline is declared")
     return names
@@ -44,13 +44,8 @@ def _visible_changes(ctx: Context, since_ms: int) -> int:
     return int(query.run(ctx.settings, f"SELECT sum(n) FROM ({parts})").rows[0][0] or 0)
 
 
-def throughput(ctx: Context, changes: int, seed: int, progress: Progress, timeout_s: float = 900) -> dict[str, Any]:
-    since_ms = int(time.time() * 1000) - 1000
-    started = time.monotonic()
-    with source.owner_connection(ctx) as conn:
-        counts = workload.run(conn, changes=changes, seed=seed, batch=500)
-    loaded_s = time.monotonic() - started
-    expected = counts.statements + counts.cascaded  # a customer's delete also deletes its orders
+def _wait_visible(ctx: Context, since_ms: int, expected: int, timeout_s: float) -> None:
+    """Until the change logs hold `expected` changes committed since `since_ms` (polled each second)."""
     deadline = time.monotonic() + timeout_s
     seen = 0
     while seen < expected:
@@ -58,6 +53,16 @@ def throughput(ctx: Context, changes: int, seed: int, progress: Progress, timeou
             raise KappaError(f"only {seen} of {expected} changes visible after {timeout_s:.0f}s")
         time.sleep(1)
         seen = _visible_changes(ctx, since_ms)
+
+
+def throughput(ctx: Context, changes: int, seed: int, progress: Progress, timeout_s: float = 900) -> dict[str, Any]:
+    since_ms = int(time.time() * 1000) - 1000
+    started = time.monotonic()
+    with source.owner_connection(ctx) as conn:
+        counts = workload.run(conn, changes=changes, seed=seed, batch=500)
+    loaded_s = time.monotonic() - started
+    expected = counts.statements + counts.cascaded  # a customer's delete also deletes its orders
+    _wait_visible(ctx, since_ms, expected, timeout_s)
     visible_s = time.monotonic() - started
     out = {"changes": expected, "statements": counts.statements, "source_changes_per_s": round(expected / loaded_s),
            "visible_changes_per_s": round(expected / visible_s), "load_s": round(loaded_s, 1),
@@ -79,13 +84,7 @@ def bulk(ctx: Context, rounds: int, progress: Progress, timeout_s: float = 900) 
             changes += cur.rowcount
             conn.commit()
     loaded_s = time.monotonic() - started
-    deadline = time.monotonic() + timeout_s
-    seen = 0
-    while seen < changes:
-        if time.monotonic() > deadline:
-            raise KappaError(f"only {seen} of {changes} bulk changes visible after {timeout_s:.0f}s")
-        time.sleep(1)
-        seen = _visible_changes(ctx, since_ms)
+    _wait_visible(ctx, since_ms, changes, timeout_s)
     visible_s = time.monotonic() - started
     out = {"changes": changes, "rounds": rounds, "load_s": round(loaded_s, 1), "visible_s": round(visible_s, 1),
            "visible_changes_per_s": round(changes / visible_s)}

@@ -231,7 +231,7 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
         ctx, count=pipeline_events or int(p["pipeline_events"]), seed=seed, run_id=run_id,
         repeats=int(p["pipeline_repeats"]), live_rate=live_rate, live_s=int(p["live_s"]), progress=progress,
         compare_jobs=compare_jobs, only=only_pipelines)
-    if any(p.source is not None for p in ctx.settings.pipelines.live) and not only_pipelines:
+    if ctx.settings.pipelines.captured and not only_pipelines:
         result.cdc = cdc.measure(ctx, changes=int(p["cdc_changes"]), seed=seed, progress=progress)
     for job, r in result.pipelines["jobs"].items():
         result.ratios[f"pipeline_{job}_vs_q0_iceberg"] = r["vs_q0"]

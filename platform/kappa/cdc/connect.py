@@ -124,7 +124,7 @@ def apply(ctx: Context) -> bool:
     """Create or update the connector to the rendered config, or restart it when it failed; True when
     it did either."""
     name = ctx.settings.cdc.connector
-    if not any(p.source is not None for p in ctx.settings.pipelines.live):
+    if not ctx.settings.pipelines.captured:
         return False
     api = client(ctx)
     wanted = connector_config(ctx)

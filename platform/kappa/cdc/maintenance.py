@@ -48,7 +48,7 @@ def files(ctx: Context, table: str) -> Files:
 
 def upsert_tables(ctx: Context) -> list[str]:
     """The live version's current-state table of every CDC pipeline."""
-    return [live_tables(ctx.settings, p.name)["current"] for p in ctx.settings.pipelines.live if p.source is not None]
+    return [live_tables(ctx.settings, p.name)["current"] for p in ctx.settings.pipelines.captured]
 
 
 def compact(ctx: Context, table: str, *, force: bool = False) -> Compaction:

@@ -68,3 +68,10 @@ def _tighten(path: Path, mode: int) -> int:
         return 1
     except FileNotFoundError:
         return 0
+
+
+def write_private(path: Path, text: str) -> None:
+    """A file only its owner can read, created so from the start (it holds a secret)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)

@@ -18,16 +18,11 @@ from kappa.cdc import connect, source
 from kappa.cdc.connect import SOURCE_SECRETS_FILE, USER, worker_dir
 from kappa.context import Context
 from kappa.kafka_acl import CONNECT, CONNECT_PREFIX
+from kappa.runtime.private import write_private
 from kappa.runtime.process import ProcessSpec
 from kappa.services.kafka import LOG4J2
 
 JAAS_APP = "KafkaConnect"  # the login context the basic-auth extension reads
-
-
-def _private(path: os.PathLike[str] | str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
 
 
 def _escape(value: str) -> str:
@@ -92,13 +87,13 @@ class KafkaConnect:
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
-        _private(self.dir / "worker.properties",
+        write_private(self.dir / "worker.properties",
                  "".join(f"{k}={_escape(v)}\n" for k, v in self.worker_properties().items()))
-        _private(self.dir / "rest-users.properties", f"{USER}={_escape(self.ctx.secrets.connect_password)}\n")
-        _private(self.dir / "rest-jaas.conf",
+        write_private(self.dir / "rest-users.properties", f"{USER}={_escape(self.ctx.secrets.connect_password)}\n")
+        write_private(self.dir / "rest-jaas.conf",
                  f'{JAAS_APP} {{\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule '
                  f'required\n  file="{self.dir / "rest-users.properties"}";\n}};\n')
-        _private(self.dir / SOURCE_SECRETS_FILE, f"password={_escape(self.ctx.secrets.cdc_capture_password)}\n")
+        write_private(self.dir / SOURCE_SECRETS_FILE, f"password={_escape(self.ctx.secrets.cdc_capture_password)}\n")
         (self.dir / "log4j2.properties").write_text(LOG4J2)
 
     def spec(self) -> ProcessSpec:
