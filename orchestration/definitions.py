@@ -11,7 +11,7 @@ from orchestration.assets.lineage import lineage_specs
 from orchestration.backfill.jobs import backfill_jobs
 from orchestration.checks.asset_checks import accounting_checks, quality_checks, source_equality_checks
 from orchestration.health.sensors import sensors
-from orchestration.maintenance.tables import maintenance_jobs
+from orchestration.maintenance.tables import maintenance_jobs, schedule_status
 from orchestration.resources import Platform
 
 
@@ -24,7 +24,7 @@ def build(platform: Platform) -> dg.Definitions:
         asset_checks=checks,
         jobs=[checks_job, *backfill_jobs(platform), *maintenance],
         schedules=[dg.ScheduleDefinition(job=checks_job, cron_schedule="*/15 * * * *",
-                                         default_status=dg.DefaultScheduleStatus.RUNNING),
+                                         default_status=schedule_status(platform.settings)),
                    *maintenance_schedules],
         sensors=sensors(platform),
     )

@@ -12,6 +12,7 @@ from kappa import query
 from kappa.catalog import catalog
 from kappa.cdc import maintenance as cdc_maintenance
 from kappa.jobs import JobStore
+from kappa.settings import KappaSettings
 from lakehouse.sql import qualified
 from orchestration.assets.lineage import streaming_tables
 from orchestration.resources import Platform
@@ -39,6 +40,11 @@ def retention_keeping_flink_snapshot(platform: Platform, table: str) -> int:
         newest = max(s.timestamp_ms for s in flink)
         keep_s = max(keep_s, math.ceil(time.time() - newest / 1000) + 60)
     return keep_s
+
+
+def schedule_status(settings: KappaSettings) -> dg.DefaultScheduleStatus:
+    """Every schedule starts running unless the settings say otherwise ([dagster] schedules)."""
+    return dg.DefaultScheduleStatus.RUNNING if settings.dagster.schedules else dg.DefaultScheduleStatus.STOPPED
 
 
 def maintenance_jobs(platform: Platform) -> tuple[list[dg.JobDefinition], list[dg.ScheduleDefinition]]:
@@ -93,11 +99,12 @@ def maintenance_jobs(platform: Platform) -> tuple[list[dg.JobDefinition], list[d
         remove_orphan_files()
 
     jobs = [compact_job, expire_job, orphans_job, compact_upserts_job]
+    status = schedule_status(s)
     schedules = [
-        dg.ScheduleDefinition(job=jobs[0], cron_schedule="17 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING),
-        dg.ScheduleDefinition(job=jobs[1], cron_schedule="37 3 * * *", default_status=dg.DefaultScheduleStatus.RUNNING),
-        dg.ScheduleDefinition(job=jobs[2], cron_schedule="47 4 * * 0", default_status=dg.DefaultScheduleStatus.RUNNING),
+        dg.ScheduleDefinition(job=jobs[0], cron_schedule="17 * * * *", default_status=status),
+        dg.ScheduleDefinition(job=jobs[1], cron_schedule="37 3 * * *", default_status=status),
+        dg.ScheduleDefinition(job=jobs[2], cron_schedule="47 4 * * 0", default_status=status),
         dg.ScheduleDefinition(job=jobs[3], cron_schedule=f"*/{s.operations.upsert_compact_every_min} * * * *",
-                              default_status=dg.DefaultScheduleStatus.RUNNING),
+                              default_status=status),
     ]
     return jobs, schedules

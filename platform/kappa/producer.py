@@ -35,6 +35,7 @@ def produce(
     collect: bool = False,
     prime: bool = True,
     on_progress: Callable[[int], None] = lambda _n: None,
+    flush_timeout_s: float = 60.0,
 ) -> tuple[int, list[Delivered]]:
     """Send events (rate <= 0 means as fast as possible). Returns (count, deliveries if collect).
 
@@ -42,7 +43,8 @@ def produce(
     pauses briefly before the rest. A Flink source marks a partition idle after a quiet spell and
     ignores it for the watermark; in a burst after a lull the first partition read could otherwise
     push the watermark past the events still waiting in the others, making them late. Priming
-    wakes every partition first; the events and their order are unchanged.
+    wakes every partition first; the events and their order are unchanged. After the last event
+    it waits up to `flush_timeout_s` for the broker's acknowledgements.
     """
     producer = kafka_clients.producer(kafka)
     delivered: list[Delivered] = []
@@ -92,12 +94,12 @@ def produce(
             on_progress(sent)
         if errors:
             break
-    remaining = producer.flush(60)
+    remaining = producer.flush(flush_timeout_s)
     on_progress(sent)
     if errors:
         raise KappaError(f"Kafka rejected events on {topic}: {errors[0]} ({len(errors)} failures)")
     if remaining:
-        raise KappaError(f"{remaining} events to {topic} were not acknowledged within 60s; "
+        raise KappaError(f"{remaining} events to {topic} were not acknowledged within {flush_timeout_s:.0f}s; "
                          f"is Kafka up at {kafka.bootstrap}?")
     return sent, delivered
 

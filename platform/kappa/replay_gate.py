@@ -302,11 +302,12 @@ def lateness_explained(late: _Lateness, out_of_orderness_s: int, refused: bool) 
 def run_gate(ctx: Context, pipeline: Pipeline, live_tables: dict[str, str], new_tables: dict[str, str],
              live_params: dict[str, Any], new_params: dict[str, Any], closed_ms: int | None,
              offsets: dict[int, tuple[int, int]], topic: str, *, live_ends: dict[int, int] | None = None,
-             accept_coverage: bool = False) -> GateResult:
+             accept_coverage: bool = False, coverage_waived_for: str = "") -> GateResult:
     """`offsets`: per partition, the [start, end) offsets the replay has committed; `live_ends`: how
     far the live version has committed (`routed_ends`; None: all of `offsets`), so that only offsets
     both have are compared; `closed_ms`: the event time up to which both versions have fired and
-    committed every window."""
+    committed every window; `coverage_waived_for`: why a coverage below the threshold does not refuse
+    (a stronger comparison replaces it)."""
     min_coverage = ctx.settings.operations.replay_min_coverage
     result = GateResult(passed=True, min_coverage=min_coverage)
     changed = sorted(k for k in set(live_params) | set(new_params) if live_params.get(k) != new_params.get(k))
@@ -385,7 +386,9 @@ def run_gate(ctx: Context, pipeline: Pipeline, live_tables: dict[str, str], new_
                "versions yet")
         figure = (f"coverage {percent(coverage.share)} is below operations.replay_min_coverage "
                   f"{percent(min_coverage)}: {why}")
-        if accept_coverage:
+        if coverage_waived_for:
+            result.lines.append(f"waived   {figure}; {coverage_waived_for}")
+        elif accept_coverage:
             result.lines.append(f"accepted {figure}")
             result.accepted_coverage = True
         else:

@@ -129,8 +129,14 @@ class FlinkSettings(_Section):
     task_slots: int = Field(8, ge=1)
     parallelism: int = Field(1, ge=1, description="per job; the default jobs share 2 cores")
     checkpoint_interval_s: int = Field(10, ge=1)
-    restart_attempts: int = Field(10, ge=0)
-    restart_delay_s: int = Field(5, ge=0)
+    # Exponential back-off from 1 s up to this cap, reset by a stable spell: a job rides out a dead
+    # TaskManager however often it dies (a fixed count of attempts is spent over a job's life: three
+    # TaskManager kills in ten minutes once left every job FAILED until the next `kappa up`).
+    restart_max_backoff_s: int = Field(10, ge=1, description="the longest wait between a failed job's restarts")
+    restart_attempts: int = Field(100, ge=1, description="restarts in a row, without a stable spell between, "
+                                  "before a job is left FAILED (a job that cannot run at all)")
+    restart_reset_after_min: int = Field(10, ge=1, description="running this long without failing resets "
+                                         "the back-off and the count")
 
 
 class TrinoSettings(_Section):
@@ -144,6 +150,8 @@ class DagsterSettings(_Section):
     port: int = Field(3000, description="the UI through the gateway: HTTPS with a password (Dagster itself "
                       "serves on a socket in the state directory)")
     enabled: bool = Field(True, description="start the Dagster UI and daemon with `kappa up`")
+    schedules: bool = Field(True, description="the checks and maintenance schedules start running (off: they are "
+                            "defined but stopped, an operator starts them in the UI)")
 
 
 class RegistrySettings(_Section):

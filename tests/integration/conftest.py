@@ -64,7 +64,9 @@ def settings() -> KappaSettings:
         postgres={"port": free_port()},
         flink={"rest_port": free_port(), "ui_port": free_port(), "rpc_port": free_port(), "checkpoint_interval_s": 3},
         trino={"port": free_port(), "https_port": free_port()},
-        dagster={"port": free_port()},
+        # The tests run Dagster's jobs themselves; the schedules (checks every 15 min, maintenance)
+        # would only compete for the 2 cores with them.
+        dagster={"port": free_port(), "schedules": False},
         cdc={"connect_port": free_port()},
         # The tests move event time hours past the wall clock (each starts after what the jobs have
         # seen, so nothing of it is late), which the default guard would quarantine; the guard has its

@@ -161,7 +161,7 @@ def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, 
     def producer() -> None:
         try:
             _, run.delivered = produce(ctx.kafka(), topic_of(ctx, "transactions"), stream,
-                                       rate=sc.rate, collect=True)
+                                       rate=sc.rate, collect=True, flush_timeout_s=300)
         except Exception as exc:  # reported below, with the fault's own outcome
             outcome["error"] = exc
 

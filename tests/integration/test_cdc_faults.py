@@ -24,9 +24,10 @@ from kappa.errors import KappaError
 from kappa.jobs import live_tables
 from tests.integration.conftest import trino_rows
 from tests.integration.faults import ARTIFACTS, bring_back, kill9, scale, stop_cleanly
-from tests.integration.test_cdc import connector_running, pipelines
+from tests.integration.test_cdc import cdc_jobs_stopped_afterwards, connector_running, pipelines
 
 pytestmark = pytest.mark.fault
+__all__ = ["cdc_jobs_stopped_afterwards"]  # the fixture, imported to apply to this module too
 
 
 def changes(full: bool) -> tuple[int, float]:

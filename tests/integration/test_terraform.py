@@ -85,5 +85,7 @@ def test_destroy_would_delete_only_what_terraform_created(ctx: Context) -> None:
         "module.catalog.postgresql_role.owner", "module.catalog.postgresql_database.this",
         "module.dagster_storage.postgresql_role.owner", "module.dagster_storage.postgresql_database.this",
         "module.registry_storage.postgresql_role.owner", "module.registry_storage.postgresql_database.this",
+        "module.cdc_source.postgresql_role.owner", "module.cdc_source.postgresql_database.this",
+        "postgresql_role.cdc_capture",
         "module.warehouse.terraform_data.warehouse",
     }, text

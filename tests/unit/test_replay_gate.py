@@ -124,6 +124,12 @@ def test_a_replay_that_compared_a_sliver_is_refused_with_its_figure(ctx: Context
     assert any(line.startswith("accepted coverage 50.00%") for line in accepted.lines)
     assert accepted.as_dict()["coverage"]["accepted"] is True
 
+    # a stronger comparison (a mirrored table against its source) replaces the figure: not a user's acceptance
+    waived = _gate(ctx, coverage_waived_for="compared with its source instead")
+    assert waived.passed and not waived.accepted_coverage
+    assert any(line.startswith("waived   coverage 50.00%") and line.endswith("compared with its source instead")
+               for line in waived.lines), waived.lines
+
 
 def test_a_clean_replay_compares_everything(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(query, "run", FakeTrino(live_only_late=0, total=100_000))

@@ -63,9 +63,13 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         # Notice a dead TaskManager in seconds rather than the default 50 s, so jobs recover quickly.
         "heartbeat.interval": 2000,
         "heartbeat.timeout": 12000,
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": f.restart_attempts,
-        "restart-strategy.fixed-delay.delay": f"{f.restart_delay_s}s",
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": "1s",
+        "restart-strategy.exponential-delay.backoff-multiplier": 1.5,
+        "restart-strategy.exponential-delay.max-backoff": f"{f.restart_max_backoff_s}s",
+        "restart-strategy.exponential-delay.reset-backoff-threshold": f"{f.restart_reset_after_min}min",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff": f.restart_attempts,
+        "restart-strategy.exponential-delay.jitter-factor": 0.1,
         "table.local-time-zone": "UTC",
         # Flame graphs in the Web UI and for `kappa bench` (sampled only when asked for).
         "rest.flamegraph.enabled": "true",

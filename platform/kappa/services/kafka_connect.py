@@ -64,6 +64,10 @@ class KafkaConnect:
             # Source offsets (the LSN Debezium confirmed) are committed every second: after a crash the
             # connector re-reads at most that much, and the jobs' upserts make a re-read harmless.
             "offset.flush.interval.ms": "1000",
+            # A worker that died comes back as a new group member; its connector and tasks wait this
+            # long for the old member to return before they are assigned again (Kafka's default, 5 min,
+            # suits a fleet of workers: a restarted single worker would capture nothing for 5 min).
+            "scheduled.rebalance.max.delay.ms": "5000",
             "listeners": f"http://{s.host}:{s.cdc.connect_port}",
             "rest.advertised.host.name": s.host,
             "rest.advertised.port": str(s.cdc.connect_port),
