@@ -65,11 +65,11 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         "heartbeat.timeout": 12000,
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1s",
-        "restart-strategy.exponential-delay.backoff-multiplier": 1.5,
+        "restart-strategy.exponential-delay.backoff-multiplier": "1.5",
         "restart-strategy.exponential-delay.max-backoff": f"{f.restart_max_backoff_s}s",
         "restart-strategy.exponential-delay.reset-backoff-threshold": f"{f.restart_reset_after_min}min",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": f.restart_attempts,
-        "restart-strategy.exponential-delay.jitter-factor": 0.1,
+        "restart-strategy.exponential-delay.jitter-factor": "0.1",
         "table.local-time-zone": "UTC",
         # Flame graphs in the Web UI and for `kappa bench` (sampled only when asked for).
         "rest.flamegraph.enabled": "true",
