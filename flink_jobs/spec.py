@@ -105,6 +105,8 @@ class JobSpec:
     source: str = "kafka"  # or "file": a CSV of payloads and Kafka metadata, for local tests
     source_path: str = ""
     registry_socket: str = ""  # the schema registry's socket: writer schemas of a confluent-avro topic
+    # A pipeline written in SQL: {"stream": name, "views": [[name, query]], "outputs": [[view, [[column, type]]]]}
+    sql: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pipeline_name(self) -> str:
@@ -124,7 +126,7 @@ class JobSpec:
             checkpoint_interval_s=int(data["checkpoint_interval_s"]), parallelism=int(data["parallelism"]),
             alerts_topic=str(data.get("alerts_topic", "")),
             source=str(data.get("source", "kafka")), source_path=str(data.get("source_path", "")),
-            registry_socket=str(data.get("registry_socket", "")),
+            registry_socket=str(data.get("registry_socket", "")), sql=dict(data.get("sql", {})),
         )
 
     @classmethod

@@ -283,6 +283,21 @@ class SourceTable:
         raise KeyError(f"{self.schema}.{self.name} has no column {name!r}")
 
 
+# --- SQL pipelines ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SqlQuery:
+    """A pipeline written in SQL (lakehouse/sql_pipelines.py): its views, in order, and which of them
+    are written to which table (by role, which is the view's name)."""
+
+    path: str  # the .sql file
+    stream: str  # the name the SQL reads the topic's valid, on-time events by
+    views: tuple[tuple[str, str], ...]  # (view, SELECT ...) with ${setting} placeholders
+    outputs: tuple[tuple[str, str], ...]  # (role = view, table name)
+    digest: str  # of the SQL and the contract the columns were planned against
+
+
 # --- the declaration ----------------------------------------------------------------------------
 
 
@@ -299,6 +314,7 @@ class Pipeline:
     daily: tuple[Daily, ...] = ()
     live: bool = True  # False: run only by `kappa bench` (never started, no views, no Dagster assets)
     source: SourceTable | None = None  # a change-data-capture pipeline: the database table it mirrors
+    sql: SqlQuery | None = None  # a pipeline written in SQL: its query (the module runs every such pipeline)
 
     def table(self, role: str) -> Table:
         for t in self.written:

@@ -39,3 +39,16 @@ def apply_views(ctx: Context) -> list[str]:
     for p in ctx.settings.pipelines.live:
         applied += apply_job_views(ctx, p, store.get(p.name).version)
     return applied
+
+
+def drop_pipeline_tables(ctx: Context, pipeline: Pipeline, tables: list[str]) -> list[str]:
+    """Drop a pipeline's analytics views, then `tables` (its own, of any version), through Trino."""
+    s = ctx.settings
+    dropped = []
+    for t in pipeline.published:
+        query.run_idempotent(s, f"DROP VIEW IF EXISTS {qualified(TRINO_CATALOG, s.jobs.views_namespace, t.name)}")
+        dropped.append(f"{s.jobs.views_namespace}.{t.name}")
+    for name in tables:
+        query.run_idempotent(s, f"DROP TABLE IF EXISTS {qualified(TRINO_CATALOG, s.jobs.namespace, name)}")
+        dropped.append(f"{s.jobs.namespace}.{name}")
+    return dropped

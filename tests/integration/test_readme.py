@@ -33,6 +33,9 @@ NOT_RUN = {
     "kappa replay rollback": "a rollback (test_replay.py)",
     "kappa replay ecommerce_orders --from earliest --yes": "a cut-over of a CDC table (test_cdc.py)",
     "kappa backfill": "a backfill (test_backfill.py)",
+    "kappa pipeline deploy": "starts a job (test_sql_pipeline.py deploys it through the CLI)",
+    "kappa pipeline new": "writes files into the repository (tests/unit/test_sql_pipelines.py, in a temporary folder)",
+    "kappa pipeline drop": "stops the job (test_sql_pipeline.py)",
     "kappa bench": "the benchmark (make bench)",
     "kappa query 'SELECT user_id, action, session_id": "the column of the evolution walk-through's version 2, "
                                                         "which the repository does not have (test_schema_evolution.py)",

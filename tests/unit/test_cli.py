@@ -28,6 +28,10 @@ def kappa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (("logs", "no-such-service"), "no log 'no-such-service'"),
         (("kafka-client", "mallory"), "no Kafka principal 'mallory'"),
         (("--config", "/nonexistent/kappa.toml", "status"), "does not exist"),
+        (("pipeline", "new", "Bad-Name", "--topic", "transactions"), "lower case letters, digits and underscores"),
+        (("pipeline", "new", "mine", "--topic", "nope"), "unknown topic 'nope'"),
+        (("pipeline", "validate", "nope"), "no SQL pipeline 'nope'"),
+        (("pipeline", "deploy", "transactions"), "a built-in pipeline: kappa jobs start transactions"),
     ],
 )
 def test_bad_arguments(args: tuple[str, ...], needle: str, tmp_path: Path) -> None:

@@ -37,10 +37,12 @@ REGISTRY = default_registry()
 
 def test_every_module_in_lakehouse_pipelines_is_a_pipeline() -> None:
     captured = {"ecommerce_customers", "ecommerce_products", "ecommerce_orders"}
+    in_sql = {"suspicious_sql"}  # lakehouse/pipelines/suspicious_sql.toml and .sql
     assert set(REGISTRY.names) == {"transactions", "user_activity", "iot_sensors", "user_events_avro", "nexmark",
-                                   *captured}
+                                   *captured, *in_sql}
     assert {p.name for p in REGISTRY.live} == {"transactions", "user_activity", "iot_sensors", "user_events_avro",
-                                               *captured}
+                                               *captured, *in_sql}
+    assert {p.name for p in REGISTRY.live if p.sql is not None} == in_sql and not REGISTRY.left_out
     assert {p.name for p in REGISTRY.live if p.source is not None} == captured
     assert set(REGISTRY.scenarios) == {"transactions", "user-events", "iot-sensors", "user-events-avro"}
     pipeline, table = REGISTRY.owner("fraud_alerts")

@@ -16,6 +16,7 @@ from kappa.cli import (
     demo,
     infra_cmds,
     jobs_cmds,
+    pipeline_cmds,
     replay_cmds,
     schema_cmds,
     stack_cmds,
@@ -47,6 +48,7 @@ app.add_typer(jobs_cmds.app, name="jobs")
 app.add_typer(infra_cmds.app, name="infra")
 app.add_typer(schema_cmds.app, name="schema")
 app.add_typer(cdc_cmds.app, name="cdc")
+app.add_typer(pipeline_cmds.app, name="pipeline")
 app.command("demo")(demo.demo)
 app.command("replay")(replay_cmds.replay)
 app.command("backfill")(backfill_cmds.backfill)

@@ -38,6 +38,10 @@ def start_job(ctx: Context, name: str, *, fresh: bool = False) -> str:
     # Without a savepoint or checkpoint: `fresh` reads the topic from the start; otherwise the job's
     # consumer group resumes where it committed (a group that never committed starts at the earliest).
     spec = render_spec(ctx, job, record.version, startup_mode="earliest-offset" if fresh else "group-offsets")
+    started_with = store.spec(name, record.version).get("sql")
+    if started_with and started_with != spec["sql"]:
+        raise KappaError(f"the query of {name} (or a setting it uses) changed since v{record.version} started; a "
+                         f"version never changes its query: `kappa pipeline deploy {name}` runs it as a new version")
     job_id = submit(ctx, job, spec, savepoint=savepoint)
     record.job_id, record.submitted_at, record.desired = job_id, time.time(), "running"
     store.put(record)

@@ -12,6 +12,7 @@ from kappa.kafka_acl import job_principal
 from kappa.provisioned import outputs as provisioned_outputs
 from lakehouse.cdc import job_contract
 from lakehouse.contracts import contract
+from lakehouse.sql_pipelines import job_sql
 
 
 def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: str = "earliest-offset",
@@ -44,4 +45,5 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
         "parallelism": 1 if kafka_extra.get("bounded_mode") else job.parallelism,
         "alerts_topic": s.jobs.alerts_topic,
         "registry_socket": str(s.registry_socket),
+        "sql": job_sql(job.pipeline, job.params),
     }

@@ -1,0 +1,214 @@
+"""Pipelines written in SQL: `lakehouse/pipelines/<name>.sql` plus its declaration `<name>.toml`.
+
+The SQL file holds `CREATE VIEW name AS SELECT ...` statements in Flink SQL (windows, `HAVING`,
+`MATCH_RECOGNIZE`, joins). It reads the declared topic by the topic's name with `-` and `.` as `_`
+(`transactions`, `user_events`): the events its contract accepted and the watermark had not passed.
+Malformed and late events are routed before the SQL sees them, as for every pipeline. `${name}` is
+replaced by the setting `name` (`[settings]` in the declaration, overridable in `[jobs.<name>]`).
+
+The declaration names the topic, and for each view written to Iceberg: its table, keys, day
+partition and gate measures. The columns come from the query itself: `kappa pipeline plan NAME`
+plans the SQL on Flink and records each view's schema in `<name>.schema.json` beside it, with a
+digest of the SQL and the contract it was planned against; the registry refuses a pipeline whose
+SQL or contract changed since (run `kappa pipeline plan` again).
+
+Nothing here imports an engine: the planning itself runs in Flink's environment (flink_jobs/sql_plan.py).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import create_model
+
+from lakehouse.contracts import contract
+from lakehouse.pipeline import (
+    Between,
+    Checks,
+    ContractFields,
+    Expectation,
+    Gate,
+    NotNull,
+    Pipeline,
+    PipelineSettings,
+    SqlQuery,
+    Table,
+    Topic,
+    Unique,
+    raw,
+)
+from lakehouse.sql_text import SqlPipelineError, digest, stream_name, substitute, views
+
+MODULE = "flink_jobs.sql_pipeline"  # the one Flink module that runs every SQL pipeline
+_DECLARATION_KEYS = {"description", "topic", "autostart", "settings", "tables"}
+_TABLE_KEYS = {"view", "keys", "day_partition", "gate_time", "measures", "min", "published", "description"}
+
+
+def schema_path(declaration: Path) -> Path:
+    return declaration.with_suffix(".schema.json")
+
+
+def recorded_schema(declaration: Path) -> dict[str, Any] | None:
+    path = schema_path(declaration)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A SQL pipeline as declared, before its views' columns are known (what planning needs)."""
+
+    name: str
+    declaration: Path
+    sql_file: Path
+    description: str
+    topic: Topic
+    settings: type[PipelineSettings]
+    views: tuple[tuple[str, str, int], ...]  # (view, query, the query's first line in the file)
+    tables: dict[str, dict[str, Any]]
+
+    @property
+    def digest(self) -> str:
+        assert self.topic.contract_version is not None
+        return digest(self.sql_file.read_text(), contract(self.topic.name, self.topic.contract_version))
+
+    def rendered_views(self, params: dict[str, Any] | None = None) -> list[tuple[str, str, int]]:
+        """The views with the settings (defaults, or `params`) substituted."""
+        values = self.settings().params() if params is None else params
+        return [(v, substitute(q, values, f"{self.sql_file.name}, line {line}: "), line) for v, q, line in self.views]
+
+
+def declare(declaration: Path, topics: dict[str, Topic]) -> Draft:
+    """Read a `<name>.toml` and the `<name>.sql` beside it. `topics`: the topics the other pipelines
+    declare, by name."""
+    name = declaration.stem
+    where = f"{declaration.name}: "
+    try:
+        decl = tomllib.loads(declaration.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SqlPipelineError(f"{where}{exc}") from None
+    unknown = set(decl) - _DECLARATION_KEYS
+    if unknown:
+        raise SqlPipelineError(f"{where}unknown keys {', '.join(sorted(unknown))} "
+                               f"(known: {', '.join(sorted(_DECLARATION_KEYS))})")
+    topic_name = str(decl.get("topic", ""))
+    if topic_name not in topics:
+        raise SqlPipelineError(f"{where}topic {topic_name!r} is not declared by any pipeline "
+                               f"(known: {', '.join(sorted(topics))})")
+    topic = topics[topic_name]
+    if topic.contract_version is None:
+        raise SqlPipelineError(f"{where}topic {topic_name} has no contract to parse its events with")
+    sql_file = declaration.with_suffix(".sql")
+    if not sql_file.exists():
+        raise SqlPipelineError(f"{where}{sql_file.name} is missing")
+    tables = {str(k): dict(v) for k, v in dict(decl.get("tables", {})).items()}
+    if not tables:
+        raise SqlPipelineError(f"{where}declare at least one table ([tables.<name>] with the view it stores)")
+    settings = dict(decl.get("settings", {}))
+    query = digest(sql_file.read_text(), contract(topic.name, topic.contract_version))
+    draft = Draft(name, declaration, sql_file, str(decl.get("description", f"{topic.name} -> SQL ({sql_file.name})")),
+                  topic, _settings_model(name, settings, bool(decl.get("autostart", False)), query),
+                  views(sql_file), tables)
+    draft.rendered_views()  # every ${setting} is declared
+    return draft
+
+
+def load(declaration: Path, topics: dict[str, Topic]) -> Pipeline:
+    """The pipeline a `<name>.toml` declares, with the columns `kappa pipeline plan` recorded."""
+    draft = declare(declaration, topics)
+    where = f"{declaration.name}: "
+    schema = recorded_schema(declaration)
+    if schema is None or schema.get("digest") != draft.digest:
+        state = "has not been planned" if schema is None else "changed since it was planned"
+        raise SqlPipelineError(f"{where}{draft.sql_file.name} {state}: run `kappa pipeline plan {draft.name}` "
+                               f"(it records the views' columns in {schema_path(declaration).name})")
+    columns: dict[str, tuple[tuple[str, str], ...]] = {
+        v: tuple((c, t) for c, t in cols) for v, cols in schema["views"].items()}
+    view_names = [v for v, _, _ in draft.views]
+    topic = draft.topic
+    tables = [raw(f"{draft.name}_raw", topic, gate=Gate("event_time", ()), checks=Checks(
+        ("kafka_partition", "kafka_offset"), (NotNull(("event_time",)), Unique(("kafka_partition", "kafka_offset")),
+                                               ContractFields())))]
+    changed_by = (*[f for f in draft.settings.model_fields if f not in PipelineSettings.model_fields],
+                  SqlPipelineSettings.CHANGED_BY_QUERY)
+    tables += [_table(where, table_name, spec, view_names, columns, changed_by)
+               for table_name, spec in draft.tables.items()]
+    return Pipeline(
+        name=draft.name, description=draft.description, topic=topic, module=MODULE, settings=draft.settings,
+        tables=tuple(tables),
+        sql=SqlQuery(str(draft.sql_file), stream_name(topic.name), tuple((v, q) for v, q, _ in draft.views),
+                     tuple((t.role, t.name) for t in tables[1:]), draft.digest),
+    )
+
+
+class SqlPipelineSettings(PipelineSettings):
+    """A SQL pipeline's settings: those its declaration gives, plus `query`, the digest of its SQL,
+    among what the job is given, so that a replay's gate knows the query changed."""
+
+    QUERY: ClassVar[str] = ""
+    # the gate compares a SQL pipeline's tables expecting a difference when `query` changed
+    CHANGED_BY_QUERY: ClassVar[str] = "query"
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), self.CHANGED_BY_QUERY: self.QUERY}
+
+
+def _settings_model(name: str, defaults: dict[str, Any], autostart: bool, query: str) -> type[PipelineSettings]:
+    reserved = set(PipelineSettings.model_fields) & set(defaults)
+    if reserved:
+        raise SqlPipelineError(f"{name}.toml: [settings] {', '.join(sorted(reserved))} belong to every pipeline "
+                               f"(set them in [jobs.{name}] of kappa.toml)")
+    fields: dict[str, Any] = {k: (type(v), v) for k, v in defaults.items()}
+    fields["autostart"] = (bool, autostart)
+    model: type[SqlPipelineSettings] = create_model(  # type: ignore[call-overload]
+        f"{name}_settings", __base__=SqlPipelineSettings, __doc__=f"{name}: a SQL pipeline's settings", **fields)
+    model.QUERY = query
+    return model
+
+
+def _table(where: str, name: str, spec: dict[str, Any], views: list[str],
+           columns: dict[str, tuple[tuple[str, str], ...]], changed_by: tuple[str, ...]) -> Table:
+    unknown = set(spec) - _TABLE_KEYS
+    if unknown:
+        raise SqlPipelineError(f"{where}[tables.{name}]: unknown keys {', '.join(sorted(unknown))} "
+                               f"(known: {', '.join(sorted(_TABLE_KEYS))})")
+    view = str(spec.get("view", name))
+    if view not in views:
+        raise SqlPipelineError(f"{where}[tables.{name}] stores view {view!r}, which the SQL does not create "
+                               f"(it creates: {', '.join(views)})")
+    cols = columns.get(view)
+    if cols is None:
+        raise SqlPipelineError(f"{where}view {view} has no recorded columns: run `kappa pipeline plan`")
+    keys = tuple(spec.get("keys", ()))
+    measures = tuple(spec.get("measures", ()))
+    expectations: list[Expectation] = [NotNull(keys), Unique(keys)] if keys else []
+    expectations += [Between(c, low) for c, low in dict(spec.get("min", {})).items()]
+    time_col = str(spec.get("gate_time", ""))
+    if not time_col:
+        timestamps = [c for c, t in cols if t == "TIMESTAMP"]
+        time_col = "window_end" if "window_end" in timestamps else (timestamps[0] if timestamps else "")
+    return Table(role=view, name=name, columns=cols,
+                 description=str(spec.get("description", f"view {view} of the pipeline's SQL")),
+                 day_partition=spec.get("day_partition"), published=bool(spec.get("published", True)),
+                 gate=Gate(time_col, measures, changed_by), checks=Checks(keys or (cols[0][0],), tuple(expectations)))
+
+
+def declarations(folder: Path) -> list[Path]:
+    """The SQL pipelines' declarations in the pipelines folder."""
+    return sorted(folder.glob("*.toml"))
+
+
+def job_sql(pipeline: Pipeline, params: dict[str, Any]) -> dict[str, Any]:
+    """What a SQL pipeline's job spec carries: its views with the settings substituted, and the
+    columns of each view it writes (empty for a pipeline declared in Python)."""
+    if pipeline.sql is None:
+        return {}
+    q = pipeline.sql
+    return {
+        "stream": q.stream,
+        "views": [[view, substitute(query, params, f"{Path(q.path).name}, view {view}: ")] for view, query in q.views],
+        "outputs": [[role, [list(c) for c in pipeline.table(role).columns]] for role, _ in q.outputs],
+    }

@@ -1,0 +1,147 @@
+"""Pipelines written in SQL, without Flink: the file's statements and views with their lines, settings
+substituted, Flink's types as the lakehouse's, and declarations that load, or are refused or left out
+with the reason. Planning and running the SQL are the Flink tier's (tests/flink/test_sql_pipeline.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kappa.cli import pipeline_cmds
+from kappa.cli.app import app
+from lakehouse.pipeline import Between, NotNull, Unique
+from lakehouse.registry import PIPELINES_DIR, default_registry, python_pipelines
+from lakehouse.sql_pipelines import declare, job_sql, load
+from lakehouse.sql_text import SqlPipelineError, platform_type, statements, substitute, views
+
+pytestmark = pytest.mark.unit
+TOPICS = {p.topic.name: p.topic for p in python_pipelines()}
+
+
+def test_statements_split_at_semicolons_outside_literals_identifiers_and_comments() -> None:
+    text = ("-- a comment; not a statement\n"
+            "CREATE VIEW a AS SELECT ';' AS s, `x;y` FROM t; /* two\n lines; */\n"
+            "\n"
+            "CREATE VIEW b AS\n  SELECT 'it''s' AS q FROM t\n")
+    found = statements(text)
+    assert [(s.line, s.text) for s in found] == [
+        (2, "CREATE VIEW a AS SELECT ';' AS s, `x;y` FROM t"),
+        (5, "CREATE VIEW b AS\n  SELECT 'it''s' AS q FROM t"),
+    ]
+
+
+def test_views_carry_their_querys_first_line_and_anything_else_is_refused(tmp_path: Path) -> None:
+    sql = tmp_path / "p.sql"
+    sql.write_text("-- header\nCREATE VIEW first AS\nSELECT 1 AS one FROM t;\ncreate temporary view second as select 2 "
+                   "AS two FROM t;\n")
+    assert [(v, line) for v, _, line in views(sql)] == [("first", 3), ("second", 4)]
+    sql.write_text("CREATE VIEW ok AS SELECT 1 AS one FROM t;\n\nINSERT INTO x SELECT 1;\n")
+    with pytest.raises(SqlPipelineError, match=r"p.sql, line 3: only `CREATE VIEW name AS SELECT \.\.\.`"):
+        views(sql)
+    sql.write_text("CREATE VIEW v AS SELECT 1 FROM t;\nCREATE VIEW V AS SELECT 2 FROM t;")
+    with pytest.raises(SqlPipelineError, match="line 2: view V is created twice"):
+        views(sql)
+
+
+def test_settings_are_substituted_as_literals_and_an_unknown_one_is_named() -> None:
+    assert substitute("n > ${n} AND s = ${s} AND f = ${f}", {"n": 10, "s": "o'k", "f": 1.5}) == \
+        "n > 10 AND s = 'o''k' AND f = 1.5"
+    with pytest.raises(SqlPipelineError, match=r"\$\{missing\} is not a setting of this pipeline.*known: n"):
+        substitute("${missing}", {"n": 1})
+
+
+@pytest.mark.parametrize(("flink", "lakehouse"), [
+    ("TIMESTAMP(3) *ROWTIME*", "TIMESTAMP"), ("TIMESTAMP_LTZ(3) NOT NULL", "TIMESTAMP"),
+    ("VARCHAR(2147483647)", "STRING"),
+    ("STRING NOT NULL", "STRING"), ("BIGINT NOT NULL", "BIGINT"), ("DECIMAL(38, 2)", "DECIMAL(38, 2)"),
+    ("INT", "INT"), ("SMALLINT", "INT"), ("FLOAT", "DOUBLE"), ("BOOLEAN", "BOOLEAN"),
+])
+def test_flinks_types_map_to_the_lakehouses(flink: str, lakehouse: str) -> None:
+    assert platform_type(flink) == lakehouse
+
+
+def test_a_type_without_a_lakehouse_type_says_to_cast_it() -> None:
+    with pytest.raises(SqlPipelineError, match="ARRAY<INT> has no lakehouse type.*CAST it"):
+        platform_type("ARRAY<INT>")
+
+
+def test_the_seed_example_loads_with_its_tables_checks_and_rendered_sql() -> None:
+    p = default_registry().get("suspicious_sql")
+    assert p.sql is not None and p.module == "flink_jobs.sql_pipeline" and p.topic.name == "transactions"
+    assert p.roles == ("raw", "suspicious_activity")
+    table = p.table("suspicious_activity")
+    assert (table.name, table.day_partition, table.gate.time if table.gate else None) == \
+        ("suspicious_activity_sql", "window_start", "window_end")
+    assert table.columns == (("window_start", "TIMESTAMP"), ("window_end", "TIMESTAMP"), ("user_id", "STRING"),
+                             ("transaction_count", "BIGINT"), ("total_amount", "DECIMAL(18, 2)"))
+    keys = ("window_start", "window_end", "user_id")
+    assert table.checks is not None and set(table.checks.expectations) == {
+        NotNull(keys), Unique(keys), Between("transaction_count", 1)}
+    settings = p.settings()
+    assert not settings.autostart  # a SQL pipeline runs once deployed
+    params = settings.params() | {"count_above": 3}
+    rendered = job_sql(p, params)
+    assert rendered["stream"] == "transactions"
+    assert "HAVING COUNT(*) > 3 OR SUM(amount) > 5000" in rendered["views"][0][1]
+    assert "INTERVAL '5' MINUTE" in rendered["views"][0][1]
+    assert rendered["outputs"] == [["suspicious_activity", [list(c) for c in table.columns]]]
+
+
+def _copy(tmp_path: Path) -> Path:
+    for suffix in (".toml", ".sql", ".schema.json"):
+        shutil.copy(PIPELINES_DIR / f"suspicious_sql{suffix}", tmp_path / f"mine{suffix}")
+    return tmp_path / "mine.toml"
+
+
+def test_a_query_changed_since_it_was_planned_is_refused_until_planned_again(tmp_path: Path) -> None:
+    declaration = _copy(tmp_path)
+    assert load(declaration, TOPICS).name == "mine"
+    sql = declaration.with_suffix(".sql")
+    sql.write_text(sql.read_text().replace("COUNT(*) > ${count_above}", "COUNT(*) >= ${count_above}"))
+    with pytest.raises(SqlPipelineError, match=r"mine.sql changed since it was planned: run `kappa pipeline plan "
+                                               r"mine`"):
+        load(declaration, TOPICS)
+    declaration.with_suffix(".schema.json").unlink()
+    with pytest.raises(SqlPipelineError, match="mine.sql has not been planned"):
+        load(declaration, TOPICS)
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (lambda t: t.replace('topic = "transactions"', 'topic = "nope"'), "topic 'nope' is not declared by any pipeline"),
+    (lambda t: t + "\n[extra]\n", "unknown keys extra"),
+    (lambda t: t.replace('view = "suspicious_activity"', 'view = "elsewhere"'),
+     "stores view 'elsewhere', which the SQL does not create"),
+    (lambda t: t.replace("count_above = 10\n", ""), r"\$\{count_above\} is not a setting"),
+    (lambda t: t.replace("window_min = 5", "out_of_orderness_s = 5"), r"belong to every pipeline"),
+])
+def test_a_declaration_that_does_not_hold_together_is_refused_with_the_reason(tmp_path: Path, edit, says) -> None:  # type: ignore[no-untyped-def]
+    declaration = _copy(tmp_path)
+    declaration.write_text(edit(declaration.read_text()))
+    with pytest.raises(SqlPipelineError, match=says):
+        load(declaration, TOPICS)
+
+
+def test_the_recorded_columns_are_those_of_the_shipped_sql() -> None:
+    """The registry loads only a pipeline whose recorded digest matches its SQL and contract; a
+    shipped pipeline is never left out."""
+    draft = declare(PIPELINES_DIR / "suspicious_sql.toml", TOPICS)
+    recorded = json.loads((PIPELINES_DIR / "suspicious_sql.schema.json").read_text())
+    assert recorded["digest"] == draft.digest
+    assert default_registry().left_out == ()
+
+
+def test_new_writes_a_declaration_and_query_that_declare_cleanly(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline_cmds, "PIPELINES_DIR", tmp_path)
+    done = CliRunner().invoke(app, ["pipeline", "new", "mine", "--topic", "transactions"])
+    assert done.exit_code == 0, done.output
+    draft = declare(tmp_path / "mine.toml", TOPICS)
+    assert [v for v, _, _ in draft.views] == ["mine_counts"] and list(draft.tables) == ["mine_counts"]
+    assert "INTERVAL '5' MINUTE" in draft.rendered_views()[0][1] and "GROUP BY window_start, window_end, user_id" \
+        in draft.rendered_views()[0][1]
+    again = CliRunner().invoke(app, ["pipeline", "new", "mine", "--topic", "transactions"])
+    assert again.exit_code != 0 and "pipeline mine already exists" in str(again.exception)
