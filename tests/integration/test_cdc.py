@@ -47,8 +47,11 @@ def cdc_jobs_stopped_afterwards(ctx: Context, request: pytest.FixtureRequest) ->
     yield
     faults_follow = request.module.__name__.rsplit(".", 1)[-1] == "test_cdc" and any(
         Path(str(item.fspath)).name == "test_cdc_faults.py" for item in request.session.items)
-    if faults_follow:
-        return
+    if not faults_follow:
+        stop_cdc_jobs(ctx)
+
+
+def stop_cdc_jobs(ctx: Context) -> None:
     for name in CAPTURED:
         with contextlib.suppress(KappaError, requests.RequestException):
             stop_job(ctx, name, savepoint=False)

@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from kappa.context import Context
 from kappa.jobs import start_job
 from kappa.serving import apply_views
 from tests.integration.conftest import wait_for
+from tests.integration.test_cdc import connector_running, stop_cdc_jobs
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"```(\w*)\n(.*?)```", re.S)
@@ -99,8 +101,18 @@ def test_every_sql_example_runs(ctx: Context, committed: int, statement: str) ->
     query.run(ctx.settings, sql)
 
 
+@pytest.fixture(scope="module")
+def cdc_jobs(ctx: Context) -> Iterator[None]:
+    """The change data capture walk-through needs the CDC jobs: running while this module's tests do."""
+    connector_running(ctx)
+    yield
+    stop_cdc_jobs(ctx)
+
+
 @pytest.mark.parametrize("command", [c for c in kappa_commands() if runnable(c)])
-def test_every_kappa_example_runs(ctx: Context, committed: int, command: str) -> None:
+def test_every_kappa_example_runs(ctx: Context, committed: int, command: str, request: pytest.FixtureRequest) -> None:
+    if command.startswith("kappa cdc"):
+        request.getfixturevalue("cdc_jobs")
     words = shlex.split(command)[1:]
     done = subprocess.run([sys.executable, "-m", "kappa", "--config", str(ctx.settings.effective_settings_file),
                            *words], capture_output=True, text=True, timeout=300, check=False)

@@ -38,8 +38,10 @@ MIN = 60_000
 
 
 def kappa(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kappa", "--config", str(config), *args], capture_output=True,
+    """The CLI; its output with every run of white space as one space (the console wraps long lines)."""
+    done = subprocess.run([sys.executable, "-m", "kappa", "--config", str(config), *args], capture_output=True,
                           text=True, timeout=1200, check=False)
+    return subprocess.CompletedProcess(done.args, done.returncode, " ".join(done.stdout.split()), done.stderr)
 
 
 def suspicious(valid: list[dict], window_min: int, count_above: int, total_above: int) -> dict:
