@@ -34,7 +34,9 @@ def client(ctx: Context) -> SchemaRegistryClient:
 def test_each_declared_topics_contract_versions_are_registered_with_the_compatibility_level(ctx: Context) -> None:
     registry = schemas.Registry(ctx.settings.registry_socket)
     newest_ids = {}
-    for topic in ctx.settings.pipelines.topics:
+    with_contracts = [name for name, t in ctx.settings.pipelines.topics.items() if t.contract_version is not None]
+    assert "transactions" in with_contracts  # (a change-data-capture topic has no contract: Debezium's records)
+    for topic in with_contracts:
         files = sorted(CONTRACTS_DIR.glob(f"{topic}.v*.*"), key=lambda p: int(p.name.split(".v")[1].split(".")[0]))
         assert files, topic
         name = f"{topic}-value"
