@@ -69,11 +69,8 @@ class Draft:
     settings: type[PipelineSettings]
     views: tuple[tuple[str, str, int], ...]  # (view, query, the query's first line in the file)
     tables: dict[str, dict[str, Any]]
+    digest: str  # of the SQL and the contract, read once by `declare`
 
-    @property
-    def digest(self) -> str:
-        assert self.topic.contract_version is not None
-        return digest(self.sql_file.read_text(), contract(self.topic.name, self.topic.contract_version))
 
     def rendered_views(self, params: dict[str, Any] | None = None) -> list[tuple[str, str, int]]:
         """The views with the settings (defaults, or `params`) substituted."""
@@ -111,7 +108,7 @@ def declare(declaration: Path, topics: dict[str, Topic]) -> Draft:
     query = digest(sql_file.read_text(), contract(topic.name, topic.contract_version))
     draft = Draft(name, declaration, sql_file, str(decl.get("description", f"{topic.name} -> SQL ({sql_file.name})")),
                   topic, _settings_model(name, settings, bool(decl.get("autostart", False)), query),
-                  views(sql_file), tables)
+                  views(sql_file), tables, query)
     draft.rendered_views()  # every ${setting} is declared
     return draft
 
