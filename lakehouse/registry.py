@@ -57,8 +57,8 @@ class Registry:
     """The declared pipelines, in declaration order (module name order)."""
 
     pipelines: tuple[Pipeline, ...]
-    # SQL pipelines left out, each with why (not planned, or changed since): `kappa pipeline plan` fixes it
-    left_out: tuple[str, ...] = ()
+    # SQL pipelines left out, name -> why (not planned, or changed since): `kappa pipeline plan` fixes it
+    left_out: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         problems = validate(self.pipelines)
@@ -133,7 +133,7 @@ def default_registry() -> Registry:
         try:
             written_in_sql.append(sql_pipelines.load(declaration, topics))
         except sql_pipelines.SqlPipelineError as exc:  # one user's unplanned SQL must not stop the platform
-            left_out.append(str(exc))
+            left_out.append((declaration.stem, str(exc)))
     return Registry(found + tuple(written_in_sql), tuple(left_out))
 
 

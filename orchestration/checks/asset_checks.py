@@ -14,7 +14,7 @@ from kappa.cdc import compare
 from kappa.jobs import JobStore, get_definition
 from kappa.replay_gate import accounting, routed_offsets
 from kappa.topics import group_lag
-from lakehouse.pipeline import ROUTES, Pipeline, Table
+from lakehouse.pipeline import Pipeline, Table
 from lakehouse.quality import validate
 from orchestration.assets.lineage import streaming_tables, table_key
 from orchestration.resources import Platform
@@ -111,7 +111,7 @@ def accounting_checks(platform: Platform) -> list[dg.AssetChecksDefinition]:
                 # from where the version started (its first offset landed) to what it has committed
                 offsets = accounting_bounds(platform, pipeline, version, topic,
                                             {lag.partition: lag.committed or 0 for lag in lags})
-                lines, failures = accounting(ctx, pipeline.table_names(version), topic, offsets)
+                lines, failures = accounting(ctx, pipeline.table_names(version), topic, offsets, pipeline.name)
                 return dg.AssetCheckResult(passed=not failures, description="; ".join(failures or lines),
                                            metadata={"offsets": dg.MetadataValue.json(
                                                {str(p): list(v) for p, v in offsets.items()})})
@@ -123,9 +123,8 @@ def accounting_checks(platform: Platform) -> list[dg.AssetChecksDefinition]:
 def accounting_bounds(platform: Platform, pipeline: Pipeline, version: int, topic: str,
                       committed: dict[int, int]) -> dict[int, tuple[int, int]]:
     ctx = platform.ctx
-    union = routed_offsets(ctx, pipeline.table_names(version))
-    rows = query.run(platform.settings, f"SELECT p, min(o) FROM ({union}) GROUP BY p", [topic] * len(ROUTES),
-                     user="pipeline").rows
+    union, params = routed_offsets(ctx, pipeline.table_names(version), topic, pipeline.name)
+    rows = query.run(platform.settings, f"SELECT p, min(o) FROM ({union}) GROUP BY p", params, user="pipeline").rows
     firsts = {r[0]: r[1] for r in rows}
     return {p: (firsts[p], c) for p, c in committed.items() if p in firsts and c > firsts[p]}
 

@@ -231,7 +231,8 @@ def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress, *, accept_cover
     # the share of closed event-time buckets (it has no windows to close), decides.
     mirrored = p.pipeline.source is not None and not p.bounded
     run.gate = run_gate(ctx, p.pipeline, live, p.tables, p.live_params, p.params, _closed_ms(ctx, p, progress),
-                        replayed, p.topic, live_ends=routed_ends(ctx, live, p.topic), accept_coverage=accept_coverage,
+                        replayed, p.topic, live_ends=routed_ends(ctx, live, p.topic, p.pipeline.name),
+                        accept_coverage=accept_coverage,
                         coverage_waived_for="the table is compared with its source row for row instead"
                         if mirrored else "")
     if mirrored:

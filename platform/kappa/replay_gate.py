@@ -120,6 +120,14 @@ def _table(ctx: Context, name: str) -> str:
     return qualified(ctx.settings.jobs.namespace, name)
 
 
+def _routed(ctx: Context, table: str, route: str, job: str) -> tuple[str, list[Any]]:
+    """One route's table of a version as a relation, with its parameters: the quarantine and late
+    tables are shared by every pipeline (several may read one topic), so only `job`'s rows."""
+    if route == "raw":
+        return _table(ctx, table), []
+    return f"(SELECT * FROM {_table(ctx, table)} WHERE job = ?)", [job]
+
+
 def _ms(column: str) -> str:
     """A timestamp column in epoch ms (exact on whole seconds, which every bucket edge is)."""
     return f"CAST(floor(to_unixtime({qualified(column)}) * 1000) AS bigint)"
@@ -162,14 +170,15 @@ class _Buckets:
 
 
 def _valid_by_bucket(ctx: Context, tables: dict[str, str], topic: str, b: _Buckets,
-                     offsets: dict[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
+                     offsets: dict[int, tuple[int, int]], job: str) -> dict[int, tuple[int, int]]:
     """Bucket -> (valid events of the compared offsets, valid events of any other offset)."""
     bounds, bound_params = offset_bounds(offsets)
     parts, params = [], []
     for route in ("raw", "late"):
-        parts.append(f"SELECT {_ms('event_time')} / ? AS b, ({bounds}) AS inside FROM {_table(ctx, tables[route])} "
+        relation, relation_params = _routed(ctx, tables[route], route, job)
+        parts.append(f"SELECT {_ms('event_time')} / ? AS b, ({bounds}) AS inside FROM {relation} "
                      "WHERE kafka_topic = ? AND event_time >= ? AND event_time < ?")
-        params += [b.size, *bound_params, topic, _instant(b.lo), _instant(b.hi)]
+        params += [b.size, *bound_params, *relation_params, topic, _instant(b.lo), _instant(b.hi)]
     sql = (f"SELECT b, count_if(inside), count_if(NOT inside) FROM ({' UNION ALL '.join(parts)}) "
            "GROUP BY b")
     return {int(r[0]): (int(r[1]), int(r[2])) for r in query.run(ctx.settings, sql, params, user="pipeline").rows}
@@ -188,12 +197,12 @@ class _Lateness:
 
 
 def _lateness(ctx: Context, live: dict[str, str], new: dict[str, str], topic: str, size: int,
-              offsets: dict[int, tuple[int, int]]) -> _Lateness:
+              offsets: dict[int, tuple[int, int]], job: str) -> _Lateness:
     bounds, bound_params = offset_bounds(offsets)
 
     def side(t: str) -> str:
         return (f"SELECT kafka_partition, kafka_offset, event_time, kafka_timestamp, watermark "
-                f"FROM {_table(ctx, t)} WHERE kafka_topic = ? AND ({bounds})")
+                f"FROM {_routed(ctx, t, 'late', job)[0]} WHERE kafka_topic = ? AND ({bounds})")
 
     def only(a: str, b: str, label: str) -> str:
         return (f"SELECT '{label}' AS side, l.* FROM ({side(a)}) l WHERE NOT EXISTS (SELECT 1 FROM ({side(b)}) o "
@@ -203,7 +212,7 @@ def _lateness(ctx: Context, live: dict[str, str], new: dict[str, str], topic: st
            "max(date_diff('millisecond', kafka_timestamp, watermark)) "
            f"FROM ({only(live['late'], new['late'], 'live')} UNION ALL {only(new['late'], live['late'], 'new')}) "
            "GROUP BY 1, 2")
-    per_side = [topic, *bound_params] * 2
+    per_side = [job, topic, *bound_params] * 2
     rows = query.run(ctx.settings, sql, [size, *per_side, *per_side], user="pipeline").rows
     by_bucket: dict[int, int] = defaultdict(int)
     counts = {"live": 0, "new": 0}
@@ -268,13 +277,15 @@ def _ranges(b: _Buckets, reasons: dict[int, str], events: dict[int, int]) -> lis
 
 
 def _span(ctx: Context, tables: dict[str, str], topic: str, offsets: dict[int, tuple[int, int]],
-          size: int) -> _Buckets | None:
+          size: int, job: str) -> _Buckets | None:
     """The buckets holding the replayed offsets' events, with two more on each side."""
     bounds, bound_params = offset_bounds(offsets)
-    parts = " UNION ALL ".join(f"SELECT event_time FROM {_table(ctx, tables[r])} WHERE kafka_topic = ? "
-                               f"AND ({bounds})" for r in ("raw", "late"))
+    relations = [_routed(ctx, tables[r], r, job) for r in ("raw", "late")]
+    parts = " UNION ALL ".join(f"SELECT event_time FROM {relation} WHERE kafka_topic = ? AND ({bounds})"
+                               for relation, _ in relations)
     sql = f"SELECT min({_ms('event_time')}), max({_ms('event_time')}) FROM ({parts})"
-    row = query.run(ctx.settings, sql, [topic, *bound_params] * 2, user="pipeline").rows[0]
+    params = [v for _, relation_params in relations for v in (*relation_params, topic, *bound_params)]
+    row = query.run(ctx.settings, sql, params, user="pipeline").rows[0]
     if row[0] is None:
         return None
     return _Buckets(size, int(row[0]) // size - 2, int(row[1]) // size + 2)
@@ -317,15 +328,16 @@ def run_gate(ctx: Context, pipeline: Pipeline, live_tables: dict[str, str], new_
     routing_changed = [p for p in changed if p in PipelineSettings.ROUTING]
     size = max(_margin_ms(live_params), _margin_ms(new_params))
     shared = offsets if live_ends is None else shared_offsets(offsets, live_ends)
-    b = _span(ctx, new_tables, topic, offsets, size)
+    job = pipeline.name
+    b = _span(ctx, new_tables, topic, offsets, size, job)
     if b is None:
         result.lines.append("no valid events replayed: content comparison skipped")
-        return _finish(result, ctx, new_tables, topic, offsets)
+        return _finish(result, ctx, new_tables, topic, offsets, job)
     if closed_ms is None:  # no window of the live version has closed: none can be compared
         closed_ms = b.lo
 
-    valid = [_valid_by_bucket(ctx, t, topic, b, shared) for t in (live_tables, new_tables)]
-    late = _lateness(ctx, live_tables, new_tables, topic, size, shared)
+    valid = [_valid_by_bucket(ctx, t, topic, b, shared, job) for t in (live_tables, new_tables)]
+    late = _lateness(ctx, live_tables, new_tables, topic, size, shared, job)
     reasons = _excluded_buckets(b, valid, late, closed_ms)
     # The replay's valid events by bucket: those the live version has not committed yet count as left out.
     events = {k: inside + outside for k, (inside, outside) in valid[1].items()}
@@ -393,42 +405,45 @@ def run_gate(ctx: Context, pipeline: Pipeline, live_tables: dict[str, str], new_
             result.accepted_coverage = True
         else:
             result.failures.append(figure)
-    return _finish(result, ctx, new_tables, topic, offsets)
+    return _finish(result, ctx, new_tables, topic, offsets, job)
 
 
 def _finish(result: GateResult, ctx: Context, new_tables: dict[str, str], topic: str,
-            offsets: dict[int, tuple[int, int]]) -> GateResult:
-    lines, failures = accounting(ctx, new_tables, topic, offsets)
+            offsets: dict[int, tuple[int, int]], job: str) -> GateResult:
+    lines, failures = accounting(ctx, new_tables, topic, offsets, job)
     result.lines += lines
     result.failures += failures
     result.passed = not result.failures
     return result
 
 
-def routed_offsets(ctx: Context, tables: dict[str, str]) -> str:
-    """Every record a version routed (raw, quarantine, late) as `(p, o)` rows of one topic (a `?`)."""
-    return " UNION ALL ".join(
-        f"SELECT kafka_partition p, kafka_offset o FROM {_table(ctx, tables[r])} WHERE kafka_topic = ?"
-        for r in ROUTES)
+def routed_offsets(ctx: Context, tables: dict[str, str], topic: str, job: str) -> tuple[str, list[Any]]:
+    """Every record of `topic` a version of `job` routed (raw, quarantine, late) as `(p, o)` rows,
+    with the query's parameters."""
+    relations = [_routed(ctx, tables[r], r, job) for r in ROUTES]
+    sql = " UNION ALL ".join(f"SELECT kafka_partition p, kafka_offset o FROM {relation} WHERE kafka_topic = ?"
+                             for relation, _ in relations)
+    return sql, [v for _, relation_params in relations for v in (*relation_params, topic)]
 
 
-def routed_ends(ctx: Context, tables: dict[str, str], topic: str) -> dict[int, int]:
+def routed_ends(ctx: Context, tables: dict[str, str], topic: str, job: str) -> dict[int, int]:
     """Per partition, the offset after the last record a version's tables hold: what it has committed
     (a checkpoint commits a partition's records in order). Kafka's group offsets are only a copy,
     which a job may fail to update (they are not part of Flink's guarantees)."""
-    sql = f"SELECT p, max(o) + 1 FROM ({routed_offsets(ctx, tables)}) GROUP BY p"
-    rows = query.run(ctx.settings, sql, [topic] * len(ROUTES), user="pipeline").rows
+    routed, params = routed_offsets(ctx, tables, topic, job)
+    rows = query.run(ctx.settings, f"SELECT p, max(o) + 1 FROM ({routed}) GROUP BY p", params, user="pipeline").rows
     return {int(r[0]): int(r[1]) for r in rows}
 
 
 def accounting(ctx: Context, tables: dict[str, str], topic: str,
-               offsets: dict[int, tuple[int, int]]) -> tuple[list[str], list[str]]:
+               offsets: dict[int, tuple[int, int]], job: str) -> tuple[list[str], list[str]]:
     """Each replayed offset landed, quarantined or late exactly once, with no gaps."""
     bounds, bound_params = offset_bounds(offsets, "p", "o")
     if not bound_params:
         return ["no offsets committed yet: accounting skipped"], []
-    sql = f"SELECT p, count(*), count(DISTINCT o) FROM ({routed_offsets(ctx, tables)}) WHERE {bounds} GROUP BY p"
-    rows = query.run(ctx.settings, sql, [topic] * len(ROUTES) + bound_params, user="pipeline").rows
+    routed, params = routed_offsets(ctx, tables, topic, job)
+    sql = f"SELECT p, count(*), count(DISTINCT o) FROM ({routed}) WHERE {bounds} GROUP BY p"
+    rows = query.run(ctx.settings, sql, params + bound_params, user="pipeline").rows
     seen = {r[0]: (r[1], r[2]) for r in rows}
     # A topic written in transactions has offsets that hold no record (commit markers): count its records.
     transactional = any(p.topic.name == topic for p in ctx.settings.pipelines.captured)

@@ -53,6 +53,8 @@ def suspicious(valid: list[dict], window_min: int, count_above: int, total_above
 def produced(ctx: Context) -> Iterator[dict[str, Any]]:
     """The built-in job and the SQL pipeline (deployed through the CLI) running, and one known stream."""
     start_job(ctx, "transactions")
+    apply_job_views(ctx, ctx.settings.pipelines.get("transactions"),  # run alone, no earlier test made them
+                    JobStore(ctx.settings.state).get("transactions").version)
     done = kappa(ctx.settings.effective_settings_file, "pipeline", "deploy", NAME)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"{NAME} running as Flink job" in done.stdout, done.stdout

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from kappa.cli import pipeline_cmds
 from kappa.cli.app import app
+from kappa.settings import ConfigError, load_settings
 from lakehouse.pipeline import Between, NotNull, Unique
-from lakehouse.registry import PIPELINES_DIR, default_registry, python_pipelines
+from lakehouse.registry import PIPELINES_DIR, Registry, default_registry, python_pipelines
 from lakehouse.sql_pipelines import declare, job_sql, load
 from lakehouse.sql_text import SqlPipelineError, platform_type, statements, substitute, views
 
@@ -145,3 +146,17 @@ def test_new_writes_a_declaration_and_query_that_declare_cleanly(tmp_path: Path,
         in draft.rendered_views()[0][1]
     again = CliRunner().invoke(app, ["pipeline", "new", "mine", "--topic", "transactions"])
     assert again.exit_code != 0 and "pipeline mine already exists" in str(again.exception)
+
+
+def test_a_left_out_pipelines_settings_section_does_not_stop_the_platform(tmp_path: Path) -> None:
+    """Evolving a topic's contract leaves its SQL pipelines out until planned again; the effective
+    settings still hold their sections, and must load (the section waits for the pipeline)."""
+    config = tmp_path / "kappa.toml"
+    config.write_text('[jobs.suspicious_sql]\ncount_above = 6\n[jobs.gone]\nparallelism = 1\n')
+    left_out = Registry(python_pipelines(), (("suspicious_sql", "suspicious_sql.sql changed since it was planned"),))
+    with pytest.raises(ConfigError, match="no pipeline named gone"):
+        load_settings(config, registry=left_out)
+    config.write_text('[jobs.suspicious_sql]\ncount_above = 6\n')
+    assert "suspicious_sql" not in load_settings(config, registry=left_out).pipelines.names
+    with pytest.raises(ConfigError, match="no pipeline named suspicious_sql"):
+        load_settings(config, registry=Registry(python_pipelines()))

@@ -45,7 +45,7 @@ def list_pipelines(ctx: typer.Context) -> None:
         planned = "yes" if d.name in loaded else "no: run kappa pipeline plan " + d.name
         table.add_row(d.name, d.topic.name, ", ".join(d.tables), planned, job, d.description)
     console.print(table)
-    for reason in settings.pipelines.left_out:
+    for _, reason in settings.pipelines.left_out:
         console.print(f"[yellow]left out:[/yellow] {reason}", highlight=False)
 
 
@@ -136,7 +136,7 @@ def deploy(ctx: typer.Context, name: str,
     topic's first offset, cut over once the gate passes. The running version is never changed in place."""
     settings: KappaSettings = ctx.obj
     if name not in settings.pipelines.names:
-        reasons = [r for r in settings.pipelines.left_out if r.startswith(f"{name}.toml")]
+        reasons = [r for left_out, r in settings.pipelines.left_out if left_out == name]
         raise KappaError(reasons[0] if reasons else f"no SQL pipeline {name!r} (kappa pipeline list)")
     pipeline = settings.pipelines.get(name)
     if pipeline.sql is None:

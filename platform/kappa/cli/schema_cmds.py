@@ -121,6 +121,8 @@ def apply(ctx: typer.Context, topic: str = typer.Argument(..., help="a declared 
     console.print(("would apply" if dry_run else "applied") + f" {topic}'s contract v{todo.contract_version}:")
     for line in todo.lines():
         console.print(f"  {line}", soft_wrap=True)
+    for _name, reason in settings.pipelines.left_out:  # a SQL pipeline planned against the older contract
+        console.print(f"[yellow]left out:[/yellow] {reason}", soft_wrap=True, highlight=False)
 
 
 @app.command()
