@@ -30,7 +30,7 @@ BLOCK = re.compile(r"```(\w*)\n(.*?)```", re.S)
 NOT_RUN = {
     "kappa up": "starts a stack (every integration test runs on one started the same way)",
     "kappa produce": "adds events to the topics the other tests count (kappa.producer has its own tests)",
-    "kappa sql": "an interactive Trino CLI session",
+    "kappa sql": "an interactive Trino CLI session, or Flink SQL session (--streaming: test_streaming_sql.py)",
     "kappa replay transactions --from earliest --yes": "a cut-over (test_replay.py)",
     "kappa replay rollback": "a rollback (test_replay.py)",
     "kappa replay ecommerce_orders --from earliest --yes": "a cut-over of a CDC table (test_cdc.py)",

@@ -32,6 +32,7 @@ def kappa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (("pipeline", "new", "mine", "--topic", "nope"), "unknown topic 'nope'"),
         (("pipeline", "validate", "nope"), "no SQL pipeline 'nope'"),
         (("pipeline", "deploy", "transactions"), "a built-in pipeline: kappa jobs start transactions"),
+        (("sql", "--streaming", "--from", "middle"), "--from must be one of earliest, latest, not 'middle'"),
     ],
 )
 def test_bad_arguments(args: tuple[str, ...], needle: str, tmp_path: Path) -> None:

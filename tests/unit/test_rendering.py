@@ -36,7 +36,7 @@ def ctx(tmp_path: Path) -> Context:
     )
     fake = tmp_path / "installs"
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
-                        fake / "cli.jar", fake / "registry.jar", fake / "connect")
+                        fake / "cli.jar", fake / "registry.jar", fake / "connect", fake / "gateway-opt")
     c = Context(load_settings(cfg), installs,
                 fake_secrets())
     write_outputs(c)
@@ -154,7 +154,7 @@ def test_watermark_delays_beyond_99_seconds_are_valid_intervals() -> None:
 def test_a_job_runs_live_at_its_own_parallelism_and_bounded_with_one_writer(tmp_path: Path) -> None:
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[flink]\nparallelism = 1\n[jobs.user_activity]\nparallelism = 2\n")
-    c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdefgh")),
+    c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdefghi")),
                 fake_secrets())
     write_outputs(c)
     ua, tx = get_definition(c.settings, "user_activity"), get_definition(c.settings, "transactions")

@@ -93,7 +93,7 @@ class FakeTrino:
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
     settings = load_settings(None, state_dir=tmp_path)
-    return Context(settings, Installs(*(tmp_path / n for n in "abcdefgh")),
+    return Context(settings, Installs(*(tmp_path / n for n in "abcdefghi")),
                    fake_secrets())
 
 
@@ -146,3 +146,27 @@ def test_the_newest_event_time_whose_windows_are_open_is_reported_apart(ctx: Con
     assert result.passed and result.coverage.share == 1.0, result.failures
     assert (result.coverage.compared, result.coverage.open) == (85_000, 15_000)  # buckets 17, 18, 19
     assert any(line.startswith("         15,000 more in the newest event time") for line in result.lines)
+
+
+def test_the_shared_routing_tables_are_read_for_the_pipelines_own_rows(ctx: Context,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several pipelines read one topic (a SQL pipeline beside the built-in one) and share the live
+    quarantine and late tables: the gate counts only its pipeline's rows there, and every query's
+    placeholders match its parameters."""
+    fake, seen = FakeTrino(live_only_late=0, total=100_000), []
+
+    def recording(settings: Any, sql: str, params: list[Any] | None = None, **kw: Any) -> query.Result:
+        seen.append((sql, list(params or [])))
+        return fake(settings, sql, params, **kw)
+
+    monkeypatch.setattr(query, "run", recording)
+    assert _gate(ctx).passed
+    shared = [f"\"{TRANSACTIONS.table_names(1)[r]}\"" for r in ("quarantine", "late")]
+    reading_shared = [(sql, params) for sql, params in seen if any(t in sql for t in shared)]
+    assert reading_shared
+    for sql, params in seen:
+        assert sql.count("?") == len(params), sql
+    for sql, params in reading_shared:
+        for table in shared:
+            assert sql.count(f"{table} WHERE job = ?") == sql.count(table), sql
+        assert "transactions" in params

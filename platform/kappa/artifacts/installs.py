@@ -40,6 +40,7 @@ class Installs:
     trino_cli: Path
     schema_registry_jar: Path  # its lib/ beside it
     connect_classpath: Path  # Kafka Connect and Debezium
+    sql_gateway_opt: Path  # FLINK_OPT_DIR for the SQL gateway: the wheel's opt/ jars and the gateway's
 
 
 def flink_venv_dir(cache: Path) -> Path:
@@ -101,6 +102,20 @@ def ensure_flink_home(cache: Path, flink_python: Path, connectors: Path, extra_j
     return home
 
 
+def ensure_sql_gateway_opt(cache: Path, flink_python: Path, gateway: Path) -> Path:
+    """An opt/ folder holding the wheel's optional jars and the SQL gateway's, which the wheel lacks
+    (bin/sql-gateway.sh looks for it there), as symlinks."""
+    home = cache / "flink" / f"sql-gateway-opt-{FLINK_VERSION}-{gateway.name}"
+    if (home / _MARKER).exists():
+        return home
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    for jar in sorted((pyflink_dir(flink_python) / "opt").glob("*.jar")) + sorted(gateway.glob("*.jar")):
+        (home / jar.name).symlink_to(jar)
+    (home / _MARKER).touch()
+    return home
+
+
 def ensure_trino(cache: Path, tarball_dir: Path, progress: maven.Progress) -> Path:
     """Unpack trino-server, keeping only the plugins we use (each plugin costs start-up time)."""
     home = cache / "trino" / f"trino-server-{TRINO_VERSION}"
@@ -151,6 +166,7 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
         trino_home=trino_home,
         trino_cli=cli,
         schema_registry_jar=schema_registry_jar,
+        sql_gateway_opt=ensure_sql_gateway_opt(cache, flink_python, bundles["flink-sql-gateway"]),
     )
 
 

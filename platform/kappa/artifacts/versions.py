@@ -104,6 +104,11 @@ BUNDLES: dict[str, Bundle] = {
             description="Kafka connector, Iceberg runtime, Hadoop client and JDBC driver for Flink",
         ),
         Bundle(
+            "flink-sql-gateway",
+            (Coordinate("org.apache.flink", "flink-sql-gateway", FLINK_VERSION),),
+            description="Flink's SQL gateway (the wheel lacks it): `kappa sql --streaming` opens sessions on it",
+        ),
+        Bundle(
             "trino-server",
             (Coordinate("io.trino", "trino-server", TRINO_VERSION, packaging="tar.gz"),),
             description=f"Trino {TRINO_VERSION} server tarball",

@@ -15,6 +15,7 @@ from kappa import schemas
 from kappa.artifacts.installs import installed
 from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import TRINO_JAVA_MIN
+from kappa.cli import streaming_sql_cmds
 from kappa.cli.output import console
 from kappa.context import build_context
 from kappa.errors import KappaError
@@ -97,9 +98,22 @@ def query(
 def sql(
     ctx: typer.Context,
     user: str = typer.Option(q.DEFAULT_USER, "--user", "-u", help="admin, pipeline or analyst"),
+    streaming: bool = typer.Option(False, "--streaming", help="a Flink SQL session on the live topics instead "
+                                   "(Flink's SQL gateway), to try a query before saving it as a pipeline"),
+    execute: str | None = typer.Option(None, "--execute", "-e", help="--streaming: run these statements and "
+                                       "leave (else read them from the prompt or stdin)"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="--streaming: stop a query after this many rows"),
+    start: str = typer.Option("latest", "--from", help="--streaming: read the topics from the earliest or the "
+                              "latest offsets"),
+    timeout_s: float = typer.Option(120.0, "--timeout", min=1.0, help="--streaming: stop a query that has not "
+                                    "reached the limit after this many seconds"),
 ) -> None:
-    """An interactive Trino CLI session (HTTPS, the user's generated password)."""
+    """An interactive Trino CLI session (HTTPS, the user's generated password); with --streaming, an
+    interactive Flink SQL session over the live topics, rows printed as they stream in."""
     settings: KappaSettings = ctx.obj
+    if streaming:
+        streaming_sql_cmds.streaming(settings, execute, limit, start, timeout_s)
+        return
     password = load_or_create(settings.state).trino_password(user)
     cli = installed(settings.cache).trino_cli
     java = find_java("the Trino CLI", minimum=TRINO_JAVA_MIN, explicit=settings.trino.java_home)
