@@ -5,16 +5,19 @@ one line kept of Flink's errors. The integration tier runs sessions on the real 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kappa.artifacts.installs import Installs
+from kappa.cli import streaming_sql_cmds
 from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.kafka_acl import CONSUMER
 from kappa.settings import load_settings
-from kappa.streaming_sql import flink_message, readable, session_statements
+from kappa.streaming_sql import Result, flink_message, readable, session_statements
 from tests.unit.provisioned import fake_secrets, write_outputs
 
 pytestmark = pytest.mark.unit
@@ -77,3 +80,45 @@ def test_flinks_error_keeps_its_innermost_cause_without_the_stack() -> None:
     assert flink_message(body.replace("\\n", "\n").replace("\\t", "\t")) == (
         "SQL validation failed. From line 1, column 8 to line 1, column 9: Column 'no' not found in any table")
     assert flink_message("") == "no message"
+
+
+class FakeSession:
+    """Stands in for a gateway session: each query yields one row naming it."""
+
+    streams = ["transactions"]
+
+    def __init__(self, _ctx: Context, *, start: str) -> None:
+        self.start, self.ran, self.closed = start, [], False
+        SESSIONS.append(self)
+
+    def run(self, statement: str, *, limit: int, timeout_s: float, on_row: Any) -> Result:
+        readable(statement)
+        self.ran.append(statement)
+        result = Result(["q"], ["+I"], [[statement]], job_id="j1", stopped="limit" if limit == 1 else "")
+        on_row(result, 0)
+        return result
+
+    def close(self) -> None:
+        self.closed = True
+
+
+SESSIONS: list[FakeSession] = []
+
+
+def test_statements_from_stdin_run_one_by_one_and_the_session_closes(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    monkeypatch.setattr(streaming_sql_cmds, "Session", FakeSession)
+    monkeypatch.setattr(streaming_sql_cmds, "start_gateway", lambda _ctx, _progress: None)
+    monkeypatch.setattr(streaming_sql_cmds, "build_context", lambda _settings: None)
+    settings = load_settings(None, state_dir=tmp_path)
+    SESSIONS.clear()
+    monkeypatch.setattr("sys.stdin", io.StringIO("SELECT 1\n  FROM t;\nSHOW TABLES;\nSELECT 'a;b'"))
+    streaming_sql_cmds.streaming(settings, None, 1, "earliest", 5.0)
+    session = SESSIONS[0]
+    assert session.ran == ["SELECT 1\n  FROM t", "SHOW TABLES", "SELECT 'a;b'"] and session.closed
+    assert session.start == "earliest"
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("SELECT 1; DROP TABLE kappa.streaming.transactions_raw;"))
+    with pytest.raises(KappaError, match="only reads"):
+        streaming_sql_cmds.streaming(settings, None, 1, "latest", 5.0)
+    assert SESSIONS[1].ran == ["SELECT 1"] and SESSIONS[1].closed  # closed after a refusal too

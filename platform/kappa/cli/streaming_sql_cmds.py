@@ -56,6 +56,10 @@ def streaming(settings: KappaSettings, execute: str | None, limit: int, start: s
                 line = input(PROMPT if interactive and not buffer else "    > " if interactive else "")
             except EOFError:
                 break
+            except KeyboardInterrupt:  # at the prompt: drop what was typed, as psql does
+                buffer = ""
+                console.print()
+                continue
             buffer += line + "\n"
             if not buffer.rstrip().endswith(";"):
                 continue
