@@ -1,7 +1,8 @@
 """Every pipeline written in SQL (lakehouse/pipelines/<name>.sql): the topic parsed by its contract,
 malformed and late events routed as for every pipeline, the valid on-time events offered to the
-user's SQL under the topic's name, the user's views, and each declared view written to its Iceberg
-table with the columns recorded when the SQL was planned.
+user's SQL under the topic's name, the user's views, each declared view written to its Iceberg
+table with the columns recorded when the SQL was planned, and the rows of the views its alert rules
+name sent to the `alerts` topic.
 
 The spec carries the SQL as the platform rendered it (settings substituted), so a job version runs
 the query it was started with.
@@ -12,8 +13,20 @@ from __future__ import annotations
 from typing import Any
 
 from flink_jobs.runner import run
-from flink_jobs.spec import JobSpec, ident
-from flink_jobs.sql import Output, configure, create_catalog, field_columns, output, prepare_source, statement_set
+from flink_jobs.spec import JobSpec, ident, literal
+from flink_jobs.sql import (
+    Output,
+    alert_id,
+    alert_output,
+    configure,
+    create_alerts_sink,
+    create_catalog,
+    field_columns,
+    output,
+    prepare_source,
+    statement_set,
+    window_bound,
+)
 
 # Offered to the SQL besides the contract's fields: the event time (a time attribute: windows and
 # MATCH_RECOGNIZE order by it) and the Kafka coordinates.
@@ -45,10 +58,34 @@ def stored(column: str, sql_type: str) -> str:
     return f"CAST({ident(column)} AS {target}) AS {ident(column)}"
 
 
+def alert(spec: JobSpec, rule: str, view: str, entity: str, columns: list[str]) -> Output:
+    """Each row of `view` as an alert of type `rule` about `entity`. A windowed view's alert is
+    identified by rule, entity and window start, as the built-in pipelines' are (the same alert from
+    any version or replay, or from a built-in job applying the same rule, has the same id); the
+    other columns are its detail, as text."""
+    windowed = {"window_start", "window_end"} <= set(columns)
+    keys = [entity, "window_start"] if windowed else columns
+    detail = ", ".join(f"{literal(c)} VALUE CAST({ident(c)} AS STRING)" for c in columns
+                       if c not in (entity, "window_start", "window_end"))
+    source = (f"(SELECT *, {alert_id(rule, *(f'CAST({ident(k)} AS STRING)' for k in keys))} AS alert_id "
+              f"FROM {ident(view)})")
+    no_time = "CAST(NULL AS TIMESTAMP_LTZ(3))"
+    return alert_output(spec, alert_type=rule, entity=f"CAST({ident(entity)} AS STRING)", source=source,
+                        start=window_bound("window_start") if windowed else no_time,
+                        end=window_bound("window_end") if windowed else no_time,
+                        detail=f"JSON_OBJECT({detail})" if detail else "'{}'")
+
+
 def outputs(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-def]
     result = create_views(t_env, spec)
-    for role, columns in spec.sql["outputs"]:
-        result.append(output(spec, role, f"SELECT {', '.join(stored(c, t) for c, t in columns)} FROM {ident(role)}"))
+    columns = {role: cols for role, cols in spec.sql["outputs"]}
+    for role, cols in columns.items():
+        result.append(output(spec, role, f"SELECT {', '.join(stored(c, t) for c, t in cols)} FROM {ident(role)}"))
+    rules = spec.sql.get("alerts", [])
+    if rules:
+        create_alerts_sink(t_env, spec)
+    for rule, view, entity in rules:
+        result.append(alert(spec, rule, view, entity, [c for c, _ in columns[view]]))
     return result
 
 

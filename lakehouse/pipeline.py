@@ -296,6 +296,8 @@ class SqlQuery:
     views: tuple[tuple[str, str], ...]  # (view, SELECT ...) with ${setting} placeholders
     outputs: tuple[tuple[str, str], ...]  # (role = view, table name)
     digest: str  # of the SQL and the contract the columns were planned against
+    # (rule, view, entity column): each row of a stored view also sent to the `alerts` topic
+    alerts: tuple[tuple[str, str, str], ...] = ()
 
 
 # --- the declaration ----------------------------------------------------------------------------

@@ -18,8 +18,9 @@ Nothing here imports an engine: the planning itself runs in Flink's environment 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,7 +45,9 @@ from lakehouse.pipeline import (
 from lakehouse.sql_text import SqlPipelineError, digest, stream_name, substitute, views
 
 MODULE = "flink_jobs.sql_pipeline"  # the one Flink module that runs every SQL pipeline
-_DECLARATION_KEYS = {"description", "topic", "autostart", "settings", "tables"}
+_DECLARATION_KEYS = {"description", "topic", "autostart", "settings", "tables", "alerts"}
+_ALERT_KEYS = {"view", "entity"}
+_RULE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TABLE_KEYS = {"view", "keys", "day_partition", "gate_time", "measures", "min", "published", "description"}
 
 
@@ -70,6 +73,7 @@ class Draft:
     views: tuple[tuple[str, str, int], ...]  # (view, query, the query's first line in the file)
     tables: dict[str, dict[str, Any]]
     digest: str  # of the SQL and the contract, read once by `declare`
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule -> [alerts.<rule>]
 
 
     def rendered_views(self, params: dict[str, Any] | None = None) -> list[tuple[str, str, int]]:
@@ -108,7 +112,7 @@ def declare(declaration: Path, topics: dict[str, Topic]) -> Draft:
     query = digest(sql_file.read_text(), contract(topic.name, topic.contract_version))
     draft = Draft(name, declaration, sql_file, str(decl.get("description", f"{topic.name} -> SQL ({sql_file.name})")),
                   topic, _settings_model(name, settings, bool(decl.get("autostart", False)), query),
-                  views(sql_file), tables, query)
+                  views(sql_file), tables, query, {str(k): dict(v) for k, v in dict(decl.get("alerts", {})).items()})
     draft.rendered_views()  # every ${setting} is declared
     return draft
 
@@ -133,11 +137,13 @@ def load(declaration: Path, topics: dict[str, Topic]) -> Pipeline:
                   SqlPipelineSettings.CHANGED_BY_QUERY)
     tables += [_table(where, table_name, spec, view_names, columns, changed_by)
                for table_name, spec in draft.tables.items()]
+    stored = {t.role: t for t in tables[1:]}
+    alerts = tuple(_alert(where, rule, spec, stored) for rule, spec in draft.alerts.items())
     return Pipeline(
         name=draft.name, description=draft.description, topic=topic, module=MODULE, settings=draft.settings,
         tables=tuple(tables),
         sql=SqlQuery(str(draft.sql_file), stream_name(topic.name), tuple((v, q) for v, q, _ in draft.views),
-                     tuple((t.role, t.name) for t in tables[1:]), draft.digest),
+                     tuple((t.role, t.name) for t in tables[1:]), draft.digest, alerts),
     )
 
 
@@ -193,6 +199,27 @@ def _table(where: str, name: str, spec: dict[str, Any], views: list[str],
                  gate=Gate(time_col, measures, changed_by), checks=Checks(keys or (cols[0][0],), tuple(expectations)))
 
 
+def _alert(where: str, rule: str, spec: dict[str, Any], stored: dict[str, Table]) -> tuple[str, str, str]:
+    """An alert rule: every row of a stored view (its columns are recorded) sent to the alerts topic."""
+    if not _RULE.match(rule):
+        raise SqlPipelineError(f"{where}[alerts.{rule}]: a rule is named in lower case letters, digits and "
+                               "underscores")
+    unknown = set(spec) - _ALERT_KEYS
+    if unknown:
+        raise SqlPipelineError(f"{where}[alerts.{rule}]: unknown keys {', '.join(sorted(unknown))} "
+                               f"(known: {', '.join(sorted(_ALERT_KEYS))})")
+    view = str(spec.get("view", ""))
+    if view not in stored:
+        raise SqlPipelineError(f"{where}[alerts.{rule}] sends view {view!r}, which no [tables.*] stores "
+                               f"(stored: {', '.join(stored) or 'none'})")
+    entity = str(spec.get("entity", ""))
+    columns = stored[view].column_names
+    if entity not in columns:
+        raise SqlPipelineError(f"{where}[alerts.{rule}]: entity {entity!r} is not a column of view {view} "
+                               f"({', '.join(columns)})")
+    return rule, view, entity
+
+
 def declarations(folder: Path) -> list[Path]:
     """The SQL pipelines' declarations in the pipelines folder."""
     return sorted(folder.glob("*.toml"))
@@ -208,4 +235,5 @@ def job_sql(pipeline: Pipeline, params: dict[str, Any]) -> dict[str, Any]:
         "stream": q.stream,
         "views": [[view, substitute(query, params, f"{Path(q.path).name}, view {view}: ")] for view, query in q.views],
         "outputs": [[role, [list(c) for c in pipeline.table(role).columns]] for role, _ in q.outputs],
+        **({"alerts": [list(a) for a in q.alerts]} if q.alerts else {}),
     }

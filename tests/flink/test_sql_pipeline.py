@@ -22,7 +22,9 @@ from tests.flink.harness import ROOT, contract_format_jar, records, run_outputs,
 
 PIPELINES = ROOT / "lakehouse" / "pipelines"
 SQL_FILE = PIPELINES / "suspicious_sql.sql"
-SETTINGS = tomllib.loads((PIPELINES / "suspicious_sql.toml").read_text())["settings"]
+DECLARATION = tomllib.loads((PIPELINES / "suspicious_sql.toml").read_text())
+SETTINGS = DECLARATION["settings"]
+ALERTS = [[rule, a["view"], a["entity"]] for rule, a in DECLARATION["alerts"].items()]
 RECORDED = json.loads((PIPELINES / "suspicious_sql.schema.json").read_text())["views"]
 T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000  # a 5-minute boundary
 MIN = 60_000
@@ -40,6 +42,7 @@ def sql_spec(path: Path, sql_file: Path = SQL_FILE, settings: dict | None = None
         "stream": stream_name("transactions"),
         "views": [[v, substitute(q, values)] for v, q, _ in found],
         "outputs": [[v, RECORDED.get(v, [])] for v, _, _ in found],
+        "alerts": ALERTS,
         "lines": {v: line for v, _, line in found}})
 
 
@@ -94,6 +97,14 @@ def test_the_seed_example_in_sql_equals_the_built_in_table_and_plain_python(tmp_
                sorted(tuple(r[f] for f in fields) for r in built_in[role]), role
     assert len(in_sql["late"]) == 8 and len(in_sql["quarantine"]) == 16
     assert len(in_sql["raw"]) + len(in_sql["quarantine"]) + len(in_sql["late"]) == len(payloads)
+    # its alert rule: one alert per suspicious window, with the built-in rule's ids (the same alert)
+    assert sorted((a["entity_id"], a["window_start"], a["window_end"]) for a in in_sql["alerts_topic"]) == \
+        sorted((k[2], k[0], k[1]) for k in wanted)
+    assert {a["alert_id"] for a in in_sql["alerts_topic"]} == {a["alert_id"] for a in built_in["alerts_topic"]}
+    assert {(a["alert_type"], a["job"]) for a in in_sql["alerts_topic"]} == {("suspicious_activity", "suspicious_sql")}
+    for a in in_sql["alerts_topic"]:
+        count, total = wanted[(a["window_start"], a["window_end"], a["entity_id"])]
+        assert json.loads(a["detail"]) == {"transaction_count": str(count), "total_amount": str(total)}
 
 
 def test_planning_gives_the_recorded_columns() -> None:

@@ -10,13 +10,16 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from confluent_kafka import Consumer
 
 from flink_jobs.spec import pipeline_name
 from kappa.catalog import ensure_job_tables, ensure_streaming_tables
@@ -24,6 +27,7 @@ from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
 from kappa.jobs import JobStore, start_job, stop_job
+from kappa.kafka_acl import CONSUMER
 from kappa.producer import produce
 from kappa.serving import apply_job_views
 from lakehouse.registry import generate
@@ -85,6 +89,31 @@ def test_the_sql_pipeline_equals_plain_python_and_the_built_in_table(ctx: Contex
     assert wanted and len(wanted) < len(tumbling_windows(produced["valid"], 5 * MIN))  # HAVING keeps some
     assert _rows(ctx, "analytics.suspicious_activity_sql", produced["prefix"], len(wanted)) == wanted
     assert _rows(ctx, "analytics.suspicious_activity", produced["prefix"], len(wanted)) == wanted
+
+
+def test_its_alert_rule_publishes_each_suspicious_window_as_the_built_in_does(ctx: Context, produced: dict) -> None:
+    """The example's [alerts.suspicious_activity]: one alert per suspicious window on the `alerts`
+    topic, read as an application would (the consumer principal), with the built-in rule's ids."""
+    wanted = suspicious(produced["valid"], 5, 10, 5000)
+    consumer = Consumer(ctx.kafka(CONSUMER).config(**{"group.id": f"test-{produced['prefix']}alerts",
+                                                      "auto.offset.reset": "earliest"}))
+    consumer.subscribe([ctx.settings.jobs.alerts_topic])
+    by_job: dict[str, dict[str, dict]] = {NAME: {}, "transactions": {}}
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and not all(len(found) >= len(wanted) for found in by_job.values()):
+            for msg in consumer.consume(500, timeout=1):
+                alert = json.loads(msg.value()) if msg.error() is None else {}
+                if alert.get("job") in by_job and str(alert.get("entity_id")).startswith(produced["prefix"]):
+                    by_job[alert["job"]][alert["alert_id"]] = alert  # at least once: an id may come twice
+    finally:
+        consumer.close()
+    mine = by_job[NAME].values()
+    assert sorted((a["entity_id"], int(json.loads(a["detail"])["transaction_count"]),
+                   Decimal(json.loads(a["detail"])["total_amount"])) for a in mine) == \
+        sorted((user, count, total) for (_, _, user), (count, total) in wanted.items())
+    assert set(by_job[NAME]) == set(by_job["transactions"])  # the same alert, the same id
+    assert {a["alert_type"] for a in mine} == {"suspicious_activity"}
 
 
 def test_malformed_events_are_quarantined_for_it_as_for_the_built_in_pipeline(ctx: Context, produced: dict) -> None:

@@ -4,6 +4,7 @@ with the reason. Planning and running the SQL are the Flink tier's (tests/flink/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -118,12 +119,28 @@ def test_a_query_changed_since_it_was_planned_is_refused_until_planned_again(tmp
      "stores view 'elsewhere', which the SQL does not create"),
     (lambda t: t.replace("count_above = 10\n", ""), r"\$\{count_above\} is not a setting"),
     (lambda t: t.replace("window_min = 5", "out_of_orderness_s = 5"), r"belong to every pipeline"),
+    (lambda t: t.replace('entity = "user_id"', 'entity = "nope"'),
+     r"\[alerts.suspicious_activity\]: entity 'nope' is not a column of view suspicious_activity \(window_start, "),
+    (lambda t: t + '\n[alerts.other]\nview = "elsewhere"\nentity = "user_id"\n',
+     r"\[alerts.other\] sends view 'elsewhere', which no \[tables.\*\] stores \(stored: suspicious_activity\)"),
+    (lambda t: t + '\n[alerts.Other]\nview = "suspicious_activity"\nentity = "user_id"\n', "a rule is named in lower"),
+    (lambda t: t.replace('entity = "user_id"', 'entity = "user_id"\nseverity = "high"'), "unknown keys severity"),
 ])
 def test_a_declaration_that_does_not_hold_together_is_refused_with_the_reason(tmp_path: Path, edit, says) -> None:  # type: ignore[no-untyped-def]
     declaration = _copy(tmp_path)
     declaration.write_text(edit(declaration.read_text()))
     with pytest.raises(SqlPipelineError, match=says):
         load(declaration, TOPICS)
+
+
+def test_the_examples_alert_rule_reaches_the_jobs_spec() -> None:
+    """The example sends its suspicious windows to the alerts topic under the built-in rule's name, so
+    an alert for the same user and window has the same id from either pipeline."""
+    p = default_registry().get("suspicious_sql")
+    assert p.sql is not None and p.sql.alerts == (("suspicious_activity", "suspicious_activity", "user_id"),)
+    assert job_sql(p, p.settings().params())["alerts"] == [["suspicious_activity", "suspicious_activity", "user_id"]]
+    no_rules = dataclasses.replace(p, sql=dataclasses.replace(p.sql, alerts=()))
+    assert "alerts" not in job_sql(no_rules, p.settings().params())  # a pipeline without rules: spec unchanged
 
 
 def test_the_recorded_columns_are_those_of_the_shipped_sql() -> None:
