@@ -68,7 +68,7 @@ def alert(spec: JobSpec, rule: str, view: str, entity: str, columns: list[str]) 
     detail = ", ".join(f"{literal(c)} VALUE CAST({ident(c)} AS STRING)" for c in columns
                        if c not in (entity, "window_start", "window_end"))
     source = (f"(SELECT *, {alert_id(rule, *(f'CAST({ident(k)} AS STRING)' for k in keys))} AS alert_id "
-              f"FROM {ident(view)})")
+              f"FROM {ident(view)}) AS {ident(rule + '__alerts')}")
     no_time = "CAST(NULL AS TIMESTAMP_LTZ(3))"
     return alert_output(spec, alert_type=rule, entity=f"CAST({ident(entity)} AS STRING)", source=source,
                         start=window_bound("window_start") if windowed else no_time,
