@@ -120,6 +120,9 @@ def plan(ctx: typer.Context, name: str) -> None:
     console.print(table)
     console.print(f"malformed events of {d.topic.name} go to {ns}.quarantine and late ones to {ns}.late_events "
                   f"(job {d.name}); Dagster shows the tables with their lineage and checks")
+    for rule, spec in d.alerts.items():
+        console.print(f"alert rule {rule}: each row of view {spec.get('view')} goes to the "
+                      f"{settings.jobs.alerts_topic} topic, keyed by {spec.get('entity')}", highlight=False)
     console.print(f"start it: kappa pipeline deploy {name}")
 
 
