@@ -9,9 +9,9 @@ import dataclasses
 import json
 import math
 import random
-import time
 import types
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import typer
@@ -36,7 +36,7 @@ def test_a_clock_ahead_is_quarantined_the_stream_goes_on_and_health_says_so(
     # Health is judged over the minutes since this test began: a backlog the job was still landing
     # (earlier tests' events) would count among them and thin the quarantined share.
     settle(ctx, "transactions")
-    began = time.monotonic()
+    began = datetime.now(UTC)
     topic = topic_of(ctx, "transactions")
     base = fresh_event_time(ctx, "transactions_raw")
     user = f"clk{uuid.uuid4().hex[:6]}"
@@ -69,8 +69,9 @@ def test_a_clock_ahead_is_quarantined_the_stream_goes_on_and_health_says_so(
     # commit them): a failure with the numbers.
     tables = get_definition(ctx.settings, "transactions").tables(
         JobStore(ctx.settings.state).get("transactions").version)
-    minutes = math.ceil((time.monotonic() - began) / 60) + 1
-    statuses = [dataclasses.replace(s, routing=routing(ctx, s.name, tables, minutes)) if s.name == "transactions"
+    minutes = math.ceil((datetime.now(UTC) - began).total_seconds() / 60)
+    statuses = [dataclasses.replace(s, routing=routing(ctx, s.name, tables, minutes, since=began))
+                if s.name == "transactions"
                 else s for s in job_statuses(ctx)]
     found = [p for p in problems(statuses, ctx.settings.operations) if p.startswith("transactions: ")]
     mine = [p for p in found if "were quarantined" in p]

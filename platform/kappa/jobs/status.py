@@ -69,10 +69,12 @@ class JobStatus:
         return pipeline_name(self.name, self.version)
 
 
-def routing(ctx: Context, job: str, tables: dict[str, str], window_min: int) -> Routing | None:
-    """The job's recent events by destination (Trino), in the tables its version writes (`tables`:
-    role -> name, a replay's quarantine and late tables being its own); None when Trino cannot say."""
-    since = datetime.now(UTC) - timedelta(minutes=window_min)
+def routing(ctx: Context, job: str, tables: dict[str, str], window_min: int,
+            since: datetime | None = None) -> Routing | None:
+    """The job's events of the last `window_min` minutes (or those ingested after `since`) by
+    destination (Trino), in the tables its version writes (`tables`: role -> name, a replay's
+    quarantine and late tables being its own); None when Trino cannot say."""
+    since = since or datetime.now(UTC) - timedelta(minutes=window_min)
     ns = quote(ctx.settings.jobs.namespace)
     raw, quarantine, late = (f"{ns}.{quote(tables[role])}" for role in ("raw", "quarantine", "late"))
     sql = f"""SELECT
