@@ -82,6 +82,12 @@ class Draft:
         return [(v, substitute(q, values, f"{self.sql_file.name}, line {line}: "), line) for v, q, line in self.views]
 
 
+def _known_keys(where: str, section: dict[str, Any], known: set[str]) -> None:
+    unknown = set(section) - known
+    if unknown:
+        raise SqlPipelineError(f"{where}unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+
+
 def declare(declaration: Path, topics: dict[str, Topic]) -> Draft:
     """Read a `<name>.toml` and the `<name>.sql` beside it. `topics`: the topics the other pipelines
     declare, by name."""
@@ -91,10 +97,7 @@ def declare(declaration: Path, topics: dict[str, Topic]) -> Draft:
         decl = tomllib.loads(declaration.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise SqlPipelineError(f"{where}{exc}") from None
-    unknown = set(decl) - _DECLARATION_KEYS
-    if unknown:
-        raise SqlPipelineError(f"{where}unknown keys {', '.join(sorted(unknown))} "
-                               f"(known: {', '.join(sorted(_DECLARATION_KEYS))})")
+    _known_keys(where, decl, _DECLARATION_KEYS)
     topic_name = str(decl.get("topic", ""))
     if topic_name not in topics:
         raise SqlPipelineError(f"{where}topic {topic_name!r} is not declared by any pipeline "
@@ -174,10 +177,7 @@ def _settings_model(name: str, defaults: dict[str, Any], autostart: bool, query:
 
 def _table(where: str, name: str, spec: dict[str, Any], views: list[str],
            columns: dict[str, tuple[tuple[str, str], ...]], changed_by: tuple[str, ...]) -> Table:
-    unknown = set(spec) - _TABLE_KEYS
-    if unknown:
-        raise SqlPipelineError(f"{where}[tables.{name}]: unknown keys {', '.join(sorted(unknown))} "
-                               f"(known: {', '.join(sorted(_TABLE_KEYS))})")
+    _known_keys(f"{where}[tables.{name}]: ", spec, _TABLE_KEYS)
     view = str(spec.get("view", name))
     if view not in views:
         raise SqlPipelineError(f"{where}[tables.{name}] stores view {view!r}, which the SQL does not create "
@@ -204,10 +204,7 @@ def _alert(where: str, rule: str, spec: dict[str, Any], stored: dict[str, Table]
     if not _RULE.match(rule):
         raise SqlPipelineError(f"{where}[alerts.{rule}]: a rule is named in lower case letters, digits and "
                                "underscores")
-    unknown = set(spec) - _ALERT_KEYS
-    if unknown:
-        raise SqlPipelineError(f"{where}[alerts.{rule}]: unknown keys {', '.join(sorted(unknown))} "
-                               f"(known: {', '.join(sorted(_ALERT_KEYS))})")
+    _known_keys(f"{where}[alerts.{rule}]: ", spec, _ALERT_KEYS)
     view = str(spec.get("view", ""))
     if view not in stored:
         raise SqlPipelineError(f"{where}[alerts.{rule}] sends view {view!r}, which no [tables.*] stores "

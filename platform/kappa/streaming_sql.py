@@ -56,11 +56,15 @@ class _Recorder:
         self.sql.append(sql)
 
 
+def check_start(start: str) -> None:
+    if start not in STARTS:
+        raise KappaError(f"--from must be one of {', '.join(STARTS)}, not {start!r}")
+
+
 def session_statements(ctx: Context, start: str, group: str) -> tuple[list[str], list[str]]:
     """(the statements that declare the catalog and every topic's view, the views' names). Each topic
     is parsed with the settings of the first pipeline reading it (its watermark's out-of-orderness)."""
-    if start not in STARTS:
-        raise KappaError(f"--from must be one of {', '.join(STARTS)}, not {start!r}")
+    check_start(start)
     recorder, names, seen = _Recorder(), [], set()
     for p in ctx.settings.pipelines.live:
         topic = p.topic

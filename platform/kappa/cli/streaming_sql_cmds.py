@@ -10,7 +10,7 @@ from kappa.cli.output import console, step
 from kappa.context import build_context
 from kappa.errors import KappaError
 from kappa.settings import KappaSettings
-from kappa.streaming_sql import STARTS, Result, Session, start_gateway
+from kappa.streaming_sql import Result, Session, check_start, start_gateway
 from lakehouse.sql_text import statements
 
 PROMPT = "flink> "
@@ -35,8 +35,7 @@ def _run(session: Session, text: str, limit: int, timeout_s: float) -> None:
 
 def streaming(settings: KappaSettings, execute: str | None, limit: int, start: str, timeout_s: float) -> None:
     """Run `execute`'s statements, or those typed at the prompt (each ends with `;`)."""
-    if start not in STARTS:
-        raise KappaError(f"--from must be one of {', '.join(STARTS)}, not {start!r}")
+    check_start(start)  # before the gateway starts
     ctx = build_context(settings)
     with step("opening a streaming SQL session") as progress:
         start_gateway(ctx, progress)

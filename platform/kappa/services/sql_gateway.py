@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import requests
 
-from kappa.artifacts.versions import FLINK_VERSION
 from kappa.context import Context
 from kappa.runtime.process import ProcessSpec
 from kappa.services.flink import FlinkJobManager, flink_env
@@ -22,7 +21,6 @@ from kappa.services.flink_tls import rest_tls_files
 class SqlGateway(FlinkJobManager):
     name = "flink-sql-gateway"
     script = "sql-gateway.sh"
-    version = FLINK_VERSION
     depends_on: tuple[str, ...] = ("flink-jobmanager",)
 
     def ports(self) -> list[int]:
