@@ -24,7 +24,7 @@ bench: setup              ## the product's pipelines and Nexmark against the run
 	$(KAPPA) up
 	$(KAPPA) bench --profile quick
 
-chaos: setup              ## the fault-injection suite at full size (kill -9, restarts, fuzz) on its own stack
+chaos: setup              ## every fault case at full size (kill -9, restarts, fuzz) on its own stack
 	KAPPA_CHAOS=full $(BIN)/pytest -m fault
 
 up: setup
@@ -40,7 +40,7 @@ test: setup browser lint   ## every tier: unit, job logic on a local Flink, inte
 	$(BIN)/pytest -m unit
 	$(BIN)/pytest -m terraform
 	$(MAKE) --no-print-directory test-flink
-	$(BIN)/pytest -m integration
+	$(BIN)/pytest -m "integration and not chaos"
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit
@@ -53,7 +53,7 @@ test-flink: setup          ## the jobs' SQL and the contract format on a local F
 	  "$$($(KAPPA) paths --get flink_python)" -m pytest -p no:cacheprovider tests/flink
 
 test-integration: setup browser
-	$(BIN)/pytest -m integration
+	$(BIN)/pytest -m "integration and not chaos"
 
 browser:                   ## headless Chromium (Debian package) for the Dagster UI test
 	@command -v chromium >/dev/null || { \

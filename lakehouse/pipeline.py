@@ -148,6 +148,26 @@ class ContractFields:
 Expectation = NotNull | Unique | Between | OneOf | WindowLength | ContractFields
 
 
+def describe(e: Expectation) -> str:
+    """An expectation in a few words, as `kappa pipeline plan` lists it."""
+
+    def shown(b: Bound) -> str:
+        return f"${{{b.name}}}" if isinstance(b, Param) else str(b)
+
+    if isinstance(e, NotNull):
+        return f"{', '.join(e.columns)} not null"
+    if isinstance(e, Unique):
+        return f"({', '.join(e.columns)}) unique" if len(e.columns) > 1 else f"{e.columns[0]} unique"
+    if isinstance(e, Between):
+        low = "" if e.low is None else f"{shown(e.low)} {'<' if e.strict_low else '<='} "
+        return f"{low}{e.column}" + ("" if e.high is None else f" <= {shown(e.high)}")
+    if isinstance(e, OneOf):
+        return f"{e.column} in the accepted values"
+    if isinstance(e, WindowLength):
+        return f"windows of ${{{e.param}}} minutes"
+    return "the contract's fields present, within their enums and ranges"
+
+
 @dataclass(frozen=True)
 class Checks:
     """A table's quality suite: failing rows are reported by `keys`."""

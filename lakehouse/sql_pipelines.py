@@ -29,17 +29,21 @@ from pydantic import create_model
 from lakehouse.contracts import contract
 from lakehouse.pipeline import (
     Between,
+    Bound,
     Checks,
     ContractFields,
     Expectation,
     Gate,
     NotNull,
+    OneOf,
+    Param,
     Pipeline,
     PipelineSettings,
     SqlQuery,
     Table,
     Topic,
     Unique,
+    WindowLength,
     raw,
 )
 from lakehouse.sql_text import SqlPipelineError, digest, stream_name, substitute, views
@@ -48,7 +52,9 @@ MODULE = "flink_jobs.sql_pipeline"  # the one Flink module that runs every SQL p
 _DECLARATION_KEYS = {"description", "topic", "autostart", "settings", "tables", "alerts"}
 _ALERT_KEYS = {"view", "entity"}
 _RULE = re.compile(r"^[a-z][a-z0-9_]*$")
-_TABLE_KEYS = {"view", "keys", "day_partition", "gate_time", "measures", "min", "published", "description"}
+_EXPECTATION_KEYS = {"min", "max", "not_null", "unique", "accepted", "window_minutes"}
+_TABLE_KEYS = {"view", "keys", "day_partition", "gate_time", "measures", "published", "description"} | _EXPECTATION_KEYS
+_SETTING = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
 def schema_path(declaration: Path) -> Path:
@@ -138,7 +144,7 @@ def load(declaration: Path, topics: dict[str, Topic]) -> Pipeline:
                                                ContractFields())))]
     changed_by = (*[f for f in draft.settings.model_fields if f not in PipelineSettings.model_fields],
                   SqlPipelineSettings.CHANGED_BY_QUERY)
-    tables += [_table(where, table_name, spec, view_names, columns, changed_by)
+    tables += [_table(where, table_name, spec, view_names, columns, changed_by, set(draft.settings.model_fields))
                for table_name, spec in draft.tables.items()]
     stored = {t.role: t for t in tables[1:]}
     alerts = tuple(_alert(where, rule, spec, stored) for rule, spec in draft.alerts.items())
@@ -176,7 +182,7 @@ def _settings_model(name: str, defaults: dict[str, Any], autostart: bool, query:
 
 
 def _table(where: str, name: str, spec: dict[str, Any], views: list[str],
-           columns: dict[str, tuple[tuple[str, str], ...]], changed_by: tuple[str, ...]) -> Table:
+           columns: dict[str, tuple[tuple[str, str], ...]], changed_by: tuple[str, ...], settings: set[str]) -> Table:
     _known_keys(f"{where}[tables.{name}]: ", spec, _TABLE_KEYS)
     view = str(spec.get("view", name))
     if view not in views:
@@ -188,7 +194,7 @@ def _table(where: str, name: str, spec: dict[str, Any], views: list[str],
     keys = tuple(spec.get("keys", ()))
     measures = tuple(spec.get("measures", ()))
     expectations: list[Expectation] = [NotNull(keys), Unique(keys)] if keys else []
-    expectations += [Between(c, low) for c, low in dict(spec.get("min", {})).items()]
+    expectations += _expectations(f"{where}[tables.{name}]: ", spec, [c for c, _ in cols], settings)
     time_col = str(spec.get("gate_time", ""))
     if not time_col:
         timestamps = [c for c, t in cols if t == "TIMESTAMP"]
@@ -197,6 +203,75 @@ def _table(where: str, name: str, spec: dict[str, Any], views: list[str],
                  description=str(spec.get("description", f"view {view} of the pipeline's SQL")),
                  day_partition=spec.get("day_partition"), published=bool(spec.get("published", True)),
                  gate=Gate(time_col, measures, changed_by), checks=Checks(keys or (cols[0][0],), tuple(expectations)))
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A column's accepted values, as the declaration lists them (an `OneOf` that needs no setting)."""
+
+    values: tuple[Any, ...]
+
+    def __call__(self, params: dict[str, Any]) -> list[Any]:
+        return list(self.values)
+
+
+def _expectations(where: str, spec: dict[str, Any], columns: list[str], settings: set[str]) -> list[Expectation]:
+    """A stored view's quality expectations beyond its keys: `min`/`max` bounds (a number or a
+    `${setting}`), `not_null` columns, `unique` column sets, `accepted` values and `window_minutes`
+    (window_end - window_start, a number of minutes or a `${setting}`)."""
+
+    def column(c: Any, key: str) -> str:
+        if c not in columns:
+            raise SqlPipelineError(f"{where}{key}: {c!r} is not a column of the view ({', '.join(columns)})")
+        return str(c)
+
+    def bound(value: Any, key: str) -> Bound:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise SqlPipelineError(f"{where}{key}: a bound is a number or a ${{setting}}, not {value!r}")
+        if isinstance(value, (int, float)):
+            return value
+        match = _SETTING.match(value)
+        if match is None or match.group(1) not in settings:
+            raise SqlPipelineError(f"{where}{key}: {value!r} is not a number or a ${{setting}} of this pipeline "
+                                   f"(settings: {', '.join(sorted(settings))})")
+        return Param(match.group(1))
+
+    def table_of(key: str) -> dict[str, Any]:
+        value = spec.get(key, {})
+        if not isinstance(value, dict):
+            raise SqlPipelineError(f"{where}{key} is a table of column = value, e.g. {key} = {{ amount = 0 }}")
+        return value
+
+    def names(key: str) -> list[Any]:
+        value = spec.get(key, [])
+        if not isinstance(value, list):
+            raise SqlPipelineError(f"{where}{key} is a list of columns")
+        return value
+
+    lows, highs = table_of("min"), table_of("max")
+    out: list[Expectation] = [
+        Between(column(c, "min" if c in lows else "max"),
+                bound(lows[c], f"min.{c}") if c in lows else None,
+                bound(highs[c], f"max.{c}") if c in highs else None)
+        for c in dict.fromkeys([*lows, *highs])]
+    not_null = tuple(column(c, "not_null") for c in names("not_null"))
+    out += [NotNull(not_null)] if not_null else []
+    for group in names("unique"):
+        cols = group if isinstance(group, list) else [group]
+        out.append(Unique(tuple(column(c, "unique") for c in cols)))
+    for c, values in table_of("accepted").items():
+        if not isinstance(values, list) or not values:
+            raise SqlPipelineError(f"{where}accepted.{c} is a list of the values the column may hold")
+        out.append(OneOf(column(c, "accepted"), Accepted(tuple(values))))
+    if "window_minutes" in spec:
+        if not {"window_start", "window_end"} <= set(columns):
+            raise SqlPipelineError(f"{where}window_minutes needs the view's window_start and window_end columns")
+        minutes = bound(spec["window_minutes"], "window_minutes")
+        if not isinstance(minutes, Param):
+            raise SqlPipelineError(f"{where}window_minutes names the setting that sizes the window, as "
+                                   f"\"${{window_min}}\", so that a changed setting changes the check too")
+        out.append(WindowLength(minutes.name))
+    return out
 
 
 def _alert(where: str, rule: str, spec: dict[str, Any], stored: dict[str, Table]) -> tuple[str, str, str]:

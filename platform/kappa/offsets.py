@@ -83,6 +83,14 @@ def _refuse_future_start(start: str) -> None:
         raise KappaError(f"--from {text} is {_iso(ts)}, in the future: no record is that new yet (now is {_iso(now)})")
 
 
+def check_start(text: str) -> None:
+    """Refuse a start position that cannot be read, or a time in the future, before any service is asked."""
+    text = text.strip()
+    if text.startswith("offsets:") and _explicit(text) is None:
+        raise KappaError(f"cannot read {text!r}: use offsets:PARTITION=OFFSET,... e.g. offsets:0=120,1=98")
+    _refuse_future_start(text)
+
+
 def resolve(kafka: KafkaAccess, topic: str, start: str, stop: str | None = None) -> list[PartitionRange]:
     _refuse_future_start(start)
     ends = end_offsets(kafka, topic)

@@ -21,8 +21,9 @@ from kappa.artifacts.versions import FLINK_JAVA_MAJORS
 from kappa.errors import KappaError
 from kappa.settings import KappaSettings
 from lakehouse.contracts import contract
+from lakehouse.pipeline import Pipeline
 from lakehouse.registry import PIPELINES_DIR, python_pipelines
-from lakehouse.sql_pipelines import Draft, declarations, declare, schema_path
+from lakehouse.sql_pipelines import Draft, declarations, declare, load, schema_path
 from lakehouse.sql_text import SqlPipelineError, platform_type, stream_name
 
 PLAN_TIMEOUT_S = 300
@@ -45,6 +46,14 @@ def drafts(folder: Path = PIPELINES_DIR) -> list[Draft]:
     topics = {p.topic.name: p.topic for p in python_pipelines()}
     try:
         return [declare(d, topics) for d in declarations(folder)]
+    except SqlPipelineError as exc:
+        raise KappaError(str(exc)) from None
+
+
+def loaded(d: Draft) -> Pipeline:
+    """The pipeline a planned draft declares (its views' columns recorded)."""
+    try:
+        return load(d.declaration, {p.topic.name: p.topic for p in python_pipelines()})
     except SqlPipelineError as exc:
         raise KappaError(str(exc)) from None
 

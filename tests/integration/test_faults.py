@@ -35,7 +35,7 @@ pytestmark = pytest.mark.fault
 
 KILLS = [  # (service, what the case is called, how many kills in the bounded suite)
     pytest.param("flink-taskmanager", "kill -9 TaskManager", 2, id="taskmanager"),
-    pytest.param("flink-jobmanager", "kill -9 JobManager", 1, id="jobmanager"),
+    pytest.param("flink-jobmanager", "kill -9 JobManager", 1, id="jobmanager", marks=pytest.mark.chaos),
     pytest.param("kafka", "kill -9 Kafka broker during production", 1, id="kafka"),
 ]
 

@@ -22,14 +22,15 @@ import requests
 from confluent_kafka import Consumer
 
 from flink_jobs.spec import pipeline_name
-from kappa.catalog import ensure_job_tables, ensure_streaming_tables
+from kappa.catalog import catalog, ensure_job_tables, ensure_streaming_tables
 from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
-from kappa.jobs import JobStore, start_job, stop_job
+from kappa.jobs import JobStore, get_definition, start_job, stop_job
 from kappa.kafka_acl import CONSUMER
 from kappa.producer import produce
 from kappa.serving import apply_job_views
+from lakehouse.quality import validate
 from lakehouse.registry import generate
 from lakehouse.scenarios import ScenarioOptions
 from tests.expected import tumbling_windows
@@ -93,6 +94,25 @@ def test_the_sql_pipeline_equals_plain_python_and_the_built_in_table(ctx: Contex
     assert wanted and len(wanted) < len(tumbling_windows(produced["valid"], 5 * MIN))  # HAVING keeps some
     assert _rows(ctx, "analytics.suspicious_activity_sql", produced["prefix"], len(wanted)) == wanted
     assert _rows(ctx, "analytics.suspicious_activity", produced["prefix"], len(wanted)) == wanted
+
+
+def test_its_declared_expectations_pass_on_what_it_wrote_and_name_a_broken_row(ctx: Context, produced: dict) -> None:
+    """The declaration's checks (keys, bounds, not null, window length: what Dagster runs after each
+    materialization) over the rows the job committed to Iceberg."""
+    wanted = suspicious(produced["valid"], 5, 10, 5000)
+    _rows(ctx, "analytics.suspicious_activity_sql", produced["prefix"], len(wanted))
+    pipeline = ctx.settings.pipelines.get(NAME)
+    table = pipeline.table("suspicious_activity")
+    name = pipeline.table_names(JobStore(ctx.settings.state).get(NAME).version)["suspicious_activity"]
+    df = catalog(ctx).load_table((ctx.settings.jobs.namespace, name)).scan().to_pandas()
+    df = df[df["user_id"].str.startswith(produced["prefix"])].reset_index(drop=True)
+    params = get_definition(ctx.settings, NAME).params
+    result = validate(df, pipeline, table, params)
+    assert result.success and result.rows == len(wanted), result.summary()
+    broken = df.assign(window_end=df["window_end"].where(df.index != 1, df["window_start"]))
+    failed = [f for f in validate(broken, pipeline, table, params).failures if f["column"] == "window_length_s"]
+    assert failed and [(k["user_id"], k["window_start"]) for k in failed[0]["keys"]] == \
+        [(df.loc[1, "user_id"], str(df.loc[1, "window_start"]))]
 
 
 def test_its_alert_rule_publishes_each_suspicious_window_as_the_built_in_does(ctx: Context, produced: dict) -> None:

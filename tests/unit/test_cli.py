@@ -32,6 +32,8 @@ def kappa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (("pipeline", "new", "mine", "--topic", "nope"), "unknown topic 'nope'"),
         (("pipeline", "validate", "nope"), "no SQL pipeline 'nope'"),
         (("pipeline", "deploy", "transactions"), "a built-in pipeline: kappa jobs start transactions"),
+        (("pipeline", "deploy", "suspicious_sql", "--from", "offsets:0=x"), "cannot read 'offsets:0=x': use offsets:"),
+        (("pipeline", "deploy", "suspicious_sql", "--from", "yesterday"), "cannot read time 'yesterday'"),
         (("sql", "--streaming", "--from", "middle"), "--from must be one of earliest, latest, not 'middle'"),
     ],
 )

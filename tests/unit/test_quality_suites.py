@@ -33,7 +33,8 @@ def report_key(table: str) -> str:
 T0 = 1_800_000_000_000 - 1_800_000_000_000 % (60 * MIN)
 PARAMS = {"window_size_min": 5, "suspicious_window_min": 5, "suspicious_count_above": 10,
           "suspicious_total_above": 5000, "spend_window_min": 5, "spend_slide_min": 1, "fraud_total_above": 1000,
-          "stats_window_min": 1, "temperature_above": 30.0, "humidity_above": 70.0}
+          "stats_window_min": 1, "temperature_above": 30.0, "humidity_above": 70.0,
+          "window_min": 5, "count_above": 10, "total_above": 5000}  # the last three: suspicious_sql's
 
 
 def ts(ms: int) -> pd.Timestamp:
@@ -50,6 +51,13 @@ def transactions_5m() -> pd.DataFrame:
     rows = [{"window_start": ts(s), "window_end": ts(e), "user_id": u, "transaction_count": c, "total_amount": t}
             for (s, e, u), (c, t) in expected.tumbling_windows(records("transactions"), 5 * MIN).items()]
     return pd.DataFrame(rows)
+
+
+def suspicious_activity_sql() -> pd.DataFrame:
+    """The SQL pipeline's table: the seed's HAVING over plain-Python tumbling windows."""
+    df = transactions_5m()
+    return df[(df["transaction_count"] > PARAMS["count_above"]) | (df["total_amount"] > PARAMS["total_above"])] \
+        .reset_index(drop=True)
 
 
 def transactions_raw() -> pd.DataFrame:
@@ -85,6 +93,8 @@ def sensor_alerts() -> pd.DataFrame:
 CASES = {
     "transactions_5m": (transactions_5m, lambda df: df.assign(total_amount=df["total_amount"].where(
         df.index != 3, Decimal("-1"))), "total_amount"),
+    "suspicious_activity_sql": (suspicious_activity_sql, lambda df: df.assign(total_amount=df["total_amount"].where(
+        df.index != 3, None)), "total_amount"),
     "transactions_raw": (transactions_raw, lambda df: df.assign(user_id=df["user_id"].where(df.index != 3, None)),
                          "user_id"),
     "user_events_raw": (user_events_raw, lambda df: df.assign(action=df["action"].where(df.index != 3, "hack")),
@@ -123,6 +133,19 @@ def test_duplicate_windows_and_wrong_window_sizes_are_caught() -> None:
     kinds = {f["expectation"]: f for f in result.failures}
     assert kinds["expect_compound_columns_to_be_unique"]["unexpected"] == 2
     assert kinds["expect_column_values_to_be_between"]["column"] == "window_length_s"
+
+
+def test_a_sql_pipelines_declared_expectations_catch_a_wrong_window_and_a_negative_total() -> None:
+    df = suspicious_activity_sql()
+    broken = df.copy()
+    broken.loc[2, "window_end"] = broken.loc[2, "window_start"] + pd.Timedelta(minutes=PARAMS["window_min"] + 1)
+    broken.loc[5, "total_amount"] = Decimal("-3")
+    failed = {(f["expectation"], f["column"]): f for f in check(broken, "suspicious_activity_sql").failures}
+    assert set(failed) == {("expect_column_values_to_be_between", "window_length_s"),
+                           ("expect_column_values_to_be_between", "total_amount")}
+    between = "expect_column_values_to_be_between"
+    assert failed[(between, "window_length_s")]["keys"][0]["user_id"] == df.loc[2, "user_id"]
+    assert failed[(between, "total_amount")]["keys"][0]["user_id"] == df.loc[5, "user_id"]
 
 
 def test_a_contracts_new_version_adds_its_column_to_the_raw_tables_suite(

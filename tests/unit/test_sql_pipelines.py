@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from kappa.cli import pipeline_cmds
 from kappa.cli.app import app
 from kappa.settings import ConfigError, load_settings
-from lakehouse.pipeline import Between, NotNull, Unique
+from lakehouse.pipeline import Between, NotNull, OneOf, Param, Unique, WindowLength
 from lakehouse.registry import PIPELINES_DIR, Registry, default_registry, python_pipelines
 from lakehouse.sql_pipelines import declare, job_sql, load
 from lakehouse.sql_text import SqlPipelineError, platform_type, statements, substitute, views
@@ -82,7 +82,8 @@ def test_the_seed_example_loads_with_its_tables_checks_and_rendered_sql() -> Non
                              ("transaction_count", "BIGINT"), ("total_amount", "DECIMAL(18, 2)"))
     keys = ("window_start", "window_end", "user_id")
     assert table.checks is not None and set(table.checks.expectations) == {
-        NotNull(keys), Unique(keys), Between("transaction_count", 1)}
+        NotNull(keys), Unique(keys), Between("transaction_count", 1), Between("total_amount", 0),
+        NotNull(("transaction_count", "total_amount")), WindowLength("window_min")}
     settings = p.settings()
     assert not settings.autostart  # a SQL pipeline runs once deployed
     params = settings.params() | {"count_above": 3}
@@ -125,12 +126,38 @@ def test_a_query_changed_since_it_was_planned_is_refused_until_planned_again(tmp
      r"\[alerts.other\] sends view 'elsewhere', which no \[tables.\*\] stores \(stored: suspicious_activity\)"),
     (lambda t: t + '\n[alerts.Other]\nview = "suspicious_activity"\nentity = "user_id"\n', "a rule is named in lower"),
     (lambda t: t.replace('entity = "user_id"', 'entity = "user_id"\nseverity = "high"'), "unknown keys severity"),
+    (lambda t: t.replace('not_null = ["transaction_count"', 'not_null = ["nope"'),
+     r"\[tables.suspicious_activity_sql\]: not_null: 'nope' is not a column of the view \(window_start, "),
+    (lambda t: t.replace("total_amount = 0 }", 'total_amount = "${nope}" }'),
+     r"min.total_amount: '\$\{nope\}' is not a number or a \$\{setting\} of this pipeline \(settings: .*count_above"),
+    (lambda t: t.replace('window_minutes = "${window_min}"', "window_minutes = 5"),
+     "window_minutes names the setting that sizes the window"),
+    (lambda t: t.replace('window_minutes = "${window_min}"', 'accepted = { user_id = [] }'),
+     "accepted.user_id is a list of the values the column may hold"),
+    (lambda t: t.replace('window_minutes = "${window_min}"', 'max = 3'), "max is a table of column = value"),
 ])
 def test_a_declaration_that_does_not_hold_together_is_refused_with_the_reason(tmp_path: Path, edit, says) -> None:  # type: ignore[no-untyped-def]
     declaration = _copy(tmp_path)
     declaration.write_text(edit(declaration.read_text()))
     with pytest.raises(SqlPipelineError, match=says):
         load(declaration, TOPICS)
+
+
+def test_every_kind_of_expectation_is_declared_with_settings_as_bounds(tmp_path: Path) -> None:
+    declaration = _copy(tmp_path)
+    declaration.write_text(declaration.read_text().replace('window_minutes = "${window_min}"', (
+        'max = { transaction_count = "${count_above}", total_amount = 1e6 }\n'
+        'unique = [["user_id", "window_start"], "total_amount"]\n'
+        'accepted = { user_id = ["u-1", "u-2"] }')))
+    table = load(declaration, TOPICS).table("suspicious_activity")
+    assert table.checks is not None
+    found = list(table.checks.expectations)
+    assert Between("transaction_count", 1, Param("count_above")) in found
+    assert Between("total_amount", 0, 1e6) in found
+    assert Unique(("user_id", "window_start")) in found and Unique(("total_amount",)) in found
+    accepted = [e for e in found if isinstance(e, OneOf)]
+    assert [(e.column, e.values({})) for e in accepted] == [("user_id", ["u-1", "u-2"])]
+    assert not any(isinstance(e, WindowLength) for e in found)
 
 
 def test_the_examples_alert_rule_reaches_the_jobs_spec() -> None:

@@ -15,9 +15,10 @@ from kappa.context import build_context
 from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
 from kappa.jobs import JobStore, job_definitions, start_job, stop_job
+from kappa.offsets import check_start
 from kappa.serving import apply_job_views, drop_pipeline_tables
 from kappa.settings import KappaSettings
-from lakehouse.pipeline import ROUTED
+from lakehouse.pipeline import ROUTED, describe
 from lakehouse.registry import NAME, PIPELINES_DIR
 from lakehouse.sql_pipelines import job_sql, schema_path
 from lakehouse.sql_text import stream_name
@@ -105,19 +106,19 @@ def plan(ctx: typer.Context, name: str) -> None:
     console.print(f"recorded the columns in {path}")
     d = planned.draft
     views_ns, ns = settings.jobs.views_namespace, settings.jobs.namespace
-    table = Table("table", "columns", "keys", "day partition", "analytics view", "checks")
-    for table_name, spec in d.tables.items():
-        view = str(spec.get("view", table_name))
-        checks = [f"{c} >= {v}" for c, v in dict(spec.get("min", {})).items()]
-        if spec.get("keys"):
-            checks.insert(0, "keys not null and unique")
-        table.add_row(f"{ns}.{table_name}", ", ".join(f"{c} {t}" for c, t in planned.columns[view]),
-                      ", ".join(spec.get("keys", [])) or "-", str(spec.get("day_partition") or "-"),
-                      f"{views_ns}.{table_name}" if spec.get("published", True) else "-", "; ".join(checks) or "-")
+    table = Table("table", "columns", "keys", "day partition", "analytics view")
+    pipeline = sp.loaded(d)
+    for stored in pipeline.tables[1:]:
+        table.add_row(f"{ns}.{stored.name}", ", ".join(f"{c} {t}" for c, t in stored.columns),
+                      ", ".join(d.tables[stored.name].get("keys", [])) or "-", stored.day_partition or "-",
+                      f"{views_ns}.{stored.name}" if stored.published else "-")
     table.add_row(f"{ns}.{d.name}_raw", f"the contract of {d.topic.name}, event_time, Kafka coordinates",
-                  "kafka_partition, kafka_offset", "event_time", f"{views_ns}.{d.name}_raw",
-                  "contract fields; coordinates unique")
+                  "kafka_partition, kafka_offset", "event_time", f"{views_ns}.{d.name}_raw")
     console.print(table)
+    for stored in pipeline.tables:
+        if stored.checks:
+            checks = "; ".join(describe(e) for e in stored.checks.expectations)
+            console.print(f"checks of {ns}.{stored.name}: {checks}", highlight=False, soft_wrap=True)
     console.print(f"malformed events of {d.topic.name} go to {ns}.quarantine and late ones to {ns}.late_events "
                   f"(job {d.name}); Dagster shows the tables with their lineage and checks")
     for rule, spec in d.alerts.items():
@@ -134,9 +135,12 @@ def _running_sql(settings: KappaSettings, name: str) -> dict | None:  # type: ig
 
 @app.command()
 def deploy(ctx: typer.Context, name: str,
+           start: str = typer.Option("earliest", "--from", help="Where a changed query's replay starts: earliest | "
+                                                                   "ISO time | epoch ms | offsets:P=O,..."),
            yes: bool = typer.Option(False, "--yes", "-y", help="Replay a changed query without asking")) -> None:
     """Start the pipeline; a changed query (or setting) deploys as a replay of a new version from the
-    topic's first offset, cut over once the gate passes. The running version is never changed in place."""
+    topic's first offset (or --from), cut over once the gate passes. The running version is never changed
+    in place."""
     settings: KappaSettings = ctx.obj
     if name not in settings.pipelines.names:
         reasons = [r for left_out, r in settings.pipelines.left_out if left_out == name]
@@ -144,6 +148,7 @@ def deploy(ctx: typer.Context, name: str,
     pipeline = settings.pipelines.get(name)
     if pipeline.sql is None:
         raise KappaError(f"{name} is a built-in pipeline: kappa jobs start {name}")
+    check_start(start)
     c = build_context(settings)
     record = JobStore(settings.state).get(name)
     wanted = job_sql(pipeline, job_definitions(settings)[name].params)
@@ -158,9 +163,10 @@ def deploy(ctx: typer.Context, name: str,
             apply_job_views(c, pipeline, record.version)
         console.print(f"{name} running as Flink job {job_id}: {settings.flink_ui_url}/#/job/running/{job_id}/overview")
         return
+    origin = "the topic's first offset" if start == "earliest" else start
     console.print(f"the query of {name} (or a setting it uses) changed since v{record.version} started: it deploys "
-                  f"as a new version, replayed from the topic's first offset and cut over once the gate passes")
-    replay_cmds.replay_and_cut_over(c, name, yes=yes)
+                  f"as a new version, replayed from {origin} and cut over once the gate passes")
+    replay_cmds.replay_and_cut_over(c, name, start=start, yes=yes)
 
 
 @app.command()

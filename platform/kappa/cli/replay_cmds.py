@@ -112,10 +112,10 @@ def _replay(ctx: Context, job: str, start: str, stop: str | None, dry_run: bool,
                          "the views still point at the live version")
 
 
-def replay_and_cut_over(ctx: Context, job: str, *, yes: bool) -> None:
-    """A new version of `job` from the topic's first offset, gated, and cut over when the gate passes
-    (`kappa pipeline deploy` of a changed query)."""
-    _replay(ctx, job, "earliest", None, False, Cutover.auto, yes, False)
+def replay_and_cut_over(ctx: Context, job: str, *, start: str = "earliest", yes: bool) -> None:
+    """A new version of `job` from `start` (as `kappa replay --from`), gated, and cut over when the
+    gate passes (`kappa pipeline deploy` of a changed query)."""
+    _replay(ctx, job, start, None, False, Cutover.auto, yes, False)
 
 
 def _waiting(ctx: Context, job: str) -> dict:  # type: ignore[type-arg]
