@@ -6,6 +6,7 @@ gateway answers no client without the platform's certificate."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -106,3 +107,12 @@ def test_the_gateway_answers_only_the_platforms_certificate(ctx: Context, known:
     anonymous.trust_env = False
     with pytest.raises(requests.exceptions.SSLError):
         anonymous.get(url, verify=False, timeout=10)  # noqa: S501 (the point: no client certificate)
+
+
+def test_kappa_status_shows_the_gateway_while_it_runs(ctx: Context, known: dict) -> None:
+    done = subprocess.run([sys.executable, "-m", "kappa", "--config", str(ctx.settings.effective_settings_file),
+                           "status", "--json"], capture_output=True, text=True, timeout=300, check=False)
+    services = {s["name"]: s for s in json.loads(done.stdout)["services"]}
+    gateway = services.get(SqlGateway.name)
+    assert gateway is not None and gateway["state"] == "healthy", done.stdout[-3000:]
+    assert gateway["ports"] == [ctx.settings.flink.sql_gateway_port] and gateway["url"] == ctx.settings.sql_gateway_url

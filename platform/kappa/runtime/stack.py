@@ -21,6 +21,7 @@ from kappa.services.kafka import Kafka
 from kappa.services.kafka_connect import KafkaConnect
 from kappa.services.postgres import Postgres, postgres_system_user
 from kappa.services.schema_registry import SchemaRegistry
+from kappa.services.sql_gateway import SqlGateway
 from kappa.services.trino import Trino
 from kappa.settings import KappaSettings
 
@@ -38,6 +39,12 @@ def services(ctx: Context) -> list[Service]:
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
     return [*started, Gateway(ctx)]
+
+
+def on_demand(ctx: Context) -> list[Service]:
+    """Services a command starts when first needed (`kappa sql --streaming`), not `kappa up`: shown by
+    `kappa status` while they run, stopped by `kappa down`."""
+    return [SqlGateway(ctx)]
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ class Stack:
 
     def status(self) -> list[ServiceStatus]:
         out = []
-        for svc in self.services:
+        for svc in self.services + [s for s in on_demand(self.ctx) if self.table.get(s.name) is not None]:
             running = self.table.get(svc.name)
             state = "stopped"
             if running is not None:
