@@ -6,6 +6,8 @@ import json
 import os
 import re
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +16,39 @@ from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import FLINK_JAVA_MAJORS
 from kappa.context import Context
 from kappa.errors import KappaError
+from kappa.flink_rest import FlinkRest
 from kappa.jobs.definitions import JobDefinition
 from kappa.services.flink import flink_env
 
 FLINK_JOBS_DIR = Path(flink_jobs.__file__).resolve().parent
 
 
+SLOT_WAIT_S = 120.0  # a slot a finishing job frees, or a TaskManager registering after a restart
+
+
+def wait_for_slots(overview: Callable[[], dict[str, Any]], name: str, needed: int, wait_s: float = SLOT_WAIT_S,
+                   sleep: Callable[[float], None] = time.sleep) -> None:
+    """Return once the cluster has `needed` free task slots; refuse after `wait_s`. Without this a job
+    that finds no slot restarts forever, waiting for resources, and nothing says why."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        o = overview()
+        free, total = int(o.get("slots-available", 0)), int(o.get("slots-total", 0))
+        if free >= needed:
+            return
+        if time.monotonic() >= deadline:
+            raise KappaError(
+                f"{name} needs {needed} free task slot(s) and Flink has {free} of {total} free after "
+                f"{wait_s:.0f}s ({o.get('jobs-running', '?')} jobs running): stop a job (kappa jobs stop NAME) "
+                f"or raise [flink] task_slots")
+        sleep(2.0)
+
+
 def submit(ctx: Context, job: JobDefinition, spec: dict[str, Any], savepoint: str | None = None,
            timeout_s: float = 300, jobs_dir: Path = FLINK_JOBS_DIR) -> str:
     """Submit a job to the session cluster (detached); returns the Flink job id. `jobs_dir` is the
     `flink_jobs` package to run it from (`kappa bench --compare-jobs` runs another checkout's)."""
+    wait_for_slots(lambda: dict(FlinkRest(ctx).get("/overview")), job.name, int(spec["parallelism"]))
     record_dir = ctx.settings.state / "jobs" / job.name
     record_dir.mkdir(parents=True, exist_ok=True)
     spec_path = record_dir / f"v{spec['version']}.spec.json"
