@@ -218,7 +218,7 @@ class Accepted:
 def _expectations(where: str, spec: dict[str, Any], columns: list[str], settings: set[str]) -> list[Expectation]:
     """A stored view's quality expectations beyond its keys: `min`/`max` bounds (a number or a
     `${setting}`), `not_null` columns, `unique` column sets, `accepted` values and `window_minutes`
-    (window_end - window_start, a number of minutes or a `${setting}`)."""
+    (window_end - window_start: the `${setting}` that sizes the window)."""
 
     def column(c: Any, key: str) -> str:
         if c not in columns:

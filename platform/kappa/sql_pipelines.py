@@ -21,7 +21,7 @@ from kappa.artifacts.versions import FLINK_JAVA_MAJORS
 from kappa.errors import KappaError
 from kappa.settings import KappaSettings
 from lakehouse.contracts import contract
-from lakehouse.pipeline import Pipeline
+from lakehouse.pipeline import Pipeline, Topic
 from lakehouse.registry import PIPELINES_DIR, python_pipelines
 from lakehouse.sql_pipelines import Draft, declarations, declare, load, schema_path
 from lakehouse.sql_text import SqlPipelineError, platform_type, stream_name
@@ -41,9 +41,14 @@ class Planned:
         return {"digest": self.draft.digest, "views": {v: [list(c) for c in cols] for v, cols in self.columns.items()}}
 
 
+def _topics() -> dict[str, Topic]:
+    """The topics a SQL pipeline may read: those the pipelines declared in Python declare."""
+    return {p.topic.name: p.topic for p in python_pipelines()}
+
+
 def drafts(folder: Path = PIPELINES_DIR) -> list[Draft]:
     """Every SQL pipeline declared in the folder, as declared (planned or not)."""
-    topics = {p.topic.name: p.topic for p in python_pipelines()}
+    topics = _topics()
     try:
         return [declare(d, topics) for d in declarations(folder)]
     except SqlPipelineError as exc:
@@ -53,7 +58,7 @@ def drafts(folder: Path = PIPELINES_DIR) -> list[Draft]:
 def loaded(d: Draft) -> Pipeline:
     """The pipeline a planned draft declares (its views' columns recorded)."""
     try:
-        return load(d.declaration, {p.topic.name: p.topic for p in python_pipelines()})
+        return load(d.declaration, _topics())
     except SqlPipelineError as exc:
         raise KappaError(str(exc)) from None
 
