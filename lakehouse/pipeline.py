@@ -349,6 +349,13 @@ class Pipeline:
         """Every topic it reads: its own, then those it joins."""
         return (self.topic, *self.joined)
 
+    def topics_of(self, role: str) -> tuple[str, ...]:
+        """The topics a table's rows come from: a raw table's one topic, every topic for the others."""
+        if role == "raw":
+            return (self.topic.name,)
+        joined = {r: topic for _, topic, r in (self.sql.inputs if self.sql else ())}
+        return (joined[role],) if role in joined else tuple(t.name for t in self.topics)
+
     def table(self, role: str) -> Table:
         for t in self.written:
             if t.role == role:
