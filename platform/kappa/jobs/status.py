@@ -110,7 +110,7 @@ def job_statuses(ctx: Context, *, with_routing: bool = True) -> list[JobStatus]:
                 ckpt_age = time.time() - latest["latest_ack_timestamp"] / 1000
             restarts = rest.restarts(current["jid"])
         try:
-            lag = sum(p.lag for p in group_lag(ctx.kafka(), pipeline, job.topic))
+            lag = sum(p.lag for t in job.pipeline.topics for p in group_lag(ctx.kafka(), pipeline, t.name))
         except KappaError:
             lag = None
         recent = (routing(ctx, name, job.tables(record.version), ctx.settings.operations.health_window_min)
