@@ -91,7 +91,8 @@ def plan_spec(d: Draft, params: dict[str, Any] | None = None) -> dict[str, Any]:
                 "outputs": [[v, []] for v, _, _ in rendered if v in stored],
                 "lines": {v: line for v, _, line in rendered},
                 **({"inputs": [{"stream": stream_name(t.name), "topic": t.name, "role": role,
-                                "contract": contract(t.name, t.contract_version or 1)}
+                                "contract": contract(t.name, t.contract_version or 1),
+                                "source_path": "/nonexistent/records"}
                                for role, t in joined.items()]} if joined else {})},
     }
 
