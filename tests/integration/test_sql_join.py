@@ -76,13 +76,13 @@ def test_the_join_equals_plain_python_and_each_topic_lands_in_its_raw_table(ctx:
 def test_a_changed_setting_replays_both_topics_through_the_gate(ctx: Context, produced: dict, tmp_path: Path) -> None:
     _rows(ctx, produced["prefix"], len(joined(produced["purchases"], produced["logins"], 5)))
     settings = json.loads(ctx.settings.effective_settings_file.read_text())
-    settings.setdefault("jobs", {}).setdefault(NAME, {})["within_min"] = 1
+    settings.setdefault("jobs", {}).setdefault(NAME, {})["within_min"] = 2
     changed = tmp_path / "settings.effective.json"
     changed.write_text(json.dumps(settings))
     done = kappa(changed, "pipeline", "deploy", NAME, "--yes")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "topic user-events" in done.stdout and "(topic user-events)" in done.stdout, done.stdout[-3000:]
     assert JobStore(ctx.settings.state).get(NAME).version == 2
-    wanted = joined(produced["purchases"], produced["logins"], 1)
-    assert wanted != joined(produced["purchases"], produced["logins"], 5)
+    wanted = joined(produced["purchases"], produced["logins"], 2)
+    assert wanted and wanted != joined(produced["purchases"], produced["logins"], 5)
     assert _rows(ctx, produced["prefix"], len(wanted)) == wanted
