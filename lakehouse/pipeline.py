@@ -356,6 +356,11 @@ class Pipeline:
         joined = {r: topic for _, topic, r in (self.sql.inputs if self.sql else ())}
         return (joined[role],) if role in joined else tuple(t.name for t in self.topics)
 
+    @property
+    def raw_roles(self) -> tuple[str, ...]:
+        """The tables each topic's accepted events land in: its own topic's, then each joined topic's."""
+        return ("raw", *(role for _, _, role in (self.sql.inputs if self.sql else ()) if role != "raw"))
+
     def table(self, role: str) -> Table:
         for t in self.written:
             if t.role == role:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import requests
 
 from kappa.context import Context
 from kappa.errors import KappaError
-from kappa.jobs import JobStore, stop_job
+from kappa.jobs import JobStore, job_definitions, stop_job
+from kappa.jobs.status import routing
 from kappa.producer import produce
 from lakehouse.scenarios.base import Event, encode
 from tests.integration.streams import fresh_event_time, ms, rows_when
@@ -39,7 +41,7 @@ def joined(purchases: list[dict], logins: list[dict], within_min: int) -> set[tu
 def produced(ctx: Context) -> Iterator[dict[str, Any]]:
     done = kappa(ctx.settings.effective_settings_file, "pipeline", "deploy", NAME)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    prefix = f"j{uuid.uuid4().hex[:6]}-"
+    prefix, since = f"j{uuid.uuid4().hex[:6]}-", datetime.now(UTC)
     base = max(fresh_event_time(ctx, f"{NAME}_raw"), fresh_event_time(ctx, f"{NAME}_raw_user_events"))
     purchases, logins = [], []
     for i in range(120):
@@ -51,7 +53,7 @@ def produced(ctx: Context) -> Iterator[dict[str, Any]]:
                               "merchant": "m", "timestamp": ts})
     produce(ctx.kafka(), "user-events", [Event(r["user_id"], encode(r), r) for r in logins])
     produce(ctx.kafka(), "transactions", [Event(r["user_id"], encode(r), r) for r in purchases])
-    yield {"prefix": prefix, "purchases": purchases, "logins": logins}
+    yield {"prefix": prefix, "purchases": purchases, "logins": logins, "since": since}
     with contextlib.suppress(KappaError, requests.RequestException):
         stop_job(ctx, NAME, savepoint=False)
 
@@ -71,6 +73,14 @@ def test_the_join_equals_plain_python_and_each_topic_lands_in_its_raw_table(ctx:
     logins = rows_when(ctx, f"SELECT event_id FROM analytics.{NAME}_raw_user_events WHERE user_id LIKE "
                             f"'{produced['prefix']}%'", lambda r: len(r) >= len(produced["logins"]), "the logins")
     assert sorted(r[0] for r in logins) == sorted(lg["event_id"] for lg in produced["logins"])
+    # `kappa status` counts the events landed from both topics
+    record, window = JobStore(ctx.settings.state).get(NAME), ctx.settings.operations.health_window_min
+    names = job_definitions(ctx.settings)[NAME].tables(record.version)
+    both = routing(ctx, NAME, names, window, since=produced["since"], raw_roles=("raw", "raw_user_events"))
+    own = routing(ctx, NAME, names, window, since=produced["since"])
+    assert both is not None and own is not None
+    assert both.landed - own.landed >= len(produced["logins"]) and own.landed >= len(produced["purchases"])
+    assert job_definitions(ctx.settings)[NAME].pipeline.raw_roles == ("raw", "raw_user_events")
 
 
 def test_a_changed_setting_replays_both_topics_through_the_gate(ctx: Context, produced: dict, tmp_path: Path) -> None:
