@@ -10,6 +10,7 @@ the query it was started with.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flink_jobs.runner import run
@@ -33,15 +34,45 @@ from flink_jobs.sql import (
 STREAM_COLUMNS = ("event_time", "event_ts_ms", "kafka_partition", "kafka_offset", "kafka_timestamp")
 
 
-def create_stream(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-def]
-    """The source, the routing outputs, and the view the user's SQL reads the topic by."""
-    sql: dict[str, Any] = spec.sql
-    stream = str(sql["stream"])
+def input_spec(spec: JobSpec, joined: dict[str, Any]) -> JobSpec:
+    """The spec of a joined topic (`sql.inputs`): its topic, contract, start and end offsets, source
+    file (tests) and raw table; the quarantine and late tables are the job's."""
+    kafka = dataclasses.replace(
+        spec.kafka, topic=str(joined["topic"]), specific_offsets=str(joined.get("specific_offsets", "")),
+        bounded_specific_offsets=str(joined.get("bounded_specific_offsets", "")))
+    return dataclasses.replace(spec, kafka=kafka, contract=dict(joined["contract"]),
+                               tables={**spec.tables, "raw": spec.tables[str(joined["role"])]},
+                               source_path=str(joined.get("source_path", "")))
+
+
+def _stream(t_env, spec: JobSpec, stream: str) -> list[Output]:  # type: ignore[no-untyped-def]
     result = prepare_source(t_env, spec, f"{stream}__kappa")
     columns = [ident(n) for n, _ in field_columns(spec)] + [ident(c) for c in STREAM_COLUMNS]
     t_env.execute_sql(f"CREATE TEMPORARY VIEW {ident(stream)} AS "
                       f"SELECT {', '.join(columns)} FROM {ident(stream + '__kappa_ontime')}")
     return result
+
+
+def create_stream(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-def]
+    """Each topic's source, its routing outputs, and the view the user's SQL reads it by."""
+    sql: dict[str, Any] = spec.sql
+    result = _stream(t_env, spec, str(sql["stream"]))
+    for joined in sql.get("inputs", []):
+        result += [dataclasses.replace(out, name=str(joined["role"])) if out.name == "raw" else out
+                   for out in _stream(t_env, input_spec(spec, joined), str(joined["stream"]))]
+    return one_per_table(result)
+
+
+def one_per_table(outputs: list[Output]) -> list[Output]:
+    """The routing outputs of several topics into the shared quarantine and late tables, as one insert
+    per table (UNION ALL): one Iceberg committer per table and job, whose checkpoint ids in the
+    table's snapshots are its own to recover from."""
+    merged: dict[str, Output] = {}
+    for out in outputs:
+        first = merged.get(out.target)
+        merged[out.target] = out if first is None else dataclasses.replace(
+            first, query=f"{first.query}\nUNION ALL\n{out.query}")
+    return list(merged.values())
 
 
 def create_views(t_env, spec: JobSpec) -> list[Output]:  # type: ignore[no-untyped-def]

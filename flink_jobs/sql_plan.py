@@ -73,8 +73,12 @@ def plan(spec: JobSpec, jars: str) -> dict[str, Any]:
             columns = ", ".join(f"{ident(n)} {_sink_type(t)}" for n, t in zip(names, types, strict=True))
             t_env.execute_sql(f"CREATE TEMPORARY TABLE {ident('plan__' + name)} ({columns}) WITH "
                               f"({with_options({'connector': 'filesystem', 'path': '/nonexistent', 'format': 'csv'})})")
+            # each column as the job writes it (a time attribute cast to a plain timestamp: a join's two
+            # event times cannot both be the sink's rowtime)
+            selected = ", ".join(f"CAST({ident(n)} AS {_sink_type(t)}) AS {ident(n)}" if "*ROWTIME*" in t else ident(n)
+                                 for n, t in zip(names, types, strict=True))
             t_env.create_statement_set().add_insert_sql(
-                f"INSERT INTO {ident('plan__' + name)} SELECT * FROM {ident(name)}").explain()
+                f"INSERT INTO {ident('plan__' + name)} SELECT {selected} FROM {ident(name)}").explain()
         except Exception as exc:
             line, message = _in_file(_message(exc), int(lines.get(name, 1)))
             return {"error": {"view": name, "line": line, "message": message}}

@@ -142,7 +142,10 @@ class WindowLength:
 
 @dataclass(frozen=True)
 class ContractFields:
-    """The contract's required fields are present, within their enums and ranges (raw tables)."""
+    """The contract's required fields are present, within their enums and ranges (raw tables).
+    `topic`: a joined topic's (a SQL pipeline's `joins`); empty: the pipeline's own."""
+
+    topic: str = ""
 
 
 Expectation = NotNull | Unique | Between | OneOf | WindowLength | ContractFields
@@ -318,6 +321,8 @@ class SqlQuery:
     digest: str  # of the SQL and the contract the columns were planned against
     # (rule, view, entity column): each row of a stored view also sent to the `alerts` topic
     alerts: tuple[tuple[str, str, str], ...] = ()
+    # the other topics it joins: (the name the SQL reads it by, topic, role of its raw table)
+    inputs: tuple[tuple[str, str, str], ...] = ()
 
 
 # --- the declaration ----------------------------------------------------------------------------
@@ -337,6 +342,24 @@ class Pipeline:
     live: bool = True  # False: run only by `kappa bench` (never started, no views, no Dagster assets)
     source: SourceTable | None = None  # a change-data-capture pipeline: the database table it mirrors
     sql: SqlQuery | None = None  # a pipeline written in SQL: its query (the module runs every such pipeline)
+    joined: tuple[Topic, ...] = ()  # a SQL pipeline's other topics (`joins`): each parsed, routed and landed
+
+    @property
+    def topics(self) -> tuple[Topic, ...]:
+        """Every topic it reads: its own, then those it joins."""
+        return (self.topic, *self.joined)
+
+    def topics_of(self, role: str) -> tuple[str, ...]:
+        """The topics a table's rows come from: a raw table's one topic, every topic for the others."""
+        if role == "raw":
+            return (self.topic.name,)
+        joined = {r: topic for _, topic, r in (self.sql.inputs if self.sql else ())}
+        return (joined[role],) if role in joined else tuple(t.name for t in self.topics)
+
+    @property
+    def raw_roles(self) -> tuple[str, ...]:
+        """The tables each topic's accepted events land in: its own topic's, then each joined topic's."""
+        return ("raw", *(role for _, _, role in (self.sql.inputs if self.sql else ()) if role != "raw"))
 
     def table(self, role: str) -> Table:
         for t in self.written:

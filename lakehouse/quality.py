@@ -60,11 +60,12 @@ def _gxe() -> ModuleType:
     return gxe
 
 
-def _contract_fields(pipeline: Pipeline) -> list[gxe_types.Expectation]:
+def _contract_fields(pipeline: Pipeline, topic_name: str) -> list[gxe_types.Expectation]:
     """Every field of the contract's version a column (a new version's field too, once applied), the
     required ones never null, values within their enums and ranges (a null is not checked there)."""
-    assert pipeline.topic.contract_version is not None
-    schema = contract(pipeline.topic.name, pipeline.topic.contract_version)
+    topic = next(t for t in pipeline.topics if t.name == (topic_name or pipeline.topic.name))
+    assert topic.contract_version is not None
+    schema = contract(topic.name, topic.contract_version)
     out: list[gxe_types.Expectation] = []
     for name, prop in schema["properties"].items():
         if name == EVENT_TIME_FIELD:
@@ -97,7 +98,7 @@ def _expectations(e: Expectation, pipeline: Pipeline, params: dict[str, Any]) ->
         seconds = int(params[e.param]) * 60
         return [_gxe().ExpectColumnValuesToBeBetween(column="window_length_s", min_value=seconds, max_value=seconds)]
     if isinstance(e, ContractFields):
-        return _contract_fields(pipeline)
+        return _contract_fields(pipeline, e.topic)
     raise TypeError(f"unknown expectation {e!r}")
 
 

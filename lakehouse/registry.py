@@ -297,8 +297,8 @@ def _check_problems(t: Table, checks: Checks, columns: set[str], fields: set[str
         elif isinstance(e, WindowLength):
             need("window_start", "window_end")
             need_setting(Param(e.param))
-        elif isinstance(e, ContractFields) and t.role != "raw":
-            problems.append("ContractFields applies to the raw table only")
+        elif isinstance(e, ContractFields) and t.role != "raw" and not (e.topic and t.role.startswith("raw_")):
+            problems.append("ContractFields applies to a raw table only")
     return problems
 
 

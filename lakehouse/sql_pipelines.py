@@ -17,6 +17,7 @@ Nothing here imports an engine: the planning itself runs in Flink's environment 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tomllib
@@ -49,7 +50,7 @@ from lakehouse.pipeline import (
 from lakehouse.sql_text import SqlPipelineError, digest, stream_name, substitute, views
 
 MODULE = "flink_jobs.sql_pipeline"  # the one Flink module that runs every SQL pipeline
-_DECLARATION_KEYS = {"description", "topic", "autostart", "settings", "tables", "alerts"}
+_DECLARATION_KEYS = {"description", "topic", "joins", "autostart", "settings", "tables", "alerts"}
 _ALERT_KEYS = {"view", "entity"}
 _RULE = re.compile(r"^[a-z][a-z0-9_]*$")
 _EXPECTATION_KEYS = {"min", "max", "not_null", "unique", "accepted", "window_minutes"}
@@ -80,6 +81,11 @@ class Draft:
     tables: dict[str, dict[str, Any]]
     digest: str  # of the SQL and the contract, read once by `declare`
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule -> [alerts.<rule>]
+    joined: tuple[Topic, ...] = ()  # the other topics the SQL reads (`joins`)
+
+    @property
+    def topics(self) -> tuple[Topic, ...]:
+        return (self.topic, *self.joined)
 
 
     def rendered_views(self, params: dict[str, Any] | None = None) -> list[tuple[str, str, int]]:
@@ -104,13 +110,21 @@ def declare(declaration: Path, topics: dict[str, Topic]) -> Draft:
     except tomllib.TOMLDecodeError as exc:
         raise SqlPipelineError(f"{where}{exc}") from None
     _known_keys(where, decl, _DECLARATION_KEYS)
-    topic_name = str(decl.get("topic", ""))
-    if topic_name not in topics:
-        raise SqlPipelineError(f"{where}topic {topic_name!r} is not declared by any pipeline "
-                               f"(known: {', '.join(sorted(topics))})")
-    topic = topics[topic_name]
-    if topic.contract_version is None:
-        raise SqlPipelineError(f"{where}topic {topic_name} has no contract to parse its events with")
+    joins = decl.get("joins", [])
+    if not isinstance(joins, list):
+        raise SqlPipelineError(f"{where}joins is a list of topics, e.g. joins = [\"user-events\"]")
+    names = [str(decl.get("topic", "")), *(str(j) for j in joins)]
+    for topic_name in names:
+        if topic_name not in topics:
+            raise SqlPipelineError(f"{where}topic {topic_name!r} is not declared by any pipeline "
+                                   f"(known: {', '.join(sorted(topics))})")
+        if topics[topic_name].contract_version is None:
+            raise SqlPipelineError(f"{where}topic {topic_name} has no contract to parse its events with")
+    streams = [stream_name(n) for n in names]
+    if len(set(streams)) < len(streams):
+        raise SqlPipelineError(f"{where}a topic is read twice ({', '.join(names)}): "
+                               "join a topic with itself in the SQL")
+    topic, joined = topics[names[0]], tuple(topics[n] for n in names[1:])
     sql_file = declaration.with_suffix(".sql")
     if not sql_file.exists():
         raise SqlPipelineError(f"{where}{sql_file.name} is missing")
@@ -118,12 +132,20 @@ def declare(declaration: Path, topics: dict[str, Topic]) -> Draft:
     if not tables:
         raise SqlPipelineError(f"{where}declare at least one table ([tables.<name>] with the view it stores)")
     settings = dict(decl.get("settings", {}))
-    query = digest(sql_file.read_text(), contract(topic.name, topic.contract_version))
+    query = digest(sql_file.read_text(), *(_contract(t) for t in (topic, *joined)))
     draft = Draft(name, declaration, sql_file, str(decl.get("description", f"{topic.name} -> SQL ({sql_file.name})")),
                   topic, _settings_model(name, settings, bool(decl.get("autostart", False)), query),
-                  views(sql_file), tables, query, {str(k): dict(v) for k, v in dict(decl.get("alerts", {})).items()})
+                  views(sql_file), tables, query, {str(k): dict(v) for k, v in dict(decl.get("alerts", {})).items()},
+                  joined)
     draft.rendered_views()  # every ${setting} is declared
     return draft
+
+
+def _contract(topic: Topic) -> dict[str, Any]:
+    """The contract a topic's events are parsed with (declare refuses a topic without one)."""
+    if topic.contract_version is None:
+        raise SqlPipelineError(f"topic {topic.name} has no contract to parse its events with")
+    return contract(topic.name, topic.contract_version)
 
 
 def load(declaration: Path, topics: dict[str, Topic]) -> Pipeline:
@@ -139,21 +161,33 @@ def load(declaration: Path, topics: dict[str, Topic]) -> Pipeline:
         v: tuple((c, t) for c, t in cols) for v, cols in schema["views"].items()}
     view_names = [v for v, _, _ in draft.views]
     topic = draft.topic
-    tables = [raw(f"{draft.name}_raw", topic, gate=Gate("event_time", ()), checks=Checks(
-        ("kafka_partition", "kafka_offset"), (NotNull(("event_time",)), Unique(("kafka_partition", "kafka_offset")),
-                                               ContractFields())))]
+    tables = [_landing(draft.name, t, i > 0) for i, t in enumerate(draft.topics)]
+    inputs = tuple((stream_name(t.name), t.name, tables[i + 1].role) for i, t in enumerate(draft.joined))
     changed_by = (*[f for f in draft.settings.model_fields if f not in PipelineSettings.model_fields],
                   SqlPipelineSettings.CHANGED_BY_QUERY)
+    landed = len(tables)
     tables += [_table(where, table_name, spec, view_names, columns, changed_by, set(draft.settings.model_fields))
                for table_name, spec in draft.tables.items()]
-    stored = {t.role: t for t in tables[1:]}
+    stored = {t.role: t for t in tables[landed:]}
     alerts = tuple(_alert(where, rule, spec, stored) for rule, spec in draft.alerts.items())
     return Pipeline(
         name=draft.name, description=draft.description, topic=topic, module=MODULE, settings=draft.settings,
-        tables=tuple(tables),
+        tables=tuple(tables), joined=draft.joined,
         sql=SqlQuery(str(draft.sql_file), stream_name(topic.name), tuple((v, q) for v, q, _ in draft.views),
-                     tuple((t.role, t.name) for t in tables[1:]), draft.digest, alerts),
+                     tuple((t.role, t.name) for t in tables[landed:]), draft.digest, alerts, inputs),
     )
+
+
+def _landing(pipeline: str, topic: Topic, joined: bool) -> Table:
+    """The raw table of a topic the pipeline reads: role `raw` for its own, `raw_<stream>` for a joined one."""
+    checks = Checks(("kafka_partition", "kafka_offset"), (
+        NotNull(("event_time",)), Unique(("kafka_partition", "kafka_offset")),
+        ContractFields(topic.name if joined else "")))
+    if not joined:
+        return raw(f"{pipeline}_raw", topic, gate=Gate("event_time", ()), checks=checks)
+    stream = stream_name(topic.name)
+    return dataclasses.replace(raw(f"{pipeline}_raw_{stream}", topic, gate=Gate("event_time", ()), checks=checks),
+                               role=f"raw_{stream}")
 
 
 class SqlPipelineSettings(PipelineSettings):
@@ -308,4 +342,9 @@ def job_sql(pipeline: Pipeline, params: dict[str, Any]) -> dict[str, Any]:
         "views": [[view, substitute(query, params, f"{Path(q.path).name}, view {view}: ")] for view, query in q.views],
         "outputs": [[role, [list(c) for c in pipeline.table(role).columns]] for role, _ in q.outputs],
         **({"alerts": [list(a) for a in q.alerts]} if q.alerts else {}),
+        # each joined topic: the name the SQL reads it by, the topic, its raw table's role, its contract
+        **({"inputs": [{"stream": stream, "topic": topic.name, "role": role,
+                        "contract": _contract(topic)}
+                       for (stream, _, role), topic in zip(q.inputs, pipeline.joined, strict=True)]}
+           if q.inputs else {}),
     }

@@ -108,10 +108,11 @@ def substitute(query: str, params: dict[str, Any], where: str = "") -> str:
     return _PARAM.sub(value, query)
 
 
-def digest(sql_text: str, contract_schema: dict[str, Any]) -> str:
-    """What a recorded schema was planned from: the SQL and the topic's contract."""
+def digest(sql_text: str, *contracts: dict[str, Any]) -> str:
+    """What a recorded schema was planned from: the SQL and the contracts of the topics it reads."""
     h = hashlib.sha256(sql_text.encode())
-    h.update(json.dumps(contract_schema, sort_keys=True).encode())
+    for schema in contracts:
+        h.update(json.dumps(schema, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 

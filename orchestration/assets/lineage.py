@@ -66,7 +66,8 @@ def lineage_specs(settings: KappaSettings) -> list[dg.AssetSpec]:
               for p in captured.values() if p.source is not None]
     for table, (pipeline, declared) in streaming_tables(settings).items():
         specs.append(dg.AssetSpec(
-            table_key(ns, table), deps=[topic_key(pipeline.topic.name)], group_name="streaming",
+            table_key(ns, table), deps=[topic_key(t) for t in pipeline.topics_of(declared.role)],
+            group_name="streaming",
             kinds={"iceberg", "flink"},
             description=f"{declared.description}. Written continuously by the Flink job `{pipeline.name}`; "
                         "observed here.",

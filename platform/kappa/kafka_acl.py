@@ -105,7 +105,7 @@ def grants(settings: KappaSettings) -> list[Grant]:
     out += _each(CONNECT, "cluster", [CLUSTER], ("DESCRIBE", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"))
     for p in settings.pipelines.live:
         who = job_principal(p.name)
-        out += _each(who, "topic", [p.topic.name], ("READ", "DESCRIBE"))
+        out += _each(who, "topic", sorted(t.name for t in p.topics), ("READ", "DESCRIBE"))
         out += _each(who, "topic", [settings.jobs.alerts_topic], ("WRITE", "DESCRIBE"))
         out += _each(who, "group", [f"{PIPELINE_GROUP_PREFIX}{p.name}."], ("READ", "DESCRIBE"), prefixed=True)
     return out

@@ -34,7 +34,7 @@ from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
 from kappa.jobs import JobDefinition, JobStore, get_definition, render_spec, start_job, stop_job, submit
 from kappa.offsets import PartitionRange, resolve, to_flink_offsets
-from kappa.replay_gate import GateResult, routed_ends, run_gate
+from kappa.replay_gate import GateResult, accounting, routed_ends, run_gate
 from kappa.serving import apply_job_views
 from kappa.topics import group_lag
 from lakehouse.pipeline import Pipeline
@@ -55,6 +55,7 @@ class ReplayPlan:
     tables: dict[str, str]
     live_params: dict[str, Any]
     params: dict[str, Any]
+    joined: dict[str, list[PartitionRange]] = field(default_factory=dict)  # a SQL pipeline's other topics
 
     @property
     def job(self) -> str:
@@ -62,14 +63,17 @@ class ReplayPlan:
 
     @property
     def events(self) -> int:
-        return sum(r.events for r in self.ranges)
+        return sum(r.events for r in self.ranges) + sum(r.events for rs in self.joined.values() for r in rs)
 
     def describe(self) -> list[str]:
         lines = [f"replay {self.job}: v{self.from_version} (live) -> v{self.to_version}, topic {self.topic}"]
-        for r in self.ranges:
-            end = r.end if r.end is not None else f"follow (now {r.log_end})"
-            lines.append(f"  partition {r.partition}: offsets {r.start} .. {end}   ({r.events} events; "
-                         f"log holds {r.log_start}..{r.log_end})")
+        for topic, ranges in [(self.topic, self.ranges), *self.joined.items()]:
+            if self.joined:
+                lines.append(f"  topic {topic}:")
+            for r in ranges:
+                end = r.end if r.end is not None else f"follow (now {r.log_end})"
+                lines.append(f"  partition {r.partition}: offsets {r.start} .. {end}   ({r.events} events; "
+                             f"log holds {r.log_start}..{r.log_end})")
         follows = "" if self.bounded else " so far (the replay keeps following the topic)"
         lines.append(f"  events to process: {self.events}{follows}")
         lines.append(f"  target tables: {', '.join(self.tables[t.role] for t in self.pipeline.published)}")
@@ -89,12 +93,16 @@ def plan(ctx: Context, job_name: str, start: str, stop: str | None = None) -> Re
     store = JobStore(ctx.settings.state)
     record = store.get(job_name)
     ranges = resolve(ctx.kafka(), job.topic, start, stop)
+    joined = {t.name: resolve(ctx.kafka(), t.name, start, stop) for t in job.pipeline.joined}
+    if joined and any(p.strip().startswith("offsets:") for p in (start, stop or "")):
+        raise KappaError(f"{job_name} reads {len(joined) + 1} topics: replay it from a time or `earliest`, "
+                         "which name a position in each; offsets:P=O name one topic's")
     to_version = max(record.max_version, record.version) + 1
     live = store.spec(job_name, record.version)
     return ReplayPlan(
         pipeline=job.pipeline, topic=job.topic, from_version=record.version, to_version=to_version, ranges=ranges,
         bounded=stop is not None, tables=job.tables(to_version),
-        live_params=dict(live.get("params", job.params)), params=dict(job.params),
+        live_params=dict(live.get("params", job.params)), params=dict(job.params), joined=joined,
     )
 
 
@@ -114,17 +122,25 @@ def start(ctx: Context, p: ReplayPlan) -> ReplayRun:
     record.max_version = p.to_version
     store.put(record)
     ensure_job_tables(ctx, p.pipeline, p.to_version)
-    spec = replay_spec(ctx, job, p.to_version, p.ranges, bounded=p.bounded)
+    spec = replay_spec(ctx, job, p.to_version, p.ranges, bounded=p.bounded, joined=p.joined)
     return ReplayRun(p, submit(ctx, job, spec))
 
 
 def replay_spec(ctx: Context, job: JobDefinition, version: int, ranges: list[PartitionRange], *, bounded: bool,
-                tables: dict[str, str] | None = None) -> dict[str, Any]:
-    """A new version's spec: it reads exactly these offsets (to their ends when bounded)."""
+                tables: dict[str, str] | None = None,
+                joined: dict[str, list[PartitionRange]] | None = None) -> dict[str, Any]:
+    """A new version's spec: it reads exactly these offsets (to their ends when bounded), in its own
+    topic and in each topic it joins."""
     extra: dict[str, Any] = {"specific_offsets": to_flink_offsets(ranges, "start")}
     if bounded:
         extra |= {"bounded_mode": "specific-offsets", "bounded_specific_offsets": to_flink_offsets(ranges, "end")}
-    return render_spec(ctx, job, version, startup_mode="specific-offsets", tables=tables, **extra)
+    spec = render_spec(ctx, job, version, startup_mode="specific-offsets", tables=tables, **extra)
+    for entry in spec["sql"].get("inputs", []):
+        topic_ranges = (joined or {})[entry["topic"]]
+        entry["specific_offsets"] = to_flink_offsets(topic_ranges, "start")
+        if bounded:
+            entry["bounded_specific_offsets"] = to_flink_offsets(topic_ranges, "end")
+    return spec
 
 
 RATE_WINDOW_S = 15.0  # events/s is averaged over this much time: Flink reads in bursts
@@ -140,6 +156,9 @@ class ReplayProgress:
     state: str
     samples: list[tuple[float, int]] = field(default_factory=list)  # (monotonic s, events read) in the window
     committed: dict[int, int] = field(default_factory=dict)  # per partition, as committed at checkpoints
+    # a pipeline that joins topics: per joined topic and partition, as committed at checkpoints
+    joined_committed: dict[str, dict[int, int]] = field(default_factory=dict)
+    joined_end: dict[str, dict[int, int]] = field(default_factory=dict)
 
     @property
     def lag(self) -> int:
@@ -148,8 +167,10 @@ class ReplayProgress:
 
     @property
     def uncommitted(self) -> int:
-        """Events whose results are not in the replay's tables yet."""
-        return sum(max(0, self.end[p] - self.committed.get(p, 0)) for p in self.end)
+        """Events whose results are not in the replay's tables yet (of every topic it reads)."""
+        return sum(max(0, self.end[p] - self.committed.get(p, 0)) for p in self.end) + sum(
+            max(0, end - self.joined_committed.get(t, {}).get(q, 0))
+            for t, ends in self.joined_end.items() for q, end in ends.items())
 
 
 def smoothed_rate(samples: list[tuple[float, int]]) -> float:
@@ -185,7 +206,18 @@ def progress_of(ctx: Context, run: ReplayRun, last: ReplayProgress | None) -> Re
     if live_jobs:
         live_wm = rest.watermark_ms(str(live_jobs[0]["jid"]))
     replay_wm = rest.watermark_ms(run.job_id) if state == "RUNNING" else None
-    return ReplayProgress(consumed, ends, smoothed_rate(samples), replay_wm, live_wm, state, samples, committed)
+    joined_committed: dict[str, dict[int, int]] = {}
+    joined_end: dict[str, dict[int, int]] = {}
+    for topic, ranges in p.joined.items():
+        first = {r.partition: r.start for r in ranges}
+        topic_lags = group_lag(ctx.kafka(), pipeline_name(p.job, p.to_version), topic)
+        joined_committed[topic] = {lag.partition: max(lag.committed or 0, first[lag.partition]) for lag in topic_lags}
+        joined_end[topic] = ({r.partition: r.end for r in ranges if r.end is not None} if p.bounded
+                             else {lag.partition: lag.end for lag in topic_lags})
+        if state == "FINISHED" and p.bounded:
+            joined_committed[topic] = {r.partition: r.end or r.start for r in ranges}
+    return ReplayProgress(consumed, ends, smoothed_rate(samples), replay_wm, live_wm, state, samples, committed,
+                          joined_committed, joined_end)
 
 
 def caught_up(progress: ReplayProgress, bounded: bool, lag_tolerance: int = 50) -> bool:
@@ -235,6 +267,15 @@ def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress, *, accept_cover
                         accept_coverage=accept_coverage,
                         coverage_waived_for="the table is compared with its source row for row instead"
                         if mirrored else "")
+    for topic, ranges in p.joined.items():  # a joined topic: each of its records once, in its own raw table
+        role = next(r for _, t, r in (p.pipeline.sql.inputs if p.pipeline.sql else ()) if t == topic)
+        joined_replayed = ({r.partition: (r.start, r.end or r.start) for r in ranges} if p.bounded else
+                           {r.partition: (r.start, progress.joined_committed.get(topic, {}).get(r.partition, r.start))
+                            for r in ranges})
+        lines, failures = accounting(ctx, {**p.tables, "raw": p.tables[role]}, topic, joined_replayed, p.job)
+        run.gate.lines += [f"{line} (topic {topic})" for line in lines]
+        run.gate.failures += [f"topic {topic}: {f}" for f in failures]
+        run.gate.passed = run.gate.passed and not failures
     if mirrored:
         equal = compare.compare_until_equal(ctx, p.pipeline, 2 * ctx.settings.flink.checkpoint_interval_s + 10,
                                             table=p.tables["current"])

@@ -128,8 +128,10 @@ class FlinkSettings(_Section):
                                   "mutual TLS as the REST API; started on first use")
     sql_gateway_memory_mb: int = Field(512, ge=256, description="the SQL gateway's heap")
     jobmanager_memory_mb: int = Field(1024, ge=768)
-    taskmanager_memory_mb: int = Field(3072, ge=1024)
-    task_slots: int = Field(8, ge=1)
+    taskmanager_memory_mb: int = Field(4096, ge=1024)
+    # The default stack runs 7 jobs (3 built-in, 1 SQL pipeline, 3 CDC): 12 slots leave room for a
+    # deployed pipeline, a replay beside its live version and a benchmark's job.
+    task_slots: int = Field(12, ge=1, description="jobs run with parallelism 1 take one slot each")
     parallelism: int = Field(1, ge=1, description="per job; the default jobs share 2 cores")
     checkpoint_interval_s: int = Field(10, ge=1)
     # Exponential back-off from 1 s up to this cap, reset by a stable spell: a job rides out a dead

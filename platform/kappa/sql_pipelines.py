@@ -77,18 +77,23 @@ def plan_spec(d: Draft, params: dict[str, Any] | None = None) -> dict[str, Any]:
     topic = d.topic
     assert topic.contract_version is not None
     rendered = d.rendered_views(values)
+    joined = {f"raw_{stream_name(t.name)}": t for t in d.joined}
     stored = {str(spec.get("view", table)) for table, spec in d.tables.items()}
     return {
         "job": d.name, "version": 1,
         "kafka": {"bootstrap": "unused:9092", "topic": topic.name, "group_id": pipeline_name(d.name, 1)},
         "catalog": {"name": "kappa", "jdbc_url": "", "user": "", "password": "", "warehouse": ""},
-        "namespace": "streaming", "tables": {r: f"plan_{r}" for r in ("raw", "quarantine", "late")},
+        "namespace": "streaming", "tables": {r: f"plan_{r}" for r in ("raw", "quarantine", "late", *joined)},
         "contract": contract(topic.name, topic.contract_version),
         "params": values, "checkpoint_interval_s": 60, "parallelism": 1,
         "source": "file", "source_path": "/nonexistent/records",
         "sql": {"stream": stream_name(topic.name), "views": [[v, q] for v, q, _ in rendered],
                 "outputs": [[v, []] for v, _, _ in rendered if v in stored],
-                "lines": {v: line for v, _, line in rendered}},
+                "lines": {v: line for v, _, line in rendered},
+                **({"inputs": [{"stream": stream_name(t.name), "topic": t.name, "role": role,
+                                "contract": contract(t.name, t.contract_version or 1),
+                                "source_path": "/nonexistent/records"}
+                               for role, t in joined.items()]} if joined else {})},
     }
 
 

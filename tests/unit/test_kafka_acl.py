@@ -39,22 +39,26 @@ def allowed(gs: list[Grant], principal: str, resource: str, name: str, operation
     return bool(hits) and not any(g.deny for g in hits)
 
 
-def test_each_pipeline_reads_only_its_topic_in_its_own_groups(settings: KappaSettings) -> None:
+def test_each_pipeline_reads_only_its_topics_in_its_own_groups(settings: KappaSettings) -> None:
+    """Its topic and, for a SQL pipeline that joins topics, those it joins; nothing else."""
     gs = grants(settings)
     live = settings.pipelines.live
     assert len(live) >= 2
+    assert any(p.joined for p in live)  # the shipped join example is among them
     for p in live:
         who = job_principal(p.name)
-        assert allowed(gs, who, "topic", p.topic.name, "READ")
+        mine = {t.name for t in p.topics}
+        for topic in mine:
+            assert allowed(gs, who, "topic", topic, "READ")
+            assert not allowed(gs, who, "topic", topic, "WRITE")
+            assert not allowed(gs, who, "topic", topic, "DELETE")
         assert allowed(gs, who, "group", f"kappa.{p.name}.v3", "READ")
         assert allowed(gs, who, "topic", settings.jobs.alerts_topic, "WRITE")
         for other in live:
-            if other.topic.name != p.topic.name:
+            if other.topic.name not in mine:
                 assert not allowed(gs, who, "topic", other.topic.name, "READ")
             if other.name != p.name:
                 assert not allowed(gs, who, "group", f"kappa.{other.name}.v1", "READ")
-        assert not allowed(gs, who, "topic", p.topic.name, "WRITE")
-        assert not allowed(gs, who, "topic", p.topic.name, "DELETE")
 
 
 def test_applications_produce_and_consume_but_never_touch_a_pipelines_offsets(settings: KappaSettings) -> None:

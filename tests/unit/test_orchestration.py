@@ -43,6 +43,10 @@ def test_lineage_runs_from_topics_through_tables_to_views() -> None:
     assert deps["analytics/transactions_5m"] == {"streaming/transactions_5m"}
     assert deps["streaming/suspicious_patterns"] == {"kafka/user_events"}
     assert deps["analytics/daily_sensor_health"] == {"analytics/sensor_stats_1m", "analytics/sensor_alerts"}
+    # a SQL pipeline joining two topics: each raw table from its topic, the joined view from both
+    assert deps["streaming/purchases_after_login_raw_user_events"] == {"kafka/user_events"}
+    assert deps["streaming/purchases_after_login_raw"] == {"kafka/transactions"}
+    assert deps["streaming/purchases_after_login"] == {"kafka/transactions", "kafka/user_events"}
 
 
 def test_every_published_table_has_a_quality_suite() -> None:

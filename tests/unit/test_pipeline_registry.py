@@ -37,7 +37,7 @@ REGISTRY = default_registry()
 
 def test_every_module_in_lakehouse_pipelines_is_a_pipeline() -> None:
     captured = {"ecommerce_customers", "ecommerce_products", "ecommerce_orders"}
-    in_sql = {"suspicious_sql"}  # lakehouse/pipelines/suspicious_sql.toml and .sql
+    in_sql = {"suspicious_sql", "purchases_after_login"}  # lakehouse/pipelines/<name>.toml and .sql
     assert set(REGISTRY.names) == {"transactions", "user_activity", "iot_sensors", "user_events_avro", "nexmark",
                                    *captured, *in_sql}
     assert {p.name for p in REGISTRY.live} == {"transactions", "user_activity", "iot_sensors", "user_events_avro",

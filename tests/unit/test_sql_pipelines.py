@@ -204,3 +204,68 @@ def test_a_left_out_pipelines_settings_section_does_not_stop_the_platform(tmp_pa
     assert "suspicious_sql" not in load_settings(config, registry=left_out).pipelines.names
     with pytest.raises(ConfigError, match="no pipeline named suspicious_sql"):
         load_settings(config, registry=Registry(python_pipelines()))
+
+
+JOIN_SQL = """CREATE VIEW purchases_after_login AS
+SELECT t.transaction_id, t.user_id, u.event_id AS login_id, t.event_time AS purchased_at
+FROM transactions AS t JOIN user_events AS u
+  ON t.user_id = u.user_id AND u.action = 'login'
+ AND t.event_time BETWEEN u.event_time AND u.event_time + INTERVAL '${within_min}' MINUTE;
+"""
+JOIN_DECLARATION = """topic = "transactions"
+joins = ["user-events"]
+[settings]
+within_min = 5
+[tables.purchases_after_login]
+keys = ["transaction_id", "login_id"]
+day_partition = "purchased_at"
+"""
+
+
+def _joining(tmp_path: Path, declaration: str = JOIN_DECLARATION) -> Path:
+    path = tmp_path / "after_login.toml"
+    path.write_text(declaration)
+    path.with_suffix(".sql").write_text(JOIN_SQL)
+    draft = declare(path, TOPICS)
+    columns = [["transaction_id", "STRING"], ["user_id", "STRING"], ["login_id", "STRING"],
+               ["purchased_at", "TIMESTAMP"]]
+    path.with_suffix(".schema.json").write_text(json.dumps({"digest": draft.digest,
+                                                            "views": {"purchases_after_login": columns}}))
+    return path
+
+
+def test_a_pipeline_joining_two_topics_lands_each_and_gives_its_job_both(tmp_path: Path) -> None:
+    p = load(_joining(tmp_path), TOPICS)
+    assert [t.name for t in p.topics] == ["transactions", "user-events"]
+    assert p.roles == ("raw", "raw_user_events", "purchases_after_login")
+    joined_raw = p.table("raw_user_events")
+    assert joined_raw.name == "after_login_raw_user_events" and "action" in joined_raw.column_names
+    assert p.topics_of("raw_user_events") == ("user-events",) and p.topics_of("raw") == ("transactions",)
+    assert p.topics_of("purchases_after_login") == ("transactions", "user-events")
+    assert p.raw_roles == ("raw", "raw_user_events")
+    rendered = job_sql(p, p.settings().params())
+    assert [(i["stream"], i["topic"], i["role"]) for i in rendered["inputs"]] == \
+        [("user_events", "user-events", "raw_user_events")]
+    assert rendered["inputs"][0]["contract"]["properties"]["action"]["enum"][0] == "login"
+
+
+def test_the_digest_covers_the_joined_topics_contract(tmp_path: Path) -> None:
+    """A new contract version of a joined topic leaves the pipeline out until planned again, as one of
+    its own topic does."""
+    path = _joining(tmp_path)
+    before = declare(path, TOPICS).digest
+    path.write_text(JOIN_DECLARATION.replace('joins = ["user-events"]', "joins = []"))
+    assert declare(path, TOPICS).digest != before
+
+
+@pytest.mark.parametrize(("joins", "says"), [
+    ('joins = ["transactions"]', "a topic is read twice"),
+    ('joins = ["nope"]', "topic 'nope' is not declared by any pipeline"),
+    ('joins = "user-events"', "joins is a list of topics"),
+])
+def test_a_join_that_cannot_be_read_is_refused(tmp_path: Path, joins: str, says: str) -> None:
+    path = tmp_path / "after_login.toml"
+    path.write_text(JOIN_DECLARATION.replace('joins = ["user-events"]', joins))
+    path.with_suffix(".sql").write_text(JOIN_SQL)
+    with pytest.raises(SqlPipelineError, match=says):
+        declare(path, TOPICS)

@@ -108,18 +108,23 @@ def plan(ctx: typer.Context, name: str) -> None:
     views_ns, ns = settings.jobs.views_namespace, settings.jobs.namespace
     table = Table("table", "columns", "keys", "day partition", "analytics view")
     pipeline = sp.loaded(d)
-    for stored in pipeline.tables[1:]:
-        table.add_row(f"{ns}.{stored.name}", ", ".join(f"{c} {t}" for c, t in stored.columns),
-                      ", ".join(d.tables[stored.name].get("keys", [])) or "-", stored.day_partition or "-",
-                      f"{views_ns}.{stored.name}" if stored.published else "-")
-    table.add_row(f"{ns}.{d.name}_raw", f"the contract of {d.topic.name}, event_time, Kafka coordinates",
-                  "kafka_partition, kafka_offset", "event_time", f"{views_ns}.{d.name}_raw")
+    for stored in pipeline.tables:
+        if stored.name in d.tables:
+            table.add_row(f"{ns}.{stored.name}", ", ".join(f"{c} {t}" for c, t in stored.columns),
+                          ", ".join(d.tables[stored.name].get("keys", [])) or "-", stored.day_partition or "-",
+                          f"{views_ns}.{stored.name}" if stored.published else "-")
+    for stored in pipeline.tables:
+        if stored.name not in d.tables:  # a raw table: each topic it reads
+            topic = pipeline.topics_of(stored.role)[0]
+            table.add_row(f"{ns}.{stored.name}", f"the contract of {topic}, event_time, Kafka coordinates",
+                          "kafka_partition, kafka_offset", "event_time", f"{views_ns}.{stored.name}")
     console.print(table)
     for stored in pipeline.tables:
         if stored.checks:
             checks = "; ".join(describe(e) for e in stored.checks.expectations)
             console.print(f"checks of {ns}.{stored.name}: {checks}", highlight=False, soft_wrap=True)
-    console.print(f"malformed events of {d.topic.name} go to {ns}.quarantine and late ones to {ns}.late_events "
+    console.print(f"malformed events of {', '.join(t.name for t in d.topics)} go to {ns}.quarantine and late ones "
+                  f"to {ns}.late_events "
                   f"(job {d.name}); Dagster shows the tables with their lineage and checks")
     for rule, spec in d.alerts.items():
         console.print(f"alert rule {rule}: each row of view {spec.get('view')} goes to the "

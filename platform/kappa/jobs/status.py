@@ -70,19 +70,22 @@ class JobStatus:
 
 
 def routing(ctx: Context, job: str, tables: dict[str, str], window_min: int,
-            since: datetime | None = None) -> Routing | None:
+            since: datetime | None = None, raw_roles: tuple[str, ...] = ("raw",)) -> Routing | None:
     """The job's events of the last `window_min` minutes (or those ingested after `since`) by
     destination (Trino), in the tables its version writes (`tables`: role -> name, a replay's
-    quarantine and late tables being its own); None when Trino cannot say."""
+    quarantine and late tables being its own; landed events are summed over `raw_roles`, a raw table
+    per topic it reads); None when Trino cannot say."""
     since = since or datetime.now(UTC) - timedelta(minutes=window_min)
     ns = quote(ctx.settings.jobs.namespace)
-    raw, quarantine, late = (f"{ns}.{quote(tables[role])}" for role in ("raw", "quarantine", "late"))
+    quarantine, late = (f"{ns}.{quote(tables[role])}" for role in ("quarantine", "late"))
+    landed = " + ".join(f"(SELECT count(*) FROM {ns}.{quote(tables[role])} WHERE ingest_time > ?)"
+                        for role in raw_roles)
     sql = f"""SELECT
-        (SELECT count(*) FROM {raw} WHERE ingest_time > ?),
+        {landed},
         (SELECT count(*) FROM {quarantine} WHERE job = ? AND ingest_time > ?),
         (SELECT count(*) FROM {late} WHERE job = ? AND ingest_time > ?)"""
     try:
-        row = query.run(ctx.settings, sql, [since, job, since, job, since]).rows[0]
+        row = query.run(ctx.settings, sql, [since] * len(raw_roles) + [job, since, job, since]).rows[0]
     except KappaError:
         return None
     return Routing(window_min, int(row[0]), int(row[1]), int(row[2]))
@@ -110,11 +113,11 @@ def job_statuses(ctx: Context, *, with_routing: bool = True) -> list[JobStatus]:
                 ckpt_age = time.time() - latest["latest_ack_timestamp"] / 1000
             restarts = rest.restarts(current["jid"])
         try:
-            lag = sum(p.lag for p in group_lag(ctx.kafka(), pipeline, job.topic))
+            lag = sum(p.lag for t in job.pipeline.topics for p in group_lag(ctx.kafka(), pipeline, t.name))
         except KappaError:
             lag = None
-        recent = (routing(ctx, name, job.tables(record.version), ctx.settings.operations.health_window_min)
-                  if with_routing and current is not None else None)
+        recent = (routing(ctx, name, job.tables(record.version), ctx.settings.operations.health_window_min,
+                          raw_roles=job.pipeline.raw_roles) if with_routing and current is not None else None)
         out.append(JobStatus(name, record.version, state, current["jid"] if current else None, uptime, ckpt_age,
                              completed, lag, restarts, record.desired, watermark, recent))
     return out
