@@ -349,17 +349,26 @@ class Pipeline:
         """Every topic it reads: its own, then those it joins."""
         return (self.topic, *self.joined)
 
+    @property
+    def _raw_of_joined(self) -> dict[str, str]:
+        """Joined topic -> the role of the raw table its accepted events land in."""
+        return {topic: role for _, topic, role in (self.sql.inputs if self.sql else ())}
+
     def topics_of(self, role: str) -> tuple[str, ...]:
         """The topics a table's rows come from: a raw table's one topic, every topic for the others."""
         if role == "raw":
             return (self.topic.name,)
-        joined = {r: topic for _, topic, r in (self.sql.inputs if self.sql else ())}
-        return (joined[role],) if role in joined else tuple(t.name for t in self.topics)
+        joined = [topic for topic, r in self._raw_of_joined.items() if r == role]
+        return tuple(joined) or tuple(t.name for t in self.topics)
+
+    def raw_role(self, topic: str) -> str:
+        """The role of the raw table a topic's accepted events land in."""
+        return "raw" if topic == self.topic.name else self._raw_of_joined[topic]
 
     @property
     def raw_roles(self) -> tuple[str, ...]:
         """The tables each topic's accepted events land in: its own topic's, then each joined topic's."""
-        return ("raw", *(role for _, _, role in (self.sql.inputs if self.sql else ()) if role != "raw"))
+        return ("raw", *self._raw_of_joined.values())
 
     def table(self, role: str) -> Table:
         for t in self.written:

@@ -268,11 +268,11 @@ def gate(ctx: Context, run: ReplayRun, progress: ReplayProgress, *, accept_cover
                         coverage_waived_for="the table is compared with its source row for row instead"
                         if mirrored else "")
     for topic, ranges in p.joined.items():  # a joined topic: each of its records once, in its own raw table
-        role = next(r for _, t, r in (p.pipeline.sql.inputs if p.pipeline.sql else ()) if t == topic)
         joined_replayed = ({r.partition: (r.start, r.end or r.start) for r in ranges} if p.bounded else
                            {r.partition: (r.start, progress.joined_committed.get(topic, {}).get(r.partition, r.start))
                             for r in ranges})
-        lines, failures = accounting(ctx, {**p.tables, "raw": p.tables[role]}, topic, joined_replayed, p.job)
+        raw = p.tables[p.pipeline.raw_role(topic)]
+        lines, failures = accounting(ctx, {**p.tables, "raw": raw}, topic, joined_replayed, p.job)
         run.gate.lines += [f"{line} (topic {topic})" for line in lines]
         run.gate.failures += [f"topic {topic}: {f}" for f in failures]
         run.gate.passed = run.gate.passed and not failures

@@ -7,7 +7,6 @@ which accounts for every record of each."""
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from kappa.jobs.status import routing
 from kappa.producer import produce
 from lakehouse.scenarios.base import Event, encode
 from tests.integration.streams import fresh_event_time, ms, rows_when
-from tests.integration.test_sql_pipeline import kappa
+from tests.integration.test_sql_pipeline import deploy_with, kappa
 
 pytestmark = pytest.mark.integration
 NAME = "purchases_after_login"
@@ -89,11 +88,7 @@ def test_the_join_equals_plain_python_and_each_topic_lands_in_its_raw_table(ctx:
 
 def test_a_changed_setting_replays_both_topics_through_the_gate(ctx: Context, produced: dict, tmp_path: Path) -> None:
     _rows(ctx, produced["prefix"], len(joined(produced["purchases"], produced["logins"], 5)))
-    settings = json.loads(ctx.settings.effective_settings_file.read_text())
-    settings.setdefault("jobs", {}).setdefault(NAME, {})["within_min"] = 2
-    changed = tmp_path / "settings.effective.json"
-    changed.write_text(json.dumps(settings))
-    done = kappa(changed, "pipeline", "deploy", NAME, "--yes")
+    done = deploy_with(ctx, tmp_path, NAME, within_min=2)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "topic user-events" in done.stdout and "(topic user-events)" in done.stdout, done.stdout[-3000:]
     assert JobStore(ctx.settings.state).get(NAME).version == 2

@@ -49,6 +49,15 @@ def kappa(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(done.args, done.returncode, " ".join(done.stdout.split()), done.stderr)
 
 
+def deploy_with(ctx: Context, tmp_path: Path, name: str, **settings: Any) -> subprocess.CompletedProcess[str]:
+    """`kappa pipeline deploy NAME --yes` with the stack's settings but these of [jobs.NAME] changed."""
+    effective = json.loads(ctx.settings.effective_settings_file.read_text())
+    effective.setdefault("jobs", {}).setdefault(name, {}).update(settings)
+    changed = tmp_path / "settings.effective.json"
+    changed.write_text(json.dumps(effective))
+    return kappa(changed, "pipeline", "deploy", name, "--yes")
+
+
 def suspicious(valid: list[dict], window_min: int, count_above: int, total_above: int) -> dict:
     return {k: v for k, v in tumbling_windows(valid, window_min * MIN).items()
             if v[0] > count_above or v[1] > total_above}
@@ -163,11 +172,7 @@ def test_validate_plans_the_query_on_flink_and_finds_its_record_current(ctx: Con
 def test_a_changed_setting_deploys_as_a_replay_through_the_gate(ctx: Context, produced: dict,
                                                                tmp_path: Path) -> None:
     _rows(ctx, "analytics.suspicious_activity_sql", produced["prefix"], 1)  # v1 has committed the stream
-    settings = json.loads(ctx.settings.effective_settings_file.read_text())
-    settings.setdefault("jobs", {}).setdefault(NAME, {})["count_above"] = 6
-    changed = tmp_path / "settings.effective.json"
-    changed.write_text(json.dumps(settings))
-    done = kappa(changed, "pipeline", "deploy", NAME, "--yes")
+    done = deploy_with(ctx, tmp_path, NAME, count_above=6)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "deploys as a new version" in done.stdout and "cut over" in done.stdout, done.stdout[-3000:]
     assert "count_above 10 -> 6" in done.stdout, done.stdout[-3000:]

@@ -243,6 +243,7 @@ def test_a_pipeline_joining_two_topics_lands_each_and_gives_its_job_both(tmp_pat
     assert p.topics_of("raw_user_events") == ("user-events",) and p.topics_of("raw") == ("transactions",)
     assert p.topics_of("purchases_after_login") == ("transactions", "user-events")
     assert p.raw_roles == ("raw", "raw_user_events")
+    assert p.raw_role("user-events") == "raw_user_events" and p.raw_role("transactions") == "raw"
     rendered = job_sql(p, p.settings().params())
     assert [(i["stream"], i["topic"], i["role"]) for i in rendered["inputs"]] == \
         [("user_events", "user-events", "raw_user_events")]
