@@ -159,6 +159,16 @@ class DagsterSettings(_Section):
                             "defined but stopped, an operator starts them in the UI)")
 
 
+class SupervisorSettings(_Section):
+    """The supervisor `kappa up` starts: it restarts a service process that died (without a user
+    running `kappa up`) and, after the JobManager, the jobs that should run."""
+
+    enabled: bool = Field(True, description="restart a service that dies, within a second of its death")
+    restart_limit: int = Field(5, ge=1, description="restarts of one service within restart_window_min before "
+                               "the supervisor leaves it down (a service that cannot run) and says so")
+    restart_window_min: int = Field(10, ge=1)
+
+
 class RegistrySettings(_Section):
     """The schema registry (Apicurio Registry, speaking the Confluent Schema Registry API)."""
 
@@ -291,6 +301,7 @@ class KappaSettings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     cdc: CdcSettings = CdcSettings()
     operations: OperationsSettings = OperationsSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
 
     _pipelines: Registry = PrivateAttr(default_factory=_registry)
 

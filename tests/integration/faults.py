@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import requests
 
 from flink_jobs.spec import pipeline_name
 from kappa.context import Context
@@ -35,6 +34,7 @@ from kappa.flink_rest import FlinkRest
 from kappa.jobs import JobStore, live_tables, resume_desired, start_job
 from kappa.producer import Delivered, produce
 from kappa.runtime.stack import Stack
+from kappa.topics import group_lag
 from lakehouse.registry import generate
 from lakehouse.scenarios import ScenarioOptions
 from lakehouse.scenarios.base import Event
@@ -67,32 +67,39 @@ def job_tables(ctx: Context, job: str = JOB) -> dict[str, str]:
 
 # --- faults --------------------------------------------------------------------------------------
 
-def kill9(ctx: Context, service: str) -> float:
-    """kill -9 one supervised service; returns the monotonic time of the kill."""
+@dataclass(frozen=True)
+class Fault:
+    service: str
+    wall: float  # time.time() of the fault
+    monotonic: float
+
+
+def kill9(ctx: Context, service: str) -> Fault:
+    """kill -9 one supervised service (and whatever it forked, all at once, as a crash would)."""
     stack = Stack(ctx)
     running = stack.table.get(service)
     assert running is not None, f"{service} is not running"
     family = [psutil.Process(running.pid), *psutil.Process(running.pid).children(recursive=True)]
-    killed_at = time.monotonic()
-    for proc in family:  # the service and anything it forked, all at once, as a crash would
+    fault = Fault(service, time.time(), time.monotonic())
+    for proc in family:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.send_signal(signal.SIGKILL)
-    wait_for(lambda: stack.table.get(service) is None, timeout_s=30, what=f"{service} to die", interval_s=0.2)
-    return killed_at
+    psutil.wait_procs(family, timeout=30)
+    return fault
 
 
-def stop_cleanly(ctx: Context, service: str) -> float:
-    """A clean stop (the service's own stop signal, as an operator or an upgrade would); returns its
-    monotonic time. `bring_back` starts it again."""
+def stop_cleanly(ctx: Context, service: str) -> Fault:
+    """A clean stop (the service's own stop signal, as an operator or an upgrade would): the supervisor
+    leaves it stopped; `bring_back` starts it again."""
     stack = Stack(ctx)
-    stopped_at = time.monotonic()
+    fault = Fault(service, time.time(), time.monotonic())
     assert stack.table.stop(service), f"{service} was not running"
-    return stopped_at
+    return fault
 
 
 def bring_back(ctx: Context) -> None:
-    """What an operator runs after a crash: `kappa up` starts whatever is missing and resumes the
-    jobs that should be running (each from its newest checkpoint or savepoint)."""
+    """What an operator runs after stopping a service: `kappa up` starts whatever is missing and resumes
+    the jobs that should be running (each from its newest checkpoint or savepoint)."""
     stack = Stack(ctx)
     stack.up()
     resume_desired(ctx)
@@ -105,28 +112,75 @@ def _job(ctx: Context) -> dict[str, Any] | None:
     return active[0] if active else None
 
 
-def wait_recovered(ctx: Context, since: float, timeout_s: float = 300) -> float:
-    """Until the job runs every task and has completed a checkpoint after the fault; returns the
-    seconds from `since` (the fault) to then."""
-    rest = FlinkRest(ctx)
+@dataclass(frozen=True)
+class Recovery:
+    """Seconds from a fault until the service runs again (its process healthy, restarted by the
+    supervisor), the job's first Iceberg commit after it, and the job's consumer lag back to its level
+    before the fault (measured once the job commits again)."""
 
-    def probe() -> bool:
+    service_s: float
+    committing_s: float
+    lag_s: float
+
+    def __str__(self) -> str:
+        return f"service {self.service_s:.1f}s, committing {self.committing_s:.1f}s, lag {self.lag_s:.1f}s"
+
+
+def job_lag(ctx: Context) -> int | None:
+    record = JobStore(ctx.settings.state).get(JOB)
+    try:
+        return sum(p.lag for p in group_lag(ctx.kafka(), pipeline_name(JOB, record.version),
+                                            topic_of(ctx, "transactions"), timeout_s=2))
+    except Exception:  # Kafka itself down: no figure now
+        return None
+
+
+def lag_level(ctx: Context) -> int:
+    """The job's consumer lag before a fault: the highest of two checkpoint intervals' samples (the
+    group's offsets move on checkpoints, so the lag saws up and down between them)."""
+    end = time.monotonic() + 2 * ctx.settings.flink.checkpoint_interval_s
+    samples = []
+    while time.monotonic() < end:
+        samples.append(job_lag(ctx))
+        time.sleep(0.5)
+    return max(s for s in samples if s is not None)
+
+
+def first_commit_after(ctx: Context, wall: float) -> float | None:
+    """The commit time (epoch s) of the job's raw table's first Iceberg snapshot after `wall`."""
+    table = job_tables(ctx)["raw"]
+    try:
+        rows = trino_rows(ctx.settings, f'SELECT to_unixtime(min(committed_at)) FROM streaming."{table}$snapshots" '
+                                        f"WHERE committed_at > from_unixtime({wall:.3f})")
+    except Exception:  # Trino (or the catalog) down: not yet
+        return None
+    return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+def restarted(ctx: Context, fault: Fault, timeout_s: float = 300) -> float:
+    """Seconds from the fault until its service runs and is healthy again."""
+    stack = Stack(ctx)
+    service = stack.by_name[fault.service]
+
+    def healthy() -> bool:
         try:
-            job = _job(ctx)
-            if job is None:
-                return False
-            detail = rest.job(job["jid"])
-            if detail["state"] != "RUNNING" or any(v["status"] != "RUNNING" for v in detail["vertices"]):
-                return False
-            latest = rest.checkpoints(job["jid"]).get("latest") or {}
-            done = latest.get("completed")
-            return bool(done) and done["latest_ack_timestamp"] / 1000 > time.time() - (time.monotonic() - since)
-        except (requests.RequestException, KeyError, ValueError):
+            return stack.table.get(fault.service) is not None and service.healthy()
+        except Exception:  # a probe that throws: not yet
             return False
 
-    wait_for(probe, timeout_s=timeout_s, what="the job to run and complete a checkpoint after the fault",
-             interval_s=0.5)
-    return time.monotonic() - since
+    wait_for(healthy, timeout_s=timeout_s, what=f"{fault.service} to run again", interval_s=0.2)
+    return time.monotonic() - fault.monotonic
+
+
+def recovered(ctx: Context, fault: Fault, lag_before: int, timeout_s: float = 300) -> Recovery:
+    """Wait, without running `kappa up`, until the supervisor has the service healthy again and the job
+    commits to Iceberg with its lag back to `lag_before`."""
+    service_s = restarted(ctx, fault, timeout_s)
+    committed = wait_for(lambda: first_commit_after(ctx, fault.wall), timeout_s=timeout_s,
+                         what="the job's first Iceberg commit after the fault", interval_s=1)
+    wait_for(lambda: (lag := job_lag(ctx)) is not None and lag <= lag_before, timeout_s=timeout_s,
+             what=f"the job's lag back to {lag_before}", interval_s=0.5)
+    return Recovery(service_s, committed - fault.wall, time.monotonic() - fault.monotonic)
 
 
 # --- a stream under fault ------------------------------------------------------------------------
@@ -136,7 +190,7 @@ class Run:
     prefix: str
     events: list[Event]
     delivered: list[Delivered] = field(default_factory=list)
-    recoveries: list[float] = field(default_factory=list)
+    recoveries: list[Recovery] = field(default_factory=list)
 
 
 def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, warmup_s: float = 5,
@@ -268,7 +322,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / ".pytest-artifacts"
 
 def report(case: str, run: Run, result: Reconciliation) -> None:
     """Print the case's figures and append them to .pytest-artifacts/faults.jsonl (kept by CI runs)."""
-    recovered = ", ".join(f"{s:.1f}s" for s in run.recoveries) or "n/a"
+    recovered = "; ".join(str(r) for r in run.recoveries) or "n/a"
     print(f"\n[fault] {case}: {result.summary()}; recovery {recovered}")
     ARTIFACTS.mkdir(exist_ok=True)
     with (ARTIFACTS / "faults.jsonl").open("a") as fh:
@@ -278,4 +332,5 @@ def report(case: str, run: Run, result: Reconciliation) -> None:
             "late": result.late,
             "missing": len(result.missing), "duplicated": len(result.duplicates), "duplicate_ids": result.duplicate_ids,
             "windows_exact": result.windows_expected - len(result.windows_wrong), "windows": result.windows_expected,
-            "recovery_s": [round(s, 1) for s in run.recoveries]}) + "\n")
+            "recovery_s": [{"service": round(r.service_s, 1), "committing": round(r.committing_s, 1),
+                            "lag": round(r.lag_s, 1)} for r in run.recoveries]}) + "\n")

@@ -1,6 +1,8 @@
-"""Fault injection while a known transactions stream flows: the service is killed (or restarted),
-`kappa up` brings it back, and the tables end with every event exactly once, exactly the windows a
-plain-Python computation gives, and every malformed event quarantined with the contract's reason.
+"""Fault injection while a known transactions stream flows: the service is killed (the supervisor
+brings it back, with nobody running `kappa up`) or stopped and started again, and the tables end
+with every event exactly once, exactly the windows a plain-Python computation gives, and every
+malformed event quarantined with the contract's reason. Each case reports its recovery: the service
+healthy again, the job's first Iceberg commit after the fault, its lag back to the level before.
 
 Bounded in `make test`; `make chaos` runs the same cases bigger (tests/integration/faults.py).
 """
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from kappa.context import Context
+from kappa.runtime.stack import Stack
 from lakehouse.contracts import contract, quarantine_reason
 from lakehouse.scenarios.base import Event
 from tests.fuzz_events import Mutation, mutations
@@ -22,12 +25,13 @@ from tests.integration.faults import (
     Run,
     bring_back,
     kill9,
+    lag_level,
     reconcile,
+    recovered,
     report,
     scale,
     stop_cleanly,
     stream_with_fault,
-    wait_recovered,
 )
 
 pytestmark = pytest.mark.fault
@@ -35,8 +39,11 @@ pytestmark = pytest.mark.fault
 
 KILLS = [  # (service, what the case is called, how many kills in the bounded suite)
     pytest.param("flink-taskmanager", "kill -9 TaskManager", 2, id="taskmanager"),
-    pytest.param("flink-jobmanager", "kill -9 JobManager", 1, id="jobmanager", marks=pytest.mark.chaos),
     pytest.param("kafka", "kill -9 Kafka broker during production", 1, id="kafka"),
+    pytest.param("flink-jobmanager", "kill -9 JobManager", 1, id="jobmanager", marks=pytest.mark.chaos),
+    pytest.param("postgres", "kill -9 PostgreSQL (catalog)", 1, id="postgres", marks=pytest.mark.chaos),
+    pytest.param("trino", "kill -9 Trino", 1, id="trino", marks=pytest.mark.chaos),
+    pytest.param("dagster-daemon", "kill -9 Dagster daemon", 1, id="dagster-daemon", marks=pytest.mark.chaos),
 ]
 
 
@@ -44,14 +51,13 @@ KILLS = [  # (service, what the case is called, how many kills in the bounded su
 @pytest.mark.parametrize(("service", "case", "kills"), KILLS)
 def test_service_killed_mid_stream_loses_and_duplicates_nothing(ctx: Context, service: str, case: str,
                                                                 kills: int) -> None:
-    """kill -9 while events flow, then `kappa up` (which restarts it and resumes the jobs from their
-    newest checkpoint); the producer is idempotent with acks=all and keeps retrying meanwhile."""
+    """kill -9 while events flow; nobody runs `kappa up`: the supervisor restarts the service (and,
+    after the JobManager, resubmits the jobs from their newest checkpoint). The producer is idempotent
+    with acks=all and keeps retrying meanwhile."""
     def fault(run: Run) -> None:
         for _ in range(max(kills, scale().kills)):
-            at = kill9(ctx, service)
-            bring_back(ctx)
-            run.recoveries.append(wait_recovered(ctx, at))
-            time.sleep(3)
+            before = lag_level(ctx)
+            run.recoveries.append(recovered(ctx, kill9(ctx, service), before))
 
     run = stream_with_fault(ctx, service.split("-")[-1][:5], fault)
     result = reconcile(ctx, run)
@@ -61,15 +67,17 @@ def test_service_killed_mid_stream_loses_and_duplicates_nothing(ctx: Context, se
 
 @pytest.mark.timeout(1500)
 def test_catalog_database_restarted_during_commits(ctx: Context) -> None:
+    """A clean stop, as an operator's: the supervisor leaves it down until `kappa up`."""
     interval = ctx.settings.flink.checkpoint_interval_s
 
     def fault(run: Run) -> None:
         for _ in range(scale().kills):
-            at = stop_cleanly(ctx, "postgres")
+            before = lag_level(ctx)
+            stopped = stop_cleanly(ctx, "postgres")
             time.sleep(2 * interval)  # at least one checkpoint's Iceberg commit finds no catalog
+            assert Stack(ctx).table.get("postgres") is None, "a service stopped cleanly was restarted"
             bring_back(ctx)
-            run.recoveries.append(wait_recovered(ctx, at))
-            time.sleep(3)
+            run.recoveries.append(recovered(ctx, stopped, before))
 
     run = stream_with_fault(ctx, "pg", fault)
     result = reconcile(ctx, run)

@@ -71,7 +71,8 @@ def test_no_secret_on_any_command_line_or_in_a_readable_environment(ctx: Context
                   for name, value in secrets.items() if value in line]
     assert not shown, shown
 
-    for running in (Stack(ctx).table.get(name) for name in Stack(ctx).table.names()):
+    table = Stack(ctx).table
+    for running in (table.get(name) for name in table.names() if table.crashed(name) is None):
         assert running is not None
         environ = Path(f"/proc/{running.pid}/environ").stat()
         assert not environ.st_mode & GROUP_OTHER, f"{running.name}: {stat.filemode(environ.st_mode)}"

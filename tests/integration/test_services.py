@@ -22,6 +22,7 @@ from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
 from lakehouse.scenarios.base import Event
 from tests.integration.conftest import trino_rows
+from tests.integration.faults import kill9, restarted
 
 
 def test_every_service_is_healthy(ctx: Context) -> None:
@@ -30,7 +31,26 @@ def test_every_service_is_healthy(ctx: Context) -> None:
         "postgres": "healthy", "kafka": "healthy", "flink-jobmanager": "healthy",
         "trino": "healthy", "flink-taskmanager": "healthy", "schema-registry": "healthy",
         "dagster-webserver": "healthy", "dagster-daemon": "healthy", "gateway": "healthy", "kafka-connect": "healthy",
+        "supervisor": "healthy",
     }
+
+
+def test_a_killed_service_is_restarted_by_the_supervisor_and_shown_crashed_without_it(ctx: Context) -> None:
+    """kill -9 with nobody running `kappa up`: the supervisor restarts it. With the supervisor stopped,
+    `kappa status` says the service crashed, and `kappa up` starts both again."""
+    stack = Stack(ctx)
+    first = kill9(ctx, "dagster-daemon")
+    took = restarted(ctx, first)
+    again = stack.table.get("dagster-daemon")
+    assert again is not None and again.create_time > first.wall - 1
+    print(f"\n[supervisor] dagster-daemon healthy again {took:.1f}s after kill -9")
+
+    assert stack.table.stop("supervisor")
+    kill9(ctx, "dagster-daemon")
+    states = {s.name: s.state for s in stack.status()}
+    assert states["dagster-daemon"] == "crashed" and states["supervisor"] == "stopped"
+    assert stack.up() == ["dagster-daemon", "supervisor"]
+    assert Stack(ctx).all_healthy()
 
 
 def test_second_up_starts_nothing(ctx: Context) -> None:

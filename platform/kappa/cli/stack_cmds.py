@@ -21,6 +21,7 @@ from kappa.cli.output import console, duration, step
 from kappa.context import build_context
 from kappa.errors import KappaError
 from kappa.jobs import JobStatus, job_statuses, problems, resume_desired, suspend_all
+from kappa.runtime import supervisor
 from kappa.runtime.secrets import load_or_create
 from kappa.runtime.stack import ServiceStatus, Stack, purge
 from kappa.services.gateway import UI_USER
@@ -244,7 +245,13 @@ def ui_login(ctx: typer.Context) -> None:
           f"ca       {settings.gateway_ca_file}")
 
 
+def supervise(ctx: typer.Context) -> None:
+    """Restart a service process that dies (started by `kappa up`, which runs this in the background)."""
+    supervisor.run(build_context(ctx.obj))
+
+
 def register(app: typer.Typer) -> None:
     for fn in (setup, up, down, status, logs, paths):
         app.command()(fn)
+    app.command(hidden=True)(supervise)
     app.command(name="ui-login")(ui_login)

@@ -7,6 +7,7 @@ ours and `stop` only ever signals processes this runtime started.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -14,11 +15,12 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 
@@ -119,23 +121,52 @@ class ProcessTable:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
+        self._guard = threading.RLock()
+        self._depth = 0
+        self._lock_file: IO[str] | None = None
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid.json"
 
-    def get(self, name: str) -> Running | None:
-        """The running process recorded for `name`, or None (stale pid files are removed)."""
-        path = self._pid_file(name)
+    def recorded(self, name: str) -> Running | None:
+        """The process recorded for `name`, alive or not."""
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(self._pid_file(name).read_text())
         except (OSError, ValueError):
             return None
-        running = Running(name, int(data["pid"]), float(data["create_time"]), Path(data["log_path"]),
-                          int(data.get("stop_signal", signal.SIGTERM)))
-        if not _alive(running):
-            path.unlink(missing_ok=True)
-            return None
-        return running
+        return Running(name, int(data["pid"]), float(data["create_time"]), Path(data["log_path"]),
+                       int(data.get("stop_signal", signal.SIGTERM)))
+
+    def get(self, name: str) -> Running | None:
+        """The running process recorded for `name`, or None."""
+        running = self.recorded(name)
+        return running if running is not None and _alive(running) else None
+
+    def crashed(self, name: str) -> Running | None:
+        """The process recorded for `name` when it died without being stopped: a clean stop forgets
+        its pid file, a crash leaves it (until the service is started again)."""
+        running = self.recorded(name)
+        return running if running is not None and not _alive(running) else None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Held while services are started or stopped, across processes, so that `kappa up` and the
+        supervisor never start one twice, nor the supervisor a service being stopped. Re-entrant within
+        one table (a failed start stops what it started)."""
+        with self._guard:
+            if self._depth == 0:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self._lock_file = (self.run_dir / "start.lock").open("a")
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_file is not None:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+                    self._lock_file.close()
+                    self._lock_file = None
 
     def record(self, running: Running) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +233,10 @@ class ProcessTable:
 
     def stop(self, name: str, timeout_s: float = 30.0) -> bool:
         """Stop a recorded process and its children; True if something was stopped."""
+        with self.lock():
+            return self._stop(name, timeout_s)
+
+    def _stop(self, name: str, timeout_s: float) -> bool:
         running = self.get(name)
         if running is None:
             self.forget(name)

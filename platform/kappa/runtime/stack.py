@@ -22,6 +22,7 @@ from kappa.services.kafka_connect import KafkaConnect
 from kappa.services.postgres import Postgres, postgres_system_user
 from kappa.services.schema_registry import SchemaRegistry
 from kappa.services.sql_gateway import SqlGateway
+from kappa.services.supervisor import Supervisor
 from kappa.services.trino import Trino
 from kappa.settings import KappaSettings
 
@@ -38,7 +39,7 @@ def services(ctx: Context) -> list[Service]:
                               SchemaRegistry(ctx), KafkaConnect(ctx)]
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
-    return [*started, Gateway(ctx)]
+    return [*started, Gateway(ctx), *([Supervisor(ctx)] if ctx.settings.supervisor.enabled else [])]
 
 
 def on_demand(ctx: Context) -> list[Service]:
@@ -50,7 +51,7 @@ def on_demand(ctx: Context) -> list[Service]:
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
-    state: str  # healthy | unhealthy | stopped
+    state: str  # healthy | unhealthy | stopped | crashed (died without being stopped)
     pid: int | None
     ports: list[int]
     version: str
@@ -66,36 +67,47 @@ class Stack:
         self.services = services(ctx)
         self.by_name = {s.name: s for s in self.services}
 
-    def up(self, progress: Progress = lambda _m: None) -> list[str]:
-        """Start whatever is not running; returns the names started. All-or-nothing on failure."""
+    def up(self, progress: Progress = lambda _m: None, only: set[str] | None = None) -> list[str]:
+        """Start whatever is not running (of `only`, when given: the supervisor restarting what crashed,
+        with the platform's tables and topics already provisioned); returns the names started.
+        All-or-nothing on failure."""
         s = self.ctx.settings
         secure_state_dir(s.state, foreign=Postgres(self.ctx).data_dir if postgres_system_user() else None)
         s.logs_dir.mkdir(parents=True, exist_ok=True)
         started: list[str] = []
         launched: dict[str, Running] = {}
-        ready: set[str] = set()
-        try:
-            for svc in self.services:
-                running = self.table.get(svc.name)
-                if running is None:
-                    for dep in svc.depends_on:
-                        self._ready(launched, ready, dep, progress)
-                    svc.prepare()
-                    progress(f"starting {svc.name}")
-                    running = self.table.start(svc.spec(), s.host)
-                    started.append(svc.name)
-                launched[svc.name] = running
-            for name in launched:
-                self._ready(launched, ready, name, progress)
-            if "postgres" in started and "trino" in launched and "trino" not in started:
-                failed = Trino(self.ctx).refresh_catalog_connections()
-                if failed:
-                    progress(f"trino: {failed} stale catalog connection(s) renewed after PostgreSQL restarted")
-        except BaseException:
-            for name in reversed(started):
-                self.table.stop(name)
-            raise
+        ready: set[str] = set() if only is None else {INFRA}
+        with self.table.lock():
+            try:
+                for svc in self.services:
+                    # the supervisor's: only what is still crashed now that it holds the lock (not a
+                    # service that was being stopped when it looked)
+                    wanted = only is None or (svc.name in only and self.table.crashed(svc.name) is not None)
+                    running = self.table.get(svc.name)
+                    if running is None and wanted:
+                        for dep in svc.depends_on:
+                            self._ready(launched, ready, dep, progress)
+                        svc.prepare()
+                        progress(f"starting {svc.name}")
+                        running = self.table.start(svc.spec(), s.host)
+                        started.append(svc.name)
+                    if running is not None and (only is None or svc.name in started):
+                        launched[svc.name] = running
+                for name in launched:
+                    self._ready(launched, ready, name, progress)
+                if "postgres" in started and self.table.get("trino") is not None and "trino" not in started:
+                    failed = Trino(self.ctx).refresh_catalog_connections()
+                    if failed:
+                        progress(f"trino: {failed} stale catalog connection(s) renewed after PostgreSQL restarted")
+            except BaseException:
+                for name in reversed(started):
+                    self.table.stop(name)
+                raise
         return started
+
+    def crashed(self) -> list[str]:
+        """Services that died without being stopped, in start order."""
+        return [svc.name for svc in self.services if self.table.crashed(svc.name) is not None]
 
     def _ready(self, launched: dict[str, Running], ready: set[str], name: str, progress: Progress) -> None:
         """Wait until `name` is healthy, then create what others need inside it (once). `infra` is
@@ -134,7 +146,7 @@ class Stack:
         out = []
         for svc in self.services + [s for s in on_demand(self.ctx) if self.table.get(s.name) is not None]:
             running = self.table.get(svc.name)
-            state = "stopped"
+            state = "crashed" if running is None and self.table.crashed(svc.name) else "stopped"
             if running is not None:
                 try:
                     state = "healthy" if svc.healthy() else "unhealthy"
