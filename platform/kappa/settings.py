@@ -134,6 +134,12 @@ class FlinkSettings(_Section):
     task_slots: int = Field(12, ge=1, description="jobs run with parallelism 1 take one slot each")
     parallelism: int = Field(1, ge=1, description="per job; the default jobs share 2 cores")
     checkpoint_interval_s: int = Field(10, ge=1)
+    high_availability: bool = Field(True, description="ZooKeeper keeps the JobManager's leadership, jobs and "
+                                    "checkpoints: a restarted JobManager resumes the jobs itself")
+    zookeeper_port: int = Field(2181, description="ZooKeeper (high availability): loopback, SASL login")
+    ha_session_timeout_s: int = Field(4, ge=2, description="a dead JobManager's leadership ends this long after "
+                                      "its death; a live one stalled longer than this (GC, a busy machine) "
+                                      "hands it over, and its jobs restart from their checkpoints")
     # Exponential back-off from 1 s up to this cap, reset by a stable spell: a job rides out a dead
     # TaskManager however often it dies (a fixed count of attempts is spent over a job's life: three
     # TaskManager kills in ten minutes once left every job FAILED until the next `kappa up`).

@@ -63,7 +63,7 @@ def settings() -> KappaSettings:
         kafka={"port": free_port(), "controller_port": free_port()},
         postgres={"port": free_port()},
         flink={"rest_port": free_port(), "ui_port": free_port(), "rpc_port": free_port(),
-               "sql_gateway_port": free_port(), "checkpoint_interval_s": 3},
+               "sql_gateway_port": free_port(), "zookeeper_port": free_port(), "checkpoint_interval_s": 3},
         trino={"port": free_port(), "https_port": free_port()},
         # The tests run Dagster's jobs themselves; the schedules (checks every 15 min, maintenance)
         # would only compete for the 2 cores with them.

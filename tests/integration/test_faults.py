@@ -40,10 +40,11 @@ pytestmark = pytest.mark.fault
 KILLS = [  # (service, what the case is called, how many kills in the bounded suite)
     pytest.param("flink-taskmanager", "kill -9 TaskManager", 2, id="taskmanager"),
     pytest.param("kafka", "kill -9 Kafka broker during production", 1, id="kafka"),
-    pytest.param("flink-jobmanager", "kill -9 JobManager", 1, id="jobmanager", marks=pytest.mark.chaos),
+    pytest.param("flink-jobmanager", "kill -9 JobManager", 1, id="jobmanager"),
     pytest.param("postgres", "kill -9 PostgreSQL (catalog)", 1, id="postgres", marks=pytest.mark.chaos),
     pytest.param("trino", "kill -9 Trino", 1, id="trino", marks=pytest.mark.chaos),
     pytest.param("dagster-daemon", "kill -9 Dagster daemon", 1, id="dagster-daemon", marks=pytest.mark.chaos),
+    pytest.param("zookeeper", "kill -9 ZooKeeper", 1, id="zookeeper", marks=pytest.mark.chaos),
 ]
 
 

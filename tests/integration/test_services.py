@@ -31,7 +31,7 @@ def test_every_service_is_healthy(ctx: Context) -> None:
         "postgres": "healthy", "kafka": "healthy", "flink-jobmanager": "healthy",
         "trino": "healthy", "flink-taskmanager": "healthy", "schema-registry": "healthy",
         "dagster-webserver": "healthy", "dagster-daemon": "healthy", "gateway": "healthy", "kafka-connect": "healthy",
-        "supervisor": "healthy",
+        "supervisor": "healthy", "zookeeper": "healthy",
     }
 
 

@@ -31,4 +31,4 @@ def write_outputs(c: Context) -> None:
 def fake_secrets() -> Secrets:
     """Secrets as the unit tests know them: the catalog's is `catalog-pw`, Flink's key store's `ks-pw`."""
     return Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw",
-                   "registry-pw", "registry-db-pw", "cdc-owner-pw", "cdc-capture-pw", "connect-pw")
+                   "registry-pw", "registry-db-pw", "cdc-owner-pw", "cdc-capture-pw", "connect-pw", "zk-pw")

@@ -46,7 +46,7 @@ def test_the_connector_config_names_the_password_file_never_the_password(setting
                                                                           tmp_path: Path) -> None:
     from kappa.artifacts.installs import Installs
 
-    ctx = Context(settings, Installs(*(tmp_path / n for n in "abcdefghi")), fake_secrets())
+    ctx = Context(settings, Installs(*(tmp_path / n for n in "abcdefghij")), fake_secrets())
     config = connect.connector_config(ctx)
     assert "cdc-capture-pw" not in str(config)
     assert config["database.password"].startswith("${file:") and config["database.password"].endswith(":password}")

@@ -136,7 +136,7 @@ def fourth(tmp_path: Path) -> Context:
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[jobs.product_activity]\nwindow_min = 15\n")
     settings = load_settings(cfg, registry=REGISTRY.extended(PRODUCT_ACTIVITY))
-    installs = Installs(*(tmp_path / n for n in "abcdefghi"))
+    installs = Installs(*(tmp_path / n for n in "abcdefghij"))
     ctx = Context(settings, installs,
                   fake_secrets())
     write_outputs(ctx)

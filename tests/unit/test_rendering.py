@@ -16,11 +16,13 @@ from kappa.context import Context
 from kappa.infra import KUBERNETES_CATALOG_KEYS, kubernetes_vars, tf_vars
 from kappa.jobs import get_definition, render_spec
 from kappa.runtime.secrets import load_or_create
+from kappa.runtime.stack import services
 from kappa.services.dagster import STORAGE_PASSWORD_ENV, DagsterWebserver, render_instance
-from kappa.services.flink import flink_config, render_config_yaml
+from kappa.services.flink import FlinkJobManager, flink_config, render_config_yaml, zookeeper_jaas_file
 from kappa.services.gateway import htpasswd, render_config
 from kappa.services.kafka import render_server_properties
 from kappa.services.trino import Trino, iceberg_catalog_properties
+from kappa.services.zookeeper import FLINK_LOGIN_MODULE, ZooKeeper, client_jaas
 from kappa.settings import load_settings
 from lakehouse.catalog import trino_catalog_properties
 from tests.unit.provisioned import fake_secrets, write_outputs
@@ -36,7 +38,8 @@ def ctx(tmp_path: Path) -> Context:
     )
     fake = tmp_path / "installs"
     installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
-                        fake / "cli.jar", fake / "registry.jar", fake / "connect", fake / "gateway-opt")
+                        fake / "cli.jar", fake / "registry.jar", fake / "connect", fake / "zookeeper",
+                        fake / "gateway-opt")
     c = Context(load_settings(cfg), installs,
                 fake_secrets())
     write_outputs(c)
@@ -82,6 +85,34 @@ def test_flink_config_yaml(ctx: Context) -> None:
     text = render_config_yaml(conf)
     assert 'rest.port: 18081\n' in text
     assert 'execution.checkpointing.interval: "7s"\n' in text
+
+
+def test_the_jobmanager_keeps_its_jobs_in_a_zookeeper_that_asks_a_login(ctx: Context) -> None:
+    conf = flink_config(ctx)
+    port = ctx.settings.flink.zookeeper_port
+    assert conf["high-availability.type"] == "zookeeper"
+    assert conf["high-availability.zookeeper.quorum"] == f"127.0.0.1:{port}"
+    assert conf["high-availability.storageDir"] == (ctx.settings.state / "flink" / "ha").as_uri()
+    assert conf["high-availability.zookeeper.client.acl"] == "creator"
+    assert f"-Djava.security.auth.login.config={zookeeper_jaas_file(ctx)}" in str(conf["env.java.opts.all"])
+    zk = ZooKeeper(ctx)
+    cfg = zk.config()
+    assert cfg["clientPortAddress"] == "127.0.0.1" and cfg["clientPort"] == port
+    assert cfg["admin.enableServer"] == "false" and cfg["sessionRequireClientSASLAuth"] == "true"
+    assert FlinkJobManager(ctx).depends_on == ("zookeeper",)
+    jaas = client_jaas('a"b\\c')
+    assert FLINK_LOGIN_MODULE in jaas and 'password="a\\"b\\\\c";' in jaas
+    zk.prepare()
+    server = zk.dir / "jaas.conf"
+    assert 'user_flink="zk-pw";' in server.read_text() and server.stat().st_mode & 0o077 == 0
+
+
+def test_without_high_availability_there_is_no_zookeeper(tmp_path: Path) -> None:
+    c = Context(load_settings(None, state_dir=tmp_path, flink={"high_availability": False}),
+                Installs(*(tmp_path / n for n in "abcdefghij")), fake_secrets())
+    assert not any(key.startswith("high-availability") for key in flink_config(c))
+    assert "login.config" not in str(flink_config(c)["env.java.opts.all"])
+    assert "zookeeper" not in [s.name for s in services(c)] and FlinkJobManager(c).depends_on == ()
 
 
 def test_trino_catalog_shares_the_jdbc_catalog(ctx: Context) -> None:
@@ -154,7 +185,7 @@ def test_watermark_delays_beyond_99_seconds_are_valid_intervals() -> None:
 def test_a_job_runs_live_at_its_own_parallelism_and_bounded_with_one_writer(tmp_path: Path) -> None:
     cfg = tmp_path / "kappa.toml"
     cfg.write_text("[flink]\nparallelism = 1\n[jobs.user_activity]\nparallelism = 2\n")
-    c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdefghi")),
+    c = Context(load_settings(cfg), Installs(*(tmp_path / n for n in "abcdefghij")),
                 fake_secrets())
     write_outputs(c)
     ua, tx = get_definition(c.settings, "user_activity"), get_definition(c.settings, "transactions")

@@ -93,7 +93,7 @@ class FakeTrino:
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
     settings = load_settings(None, state_dir=tmp_path)
-    return Context(settings, Installs(*(tmp_path / n for n in "abcdefghi")),
+    return Context(settings, Installs(*(tmp_path / n for n in "abcdefghij")),
                    fake_secrets())
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
-    c = Context(load_settings(None, state_dir=tmp_path), Installs(*(tmp_path / n for n in "abcdefghi")),
+    c = Context(load_settings(None, state_dir=tmp_path), Installs(*(tmp_path / n for n in "abcdefghij")),
                 fake_secrets())
     write_outputs(c)
     return c

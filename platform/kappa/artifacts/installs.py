@@ -40,6 +40,7 @@ class Installs:
     trino_cli: Path
     schema_registry_jar: Path  # its lib/ beside it
     connect_classpath: Path  # Kafka Connect and Debezium
+    zookeeper_classpath: Path
     sql_gateway_opt: Path  # FLINK_OPT_DIR for the SQL gateway: the wheel's opt/ jars and the gateway's
 
 
@@ -160,6 +161,7 @@ def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -
     return Installs(
         kafka_classpath=bundles["kafka"],
         connect_classpath=bundles["kafka-connect"],
+        zookeeper_classpath=bundles["zookeeper"],
         flink_python=flink_python,
         flink_home=flink_home,
         contract_format_jar=contract_format_jar,

@@ -20,6 +20,8 @@ POSTGRES_JDBC_VERSION = "42.7.8"
 TRINO_VERSION = "476"  # newest trino-server tarball on Maven Central; needs Java >= 24
 LOG4J_VERSION = "2.24.3"
 DEBEZIUM_VERSION = "3.6.1.Final"  # the newest release Maven Central serves every module of
+# The server of Flink's JobManager high availability; Flink 2.1 talks to it with its shaded 3.7 client.
+ZOOKEEPER_VERSION = "3.8.4"
 
 FLINK_JAVA_MAJORS = (17, 21)
 KAFKA_JAVA_MIN = 17
@@ -88,6 +90,17 @@ BUNDLES: dict[str, Bundle] = {
                         "for PostgreSQL",
             # an optional offset store Debezium declares; it pulls in Chronicle, which Central lacks in part
             exclude=("io.debezium:debezium-storage-chronicle-queue",),
+        ),
+        Bundle(
+            "zookeeper",
+            (
+                Coordinate("org.apache.zookeeper", "zookeeper", ZOOKEEPER_VERSION),
+                # what the server loads though its pom leaves them to the distribution's lib/
+                Coordinate("io.dropwizard.metrics", "metrics-core", "4.1.12.1"),
+                Coordinate("org.xerial.snappy", "snappy-java", "1.1.10.5"),
+            ),
+            transitive=True,
+            description=f"ZooKeeper {ZOOKEEPER_VERSION}: the JobManager's high availability",
         ),
         Bundle(
             "flink-connectors",

@@ -34,6 +34,7 @@ class Secrets:
     cdc_owner_password: str  # the source database's owner (the application's role)
     cdc_capture_password: str  # Debezium's replication role
     connect_password: str  # Kafka Connect's REST API (user connect)
+    zookeeper_password: str  # ZooKeeper's user flink (the JobManager's high availability)
 
     def kafka_password(self, principal: str) -> str:
         """Each Kafka principal's password, derived from one stored secret: a principal a new pipeline

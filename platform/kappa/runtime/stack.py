@@ -24,6 +24,7 @@ from kappa.services.schema_registry import SchemaRegistry
 from kappa.services.sql_gateway import SqlGateway
 from kappa.services.supervisor import Supervisor
 from kappa.services.trino import Trino
+from kappa.services.zookeeper import ZooKeeper
 from kappa.settings import KappaSettings
 
 Progress = Callable[[str], None]
@@ -35,8 +36,9 @@ INFRA_NEEDS = ("postgres", "kafka")
 
 def services(ctx: Context) -> list[Service]:
     """In start order."""
-    started: list[Service] = [Postgres(ctx), Kafka(ctx), FlinkJobManager(ctx), Trino(ctx), FlinkTaskManager(ctx),
-                              SchemaRegistry(ctx), KafkaConnect(ctx)]
+    zookeeper: list[Service] = [ZooKeeper(ctx)] if ctx.settings.flink.high_availability else []
+    started: list[Service] = [Postgres(ctx), Kafka(ctx), *zookeeper, FlinkJobManager(ctx), Trino(ctx),
+                              FlinkTaskManager(ctx), SchemaRegistry(ctx), KafkaConnect(ctx)]
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
     return [*started, Gateway(ctx), *([Supervisor(ctx)] if ctx.settings.supervisor.enabled else [])]

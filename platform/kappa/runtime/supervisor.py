@@ -9,8 +9,9 @@ another tool would be a second place for each fact.
 
 A service that died is one whose pid file is still there with its process gone: a clean stop
 (`kappa down`, `kappa` restarting it) removes the pid file, so what a user stopped stays stopped.
-Restarts take the same start lock as `kappa up`, so the two never start a service twice. After the
-JobManager, the jobs that should run are resubmitted from their newest checkpoint. A service that
+Restarts take the same start lock as `kappa up`, so the two never start a service twice. A restarted
+JobManager takes its jobs back from ZooKeeper (high availability, services/zookeeper.py); without
+it (`[flink] high_availability = false`) the supervisor resubmits them from their newest checkpoint. A service that
 dies `restart_limit` times within `restart_window_min` is left down, and the log says so.
 """
 
@@ -36,7 +37,7 @@ JOBMANAGER = "flink-jobmanager"
 class Watch:
     """One look at the stack per `tick`: restart what died, within the restart limit."""
 
-    def __init__(self, stack: Stack, resume_jobs: Callable[[], list[str]],
+    def __init__(self, stack: Stack, resume_jobs: Callable[[], list[str]] | None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.stack = stack
         self.resume_jobs = resume_jobs
@@ -72,7 +73,7 @@ class Watch:
             log.error("restart of %s failed: %s", ", ".join(due), exc)
             return []
         log.warning("restarted %s in %.1fs", ", ".join(started), self.clock() - started_at)
-        if JOBMANAGER in started:
+        if JOBMANAGER in started and self.resume_jobs is not None:
             resumed = self.resume_jobs()
             log.warning("jobs resubmitted after the JobManager: %s (%.1fs after the restart began)",
                         ", ".join(resumed) or "none", self.clock() - started_at)
@@ -91,7 +92,8 @@ def run(ctx: Context) -> None:
         failures.clear()
         return resumed
 
-    watch = Watch(Stack(ctx), resume)
+    # With high availability the restarted JobManager takes its jobs back from ZooKeeper itself
+    watch = Watch(Stack(ctx), None if ctx.settings.flink.high_availability else resume)
     threading.Thread(target=_beat, args=(heartbeat_file(ctx),), daemon=True, name="heartbeat").start()
     log.info("watching %s", ", ".join(s.name for s in watch.stack.services if s.name != NAME))
     while True:

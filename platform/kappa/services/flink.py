@@ -16,8 +16,10 @@ from kappa.artifacts.java import find_java
 from kappa.artifacts.versions import FLINK_JAVA_MAJORS, FLINK_VERSION
 from kappa.context import Context
 from kappa.flink_rest import FlinkRest
+from kappa.runtime.private import write_private
 from kappa.runtime.process import ProcessSpec
 from kappa.services.flink_tls import rest_tls_config, write_rest_tls
+from kappa.services.zookeeper import client_jaas
 
 # The JVM flags Flink's own config.yaml ships with (module access for Java 17+).
 _JAVA_OPTS = " ".join(
@@ -40,7 +42,8 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
     f = s.flink
     state = s.state / "flink"
     return {
-        "env.java.opts.all": _JAVA_OPTS,
+        "env.java.opts.all": _JAVA_OPTS + (f" -Djava.security.auth.login.config={zookeeper_jaas_file(ctx)}"
+                                           if f.high_availability else ""),
         "jobmanager.rpc.address": s.host,
         "jobmanager.rpc.port": f.rpc_port,
         "jobmanager.bind-host": s.host,
@@ -85,9 +88,37 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         "web.submit.enable": "false",
         "web.access-control-allow-origin": s.flink_ui_url,
         **rest_tls_config(ctx),
+        **high_availability_config(ctx),
         "python.client.executable": str(ctx.installs.flink_python),
         "python.executable": str(ctx.installs.flink_python),
     }
+
+
+def high_availability_config(ctx: Context) -> dict[str, str | int]:
+    """ZooKeeper high availability (services/zookeeper.py): the leader, the jobs and the pointers to their
+    latest checkpoints in ZooKeeper, the files in the state directory. A restarted JobManager takes
+    the jobs back and restores each from its latest checkpoint; the TaskManager finds it there."""
+    s = ctx.settings
+    if not s.flink.high_availability:
+        return {}
+    return {
+        "high-availability.type": "zookeeper",
+        "high-availability.zookeeper.quorum": f"{s.host}:{s.flink.zookeeper_port}",
+        "high-availability.storageDir": (s.state / "flink" / "ha").as_uri(),
+        "high-availability.zookeeper.path.root": "/flink",
+        "high-availability.cluster-id": "/kappa",
+        "high-availability.zookeeper.client.session-timeout": f"{s.flink.ha_session_timeout_s} s",
+        "high-availability.zookeeper.client.connection-timeout": f"{min(3, s.flink.ha_session_timeout_s)} s",
+        # A restarted ZooKeeper keeps the sessions it had: riding out its restart, the JobManager keeps
+        # its leadership and the jobs keep running (not suspended on every lost connection).
+        "high-availability.zookeeper.client.tolerate-suspended-connections": "true",
+        "high-availability.zookeeper.client.acl": "creator",  # nodes only the `flink` login reads or changes
+    }
+
+
+def zookeeper_jaas_file(ctx: Context) -> Path:
+    """The login of Flink's processes and clients (`flink run`, the SQL gateway) to ZooKeeper: private."""
+    return ctx.settings.state / "flink" / "conf" / "zookeeper-jaas.conf"
 
 
 def render_config_yaml(config: dict[str, str | int]) -> str:
@@ -116,6 +147,9 @@ class _FlinkProcess:
         for sub in ("checkpoints", "savepoints", "tmp", "uploads"):
             (self.ctx.settings.state / "flink" / sub).mkdir(parents=True, exist_ok=True)
         write_rest_tls(self.ctx)
+        if self.ctx.settings.flink.high_availability:
+            (self.ctx.settings.state / "flink" / "ha").mkdir(parents=True, exist_ok=True)
+            write_private(zookeeper_jaas_file(self.ctx), client_jaas(self.ctx.secrets.zookeeper_password))
         (self.conf_dir / "config.yaml").write_text(render_config_yaml(flink_config(self.ctx)))
         dist_conf = pyflink_dir(self.ctx.installs.flink_python) / "conf"
         for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties"):
@@ -154,6 +188,10 @@ def flink_env(ctx: Context, java_home: str) -> dict[str, str]:
 class FlinkJobManager(_FlinkProcess):
     name = "flink-jobmanager"
     script = "jobmanager.sh"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.depends_on = ("zookeeper",) if ctx.settings.flink.high_availability else ()
 
     def ports(self) -> list[int]:
         return [self.ctx.settings.flink.rest_port, self.ctx.settings.flink.rpc_port]
