@@ -323,6 +323,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / ".pytest-artifacts"
 def report(case: str, run: Run, result: Reconciliation) -> None:
     """Print the case's figures and append them to .pytest-artifacts/faults.jsonl (kept by CI runs)."""
     recovered = "; ".join(str(r) for r in run.recoveries) or "n/a"
+    if len(run.recoveries) > 1:
+        recovered += (f" (max: committing {max(r.committing_s for r in run.recoveries):.1f}s, "
+                      f"lag {max(r.lag_s for r in run.recoveries):.1f}s)")
     print(f"\n[fault] {case}: {result.summary()}; recovery {recovered}")
     ARTIFACTS.mkdir(exist_ok=True)
     with (ARTIFACTS / "faults.jsonl").open("a") as fh:

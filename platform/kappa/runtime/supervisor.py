@@ -72,6 +72,8 @@ class Watch:
         except KappaError as exc:
             log.error("restart of %s failed: %s", ", ".join(due), exc)
             return []
+        if not started:  # stopped meanwhile (a stop holds the lock), or started by `kappa up`
+            return []
         log.warning("restarted %s in %.1fs", ", ".join(started), self.clock() - started_at)
         if JOBMANAGER in started and self.resume_jobs is not None:
             resumed = self.resume_jobs()
