@@ -134,6 +134,8 @@ class FlinkSettings(_Section):
     task_slots: int = Field(12, ge=1, description="jobs run with parallelism 1 take one slot each")
     parallelism: int = Field(1, ge=1, description="per job; the default jobs share 2 cores")
     checkpoint_interval_s: int = Field(10, ge=1)
+    parallel_submissions: int = Field(3, ge=1, description="jobs `kappa up` (or a restart) submits at once: each "
+                                      "submission is a client JVM and a Python process planning the job")
     high_availability: bool = Field(True, description="ZooKeeper keeps the JobManager's leadership, jobs and "
                                     "checkpoints: a restarted JobManager resumes the jobs itself")
     zookeeper_port: int = Field(2181, description="ZooKeeper (high availability): loopback, SASL login")

@@ -52,9 +52,9 @@ KILLS = [  # (service, what the case is called, how many kills in the bounded su
 @pytest.mark.parametrize(("service", "case", "kills"), KILLS)
 def test_service_killed_mid_stream_loses_and_duplicates_nothing(ctx: Context, service: str, case: str,
                                                                 kills: int) -> None:
-    """kill -9 while events flow; nobody runs `kappa up`: the supervisor restarts the service (and,
-    after the JobManager, resubmits the jobs from their newest checkpoint). The producer is idempotent
-    with acks=all and keeps retrying meanwhile."""
+    """kill -9 while events flow; nobody runs `kappa up`: the supervisor restarts the service (and a
+    restarted JobManager takes the jobs back from ZooKeeper, each from its newest checkpoint). The
+    producer is idempotent with acks=all and keeps retrying meanwhile."""
     def fault(run: Run) -> None:
         for _ in range(max(kills, scale().kills)):
             before = lag_level(ctx)

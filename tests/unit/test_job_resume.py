@@ -4,6 +4,7 @@ side is a stand-in here; the integration tier resumes real jobs."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,8 +32,9 @@ def jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return started
 
 
-def ctx(tmp_path: Path) -> control.Context:
-    return SimpleNamespace(settings=SimpleNamespace(state=tmp_path))  # type: ignore[return-value]
+def ctx(tmp_path: Path, parallel: int = 2) -> control.Context:
+    settings = SimpleNamespace(state=tmp_path, flink=SimpleNamespace(parallel_submissions=parallel))
+    return SimpleNamespace(settings=settings)  # type: ignore[return-value]
 
 
 def test_a_job_that_cannot_start_is_reported_and_the_others_start(tmp_path: Path, jobs: list[str]) -> None:
@@ -47,3 +49,27 @@ def test_without_a_failure_list_the_first_failure_raises(tmp_path: Path, jobs: l
     with pytest.raises(KappaError, match="table broken_raw has column x"):
         control.resume_desired(ctx(tmp_path))
     assert jobs == ["first"]
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_jobs_start_several_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: int) -> None:
+    """Each submission waits for the others of its batch: with `parallel` at a time they all start."""
+    names = [f"job{i}" for i in range(6)]
+    monkeypatch.setattr(control, "job_definitions", lambda _s: {n: SimpleNamespace(autostart=True) for n in names})
+    together = threading.Barrier(parallel, timeout=10)
+    at_once: set[int] = set()
+    lock = threading.Lock()
+    running = [0]
+
+    def start(_ctx: object, name: str) -> str:
+        with lock:
+            running[0] += 1
+            at_once.add(running[0])
+        together.wait()
+        with lock:
+            running[0] -= 1
+        return f"jid-{name}"
+
+    monkeypatch.setattr(control, "start_job", start)
+    assert control.resume_desired(ctx(tmp_path, parallel)) == names
+    assert max(at_once) == parallel

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from kappa.errors import ServiceError
@@ -145,3 +146,35 @@ def test_the_state_directory_is_tightened_but_keeps_a_passage_to_a_foreign_folde
     assert mode["trino"] == mode["trino/etc"] == mode["warehouse/t"] == 0o700
     assert tightened == 9 and secure_state_dir(state, foreign=state / "postgres" / "data") == 0
     assert secure_state_dir(state) == 2 and state.stat().st_mode & 0o777 == 0o700  # no foreign user: no passage
+
+
+def test_stopping_a_process_spares_the_services_it_started(tmp_path: Path) -> None:
+    """The supervisor starts the services it restarts, so they are its children: stopping it stops its
+    own helpers, not them."""
+    table = ProcessTable(tmp_path / "run")
+    port = free_port()
+    script = (
+        "import subprocess, sys, time\n"
+        "from pathlib import Path\n"
+        "from kappa.runtime.process import ProcessSpec, ProcessTable\n"
+        f"spec = ProcessSpec(name='web', argv=[sys.executable, '-m', 'http.server', '{port}', '--bind', '127.0.0.1'],"
+        f" log_path=Path({str(tmp_path / 'web.log')!r}), ports=[{port}])\n"
+        f"ProcessTable(Path({str(tmp_path / 'run')!r})).start(spec, '127.0.0.1')\n"
+        "helper = subprocess.Popen(['sleep', '300'])\n"
+        f"Path({str(tmp_path / 'helper.pid')!r}).write_text(str(helper.pid))\n"
+        "time.sleep(300)\n"
+    )
+    parent = table.start(ProcessSpec(name="watcher", argv=[sys.executable, "-c", script],
+                                     log_path=tmp_path / "watcher.log"), "127.0.0.1")
+    table.wait_healthy(parent, lambda: (tmp_path / "helper.pid").exists() and table.get("web") is not None,
+                       timeout_s=20)
+    web = table.get("web")
+    assert web is not None and web.pid in {p.pid for p in psutil.Process(parent.pid).children()}
+    helper = psutil.Process(int((tmp_path / "helper.pid").read_text()))
+    try:
+        assert table.stop("watcher") is True
+        assert not helper.is_running() or helper.status() == psutil.STATUS_ZOMBIE
+        assert table.get("web") is not None and psutil.Process(web.pid).is_running()
+    finally:
+        table.stop("web")
+        table.stop("watcher")

@@ -94,6 +94,8 @@ def test_the_jobmanager_keeps_its_jobs_in_a_zookeeper_that_asks_a_login(ctx: Con
     assert conf["high-availability.zookeeper.quorum"] == f"127.0.0.1:{port}"
     assert conf["high-availability.storageDir"] == (ctx.settings.state / "flink" / "ha").as_uri()
     assert conf["high-availability.zookeeper.client.acl"] == "creator"
+    # the RPC port stays the one the settings name (and the platform's TLS guards), not a random one
+    assert conf["high-availability.jobmanager.port"] == conf["jobmanager.rpc.port"] == ctx.settings.flink.rpc_port
     assert f"-Djava.security.auth.login.config={zookeeper_jaas_file(ctx)}" in str(conf["env.java.opts.all"])
     zk = ZooKeeper(ctx)
     cfg = zk.config()

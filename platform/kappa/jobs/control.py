@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -103,20 +104,28 @@ def suspend_all(ctx: Context) -> list[str]:
 def resume_desired(ctx: Context, progress: Callable[[str], None] = lambda _m: None,
                    failures: list[str] | None = None) -> list[str]:
     """After `kappa up`: start the jobs that should run (were running, or autostart and never
-    stopped by a user), each from its newest savepoint or checkpoint. With `failures`, a job that
-    cannot start (its tables differ from its declaration, say) is listed there and the others still
-    start; without, the first such job raises."""
-    resumed = []
-    for name, job in job_definitions(ctx.settings).items():
-        desired = JobStore(ctx.settings.state).get(name).desired
-        if desired == "running" or (desired == "" and job.autostart):
-            progress(f"starting job {name}")
-            try:
-                start_job(ctx, name)
-            except KappaError as exc:
-                if failures is None:
-                    raise
-                failures.append(f"job {name} not started: {exc}")
-                continue
-            resumed.append(name)
-    return resumed
+    stopped by a user), each from its newest savepoint or checkpoint, `[flink] parallel_submissions`
+    at a time. With `failures`, a job that cannot start (its tables differ from its declaration, say)
+    is listed there and the others still start; without, the first such job raises once the others
+    have started."""
+    store = JobStore(ctx.settings.state)
+    due = [name for name, job in job_definitions(ctx.settings).items()
+           if (desired := store.get(name).desired) == "running" or (desired == "" and job.autostart)]
+
+    def start(name: str) -> KappaError | None:
+        progress(f"starting job {name}")
+        try:
+            start_job(ctx, name)
+        except KappaError as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(ctx.settings.flink.parallel_submissions, len(due))),
+                            thread_name_prefix="submit") as pool:
+        outcomes = list(zip(due, pool.map(start, due), strict=True))
+    errors = [(name, exc) for name, exc in outcomes if exc is not None]
+    if errors and failures is None:
+        raise errors[0][1]
+    for name, exc in errors:
+        failures.append(f"job {name} not started: {exc}")  # type: ignore[union-attr]
+    return [name for name, exc in outcomes if exc is None]

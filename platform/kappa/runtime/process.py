@@ -244,7 +244,7 @@ class ProcessTable:
         sig = running.stop_signal
         try:
             proc = psutil.Process(running.pid)
-            family = [proc, *proc.children(recursive=True)]
+            family = [proc, *self._own_children(name, proc)]
         except psutil.NoSuchProcess:
             self.forget(name)
             return False
@@ -258,6 +258,22 @@ class ProcessTable:
         psutil.wait_procs(alive, timeout=10)
         self.forget(name)
         return True
+
+
+    def _own_children(self, name: str, proc: psutil.Process) -> list[psutil.Process]:
+        """The processes `proc` forked, without other services it started (the supervisor's restarts),
+        which are recorded under their own names and outlive it."""
+        services = {r.pid for n in self.names() if n != name and (r := self.get(n)) is not None}
+        own: list[psutil.Process] = []
+        pending = proc.children()
+        while pending:
+            child = pending.pop()
+            if child.pid in services:
+                continue
+            own.append(child)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                pending.extend(child.children())
+        return own
 
 
 def _alive(running: Running) -> bool:

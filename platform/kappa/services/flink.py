@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from kappa.artifacts.installs import pyflink_dir
@@ -107,6 +109,8 @@ def high_availability_config(ctx: Context) -> dict[str, str | int]:
         "high-availability.storageDir": (s.state / "flink" / "ha").as_uri(),
         "high-availability.zookeeper.path.root": "/flink",
         "high-availability.cluster-id": "/kappa",
+        # With HA the JobManager's RPC port comes from here (a random one by default), not jobmanager.rpc.port
+        "high-availability.jobmanager.port": s.flink.rpc_port,
         "high-availability.zookeeper.client.session-timeout": f"{s.flink.ha_session_timeout_s} s",
         "high-availability.zookeeper.client.connection-timeout": f"{min(3, s.flink.ha_session_timeout_s)} s",
         # A restarted ZooKeeper keeps the sessions it had: riding out its restart, the JobManager keeps
@@ -208,5 +212,24 @@ class FlinkTaskManager(_FlinkProcess):
     def ports(self) -> list[int]:
         return []
 
+    @property
+    def _resource_id_file(self) -> Path:
+        return self.conf_dir / "taskmanager-resource-id"
+
+    def prepare(self) -> None:
+        """Each start of the TaskManager registers under a new resource id: healthy means that one is
+        registered, not a dead predecessor the JobManager has yet to time out."""
+        super().prepare()
+        self._resource_id_file.write_text(f"taskmanager-{uuid.uuid4().hex[:12]}")
+
+    def spec(self) -> ProcessSpec:
+        spec = super().spec()
+        return replace(spec, argv=[*spec.argv, f"-Dtaskmanager.resource-id={self._resource_id_file.read_text()}"])
+
     def healthy(self) -> bool:
-        return int(FlinkRest(self.ctx).get("/overview", timeout_s=2).get("taskmanagers", 0)) >= 1
+        try:
+            mine = self._resource_id_file.read_text()
+        except FileNotFoundError:
+            return False
+        registered = FlinkRest(self.ctx).get("/taskmanagers", timeout_s=2).get("taskmanagers", [])
+        return any(tm.get("id") == mine for tm in registered)

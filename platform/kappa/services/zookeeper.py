@@ -85,6 +85,7 @@ class ZooKeeper:
         return ProcessSpec(
             name=self.name,
             argv=[str(java.java), "-Xmx128m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+                  "-Djava.net.preferIPv4Stack=true",  # listen on 127.0.0.1, not its IPv6-mapped form
                   f"-Dlogback.configurationFile={self.dir / 'logback.xml'}",
                   f"-Djava.security.auth.login.config={self.dir / 'jaas.conf'}",
                   "-cp", f"{self.ctx.installs.zookeeper_classpath}/*",
