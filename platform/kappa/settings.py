@@ -131,7 +131,9 @@ class FlinkSettings(_Section):
     taskmanager_memory_mb: int = Field(4096, ge=1024)
     # The default stack runs 7 jobs (3 built-in, 1 SQL pipeline, 3 CDC): 12 slots leave room for a
     # deployed pipeline, a replay beside its live version and a benchmark's job.
-    task_slots: int = Field(12, ge=1, description="jobs run with parallelism 1 take one slot each")
+    task_slots: int = Field(12, ge=1, description="per TaskManager; jobs run with parallelism 1 take one slot each")
+    taskmanagers: int = Field(2, ge=1, description="the jobs spread over them; a dead one's jobs restart at once "
+                              "in another's free slots, so each has slots for every job")
     parallelism: int = Field(1, ge=1, description="per job; the default jobs share 2 cores")
     checkpoint_interval_s: int = Field(10, ge=1)
     parallel_submissions: int = Field(3, ge=1, description="jobs `kappa up` (or a restart) submits at once: each "

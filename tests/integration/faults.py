@@ -34,6 +34,7 @@ from kappa.flink_rest import FlinkRest
 from kappa.jobs import JobStore, live_tables, resume_desired, start_job
 from kappa.producer import Delivered, produce
 from kappa.runtime.stack import Stack
+from kappa.services.flink import taskmanagers
 from kappa.topics import group_lag
 from lakehouse.registry import generate
 from lakehouse.scenarios import ScenarioOptions
@@ -86,6 +87,18 @@ def kill9(ctx: Context, service: str) -> Fault:
             proc.send_signal(signal.SIGKILL)
     psutil.wait_procs(family, timeout=30)
     return fault
+
+
+def taskmanager_running(ctx: Context, job: str = JOB) -> str:
+    """The TaskManager service `job` runs on: the one a TaskManager case kills (the jobs spread over
+    the TaskManagers, and a kill elsewhere would leave it untouched)."""
+    rest = FlinkRest(ctx)
+    jid = wait_for(lambda: _job(ctx), timeout_s=120, what=f"{job} running")["jid"]
+    ids = {tm["taskmanager-id"] for v in rest.get(f"/jobs/{jid}")["vertices"]
+           for tm in rest.get(f"/jobs/{jid}/vertices/{v['id']}/taskmanagers")["taskmanagers"]}
+    names = [tm.name for tm in taskmanagers(ctx) if tm.resource_id() in ids]
+    assert len(names) == 1, f"{job} runs on TaskManagers {sorted(ids)}, which are {names}"
+    return names[0]
 
 
 def stop_cleanly(ctx: Context, service: str) -> Fault:

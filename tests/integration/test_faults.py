@@ -32,6 +32,7 @@ from tests.integration.faults import (
     scale,
     stop_cleanly,
     stream_with_fault,
+    taskmanager_running,
 )
 
 pytestmark = pytest.mark.fault
@@ -58,7 +59,8 @@ def test_service_killed_mid_stream_loses_and_duplicates_nothing(ctx: Context, se
     def fault(run: Run) -> None:
         for _ in range(max(kills, scale().kills)):
             before = lag_level(ctx)
-            run.recoveries.append(recovered(ctx, kill9(ctx, service), before))
+            victim = taskmanager_running(ctx) if service == "flink-taskmanager" else service
+            run.recoveries.append(recovered(ctx, kill9(ctx, victim), before))
 
     run = stream_with_fault(ctx, service.split("-")[-1][:5], fault)
     result = reconcile(ctx, run)

@@ -29,7 +29,8 @@ def test_every_service_is_healthy(ctx: Context) -> None:
     statuses = Stack(ctx).status()
     assert {s.name: s.state for s in statuses} == {
         "postgres": "healthy", "kafka": "healthy", "flink-jobmanager": "healthy",
-        "trino": "healthy", "flink-taskmanager": "healthy", "schema-registry": "healthy",
+        "trino": "healthy", "flink-taskmanager": "healthy", "flink-taskmanager-2": "healthy",
+        "schema-registry": "healthy",
         "dagster-webserver": "healthy", "dagster-daemon": "healthy", "gateway": "healthy", "kafka-connect": "healthy",
         "supervisor": "healthy", "zookeeper": "healthy",
     }

@@ -18,7 +18,7 @@ from kappa.jobs import get_definition, render_spec
 from kappa.runtime.secrets import load_or_create
 from kappa.runtime.stack import services
 from kappa.services.dagster import STORAGE_PASSWORD_ENV, DagsterWebserver, render_instance
-from kappa.services.flink import FlinkJobManager, flink_config, render_config_yaml, zookeeper_jaas_file
+from kappa.services.flink import FlinkJobManager, flink_config, render_config_yaml, taskmanagers, zookeeper_jaas_file
 from kappa.services.gateway import htpasswd, render_config
 from kappa.services.kafka import render_server_properties
 from kappa.services.trino import Trino, iceberg_catalog_properties
@@ -97,6 +97,8 @@ def test_the_jobmanager_keeps_its_jobs_in_a_zookeeper_that_asks_a_login(ctx: Con
     # the RPC port stays the one the settings name (and the platform's TLS guards), not a random one
     assert conf["high-availability.jobmanager.port"] == conf["jobmanager.rpc.port"] == ctx.settings.flink.rpc_port
     assert f"-Djava.security.auth.login.config={zookeeper_jaas_file(ctx)}" in str(conf["env.java.opts.all"])
+    # given to Flink's scripts, which would otherwise start a JVM to work them out on every start
+    assert str(conf["env.java.opts.all"]) in FlinkJobManager(ctx).env()["FLINK_ENV_JAVA_OPTS"]
     zk = ZooKeeper(ctx)
     cfg = zk.config()
     assert cfg["clientPortAddress"] == "127.0.0.1" and cfg["clientPort"] == port
@@ -107,6 +109,20 @@ def test_the_jobmanager_keeps_its_jobs_in_a_zookeeper_that_asks_a_login(ctx: Con
     zk.prepare()
     server = zk.dir / "jaas.conf"
     assert 'user_flink="zk-pw";' in server.read_text() and server.stat().st_mode & 0o077 == 0
+
+
+def test_the_jobs_spread_over_two_taskmanagers_each_registering_a_new_id_per_start(ctx: Context) -> None:
+    assert flink_config(ctx)["taskmanager.load-balance.mode"] == "slots"
+    first, second = taskmanagers(ctx)
+    names = [s.name for s in services(ctx)]
+    assert [first.name, second.name] == ["flink-taskmanager", "flink-taskmanager-2"]
+    assert names.index("flink-jobmanager") < names.index(first.name) < names.index(second.name)
+    ids = []
+    for tm in (first, second, first):
+        made = tm.new_resource_id()  # what each start (prepare) does
+        assert f"-Dtaskmanager.resource-id={made}" in tm.spec().argv
+        ids.append(made)
+    assert len(set(ids)) == 3 and ids[1].startswith("flink-taskmanager-2-")
 
 
 def test_without_high_availability_there_is_no_zookeeper(tmp_path: Path) -> None:

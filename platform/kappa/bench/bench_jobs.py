@@ -24,6 +24,7 @@ from kappa.jobs import FLINK_JOBS_DIR, JobDefinition, get_definition, render_spe
 from kappa.producer import produce
 from kappa.provisioned import outputs as provisioned_outputs
 from kappa.runtime.process import ProcessTable
+from kappa.services.flink import taskmanagers
 from kappa.settings import TopicSettings
 from kappa.topics import end_offsets, ensure_topics
 from lakehouse.catalog import TRINO_CATALOG
@@ -200,7 +201,7 @@ def catalog_spec(ctx: Context) -> dict[str, Any]:
 def flink_pids(ctx: Context) -> list[int]:
     table = ProcessTable(ctx.settings.state / "run")
     pids = []
-    for name in ("flink-jobmanager", "flink-taskmanager"):
+    for name in ("flink-jobmanager", *(tm.name for tm in taskmanagers(ctx))):
         running = table.get(name)
         if running is not None:
             pids.append(running.pid)

@@ -68,7 +68,7 @@ def submit(ctx: Context, job: JobDefinition, spec: dict[str, Any], savepoint: st
     if savepoint:
         cmd += ["-s", savepoint]
     cmd += ["--spec", str(spec_path)]
-    env = {**os.environ, **flink_env(ctx, str(java.home)), "PYTHONPATH": str(jobs_dir.parent)}
+    env = {**os.environ, **flink_env(ctx, java), "PYTHONPATH": str(jobs_dir.parent)}
     log_path = ctx.settings.logs_dir / "jobs" / f"{job.name}-submit.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -15,7 +15,7 @@ from kappa.runtime.private import secure_state_dir
 from kappa.runtime.process import ProcessTable, Running
 from kappa.services.base import Service
 from kappa.services.dagster import DagsterDaemon, DagsterWebserver
-from kappa.services.flink import FlinkJobManager, FlinkTaskManager
+from kappa.services.flink import FlinkJobManager, taskmanagers
 from kappa.services.gateway import Gateway
 from kappa.services.kafka import Kafka
 from kappa.services.kafka_connect import KafkaConnect
@@ -38,7 +38,7 @@ def services(ctx: Context) -> list[Service]:
     """In start order."""
     zookeeper: list[Service] = [ZooKeeper(ctx)] if ctx.settings.flink.high_availability else []
     started: list[Service] = [Postgres(ctx), Kafka(ctx), *zookeeper, FlinkJobManager(ctx), Trino(ctx),
-                              FlinkTaskManager(ctx), SchemaRegistry(ctx), KafkaConnect(ctx)]
+                              *taskmanagers(ctx), SchemaRegistry(ctx), KafkaConnect(ctx)]
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
     return [*started, Gateway(ctx), *([Supervisor(ctx)] if ctx.settings.supervisor.enabled else [])]

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kappa.artifacts.installs import pyflink_dir
-from kappa.artifacts.java import find_java
+from kappa.artifacts.java import JavaRuntime, find_java
 from kappa.artifacts.versions import FLINK_JAVA_MAJORS, FLINK_VERSION
 from kappa.context import Context
 from kappa.flink_rest import FlinkRest
@@ -39,13 +39,19 @@ _JAVA_OPTS = " ".join(
 )
 
 
+def java_opts(ctx: Context) -> str:
+    """Every Flink JVM's options (`env.java.opts.all`): the module openings and, with high availability,
+    the ZooKeeper login."""
+    return _JAVA_OPTS + (f" -Djava.security.auth.login.config={zookeeper_jaas_file(ctx)}"
+                         if ctx.settings.flink.high_availability else "")
+
+
 def flink_config(ctx: Context) -> dict[str, str | int]:
     s = ctx.settings
     f = s.flink
     state = s.state / "flink"
     return {
-        "env.java.opts.all": _JAVA_OPTS + (f" -Djava.security.auth.login.config={zookeeper_jaas_file(ctx)}"
-                                           if f.high_availability else ""),
+        "env.java.opts.all": java_opts(ctx),
         "jobmanager.rpc.address": s.host,
         "jobmanager.rpc.port": f.rpc_port,
         "jobmanager.bind-host": s.host,
@@ -53,6 +59,8 @@ def flink_config(ctx: Context) -> dict[str, str | int]:
         "taskmanager.host": s.host,
         "taskmanager.bind-host": s.host,
         "taskmanager.numberOfTaskSlots": f.task_slots,
+        # jobs spread over the TaskManagers: one's death stops only its share, restarted in the others'
+        "taskmanager.load-balance.mode": "slots",
         "taskmanager.memory.process.size": f"{f.taskmanager_memory_mb}m",
         "rest.address": s.host,
         "rest.bind-address": s.host,
@@ -139,12 +147,12 @@ class _FlinkProcess:
         self.ctx = ctx
         self.conf_dir = ctx.settings.state / "flink" / "conf"
 
-    def _java(self):  # type: ignore[no-untyped-def]
+    def _java(self) -> JavaRuntime:
         lo, hi = FLINK_JAVA_MAJORS
         return find_java("Flink", minimum=lo, maximum=hi, explicit=self.ctx.settings.java_home, prefer=17)
 
     def env(self) -> dict[str, str]:
-        return flink_env(self.ctx, str(self._java().home))
+        return flink_env(self.ctx, self._java())
 
     def prepare(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
@@ -177,15 +185,19 @@ class _FlinkProcess:
         return None
 
 
-def flink_env(ctx: Context, java_home: str) -> dict[str, str]:
+def flink_env(ctx: Context, java: JavaRuntime) -> dict[str, str]:
     home = ctx.installs.flink_home
     return {
-        "JAVA_HOME": java_home,
+        "JAVA_HOME": str(java.home),
         "FLINK_HOME": str(home),
         "FLINK_CONF_DIR": str(ctx.settings.state / "flink" / "conf"),
         "FLINK_LIB_DIR": str(home / "lib"),
         "FLINK_LOG_DIR": str(ctx.settings.logs_dir / "flink"),
-        "PATH": f"{Path(java_home) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        # What Flink's scripts (config.sh) would work out from the configuration, at the cost of a JVM
+        # asking the runtime its version, on every start of a JobManager, TaskManager or `flink run`.
+        "FLINK_ENV_JAVA_OPTS": " ".join(["-XX:+IgnoreUnrecognizedVMOptions", java_opts(ctx),
+                                         *(["-Djava.security.manager=allow"] if java.major > 17 else [])]),
+        "PATH": f"{java.home / 'bin'}:/usr/local/bin:/usr/bin:/bin",
     }
 
 
@@ -205,31 +217,59 @@ class FlinkJobManager(_FlinkProcess):
 
 
 class FlinkTaskManager(_FlinkProcess):
-    name = "flink-taskmanager"
+    """One of `[flink] taskmanagers` TaskManagers, each with `task_slots` slots: the jobs spread over
+    them, and a dead one's jobs restart at once in another's free slots while the supervisor restarts
+    it (rather than waiting for its process to start again)."""
+
     script = "taskmanager.sh"
     depends_on: tuple[str, ...] = ("flink-jobmanager",)
+
+    def __init__(self, ctx: Context, number: int = 1) -> None:
+        super().__init__(ctx)
+        self.name = taskmanager_name(number)
 
     def ports(self) -> list[int]:
         return []
 
     @property
     def _resource_id_file(self) -> Path:
-        return self.conf_dir / "taskmanager-resource-id"
+        return self.conf_dir / f"{self.name}-resource-id"
 
     def prepare(self) -> None:
         """Each start of the TaskManager registers under a new resource id: healthy means that one is
         registered, not a dead predecessor the JobManager has yet to time out."""
         super().prepare()
-        self._resource_id_file.write_text(f"taskmanager-{uuid.uuid4().hex[:12]}")
+        self.new_resource_id()
+
+    def new_resource_id(self) -> str:
+        resource_id = f"{self.name}-{uuid.uuid4().hex[:12]}"
+        self._resource_id_file.parent.mkdir(parents=True, exist_ok=True)
+        self._resource_id_file.write_text(resource_id)
+        return resource_id
 
     def spec(self) -> ProcessSpec:
         spec = super().spec()
         return replace(spec, argv=[*spec.argv, f"-Dtaskmanager.resource-id={self._resource_id_file.read_text()}"])
 
-    def healthy(self) -> bool:
+    def resource_id(self) -> str | None:
+        """The id this TaskManager's latest start registers under."""
         try:
-            mine = self._resource_id_file.read_text()
+            return self._resource_id_file.read_text()
         except FileNotFoundError:
+            return None
+
+    def healthy(self) -> bool:
+        mine = self.resource_id()
+        if mine is None:
             return False
         registered = FlinkRest(self.ctx).get("/taskmanagers", timeout_s=2).get("taskmanagers", [])
         return any(tm.get("id") == mine for tm in registered)
+
+
+def taskmanager_name(number: int) -> str:
+    """flink-taskmanager, flink-taskmanager-2, ...: the first keeps the name a single one had."""
+    return "flink-taskmanager" if number == 1 else f"flink-taskmanager-{number}"
+
+
+def taskmanagers(ctx: Context) -> list[FlinkTaskManager]:
+    return [FlinkTaskManager(ctx, n) for n in range(1, ctx.settings.flink.taskmanagers + 1)]

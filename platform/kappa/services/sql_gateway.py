@@ -31,7 +31,7 @@ class SqlGateway(FlinkJobManager):
 
     def env(self) -> dict[str, str]:
         s = self.ctx.settings
-        return {**flink_env(self.ctx, str(self._java().home)),
+        return {**flink_env(self.ctx, self._java()),
                 "FLINK_OPT_DIR": str(self.ctx.installs.sql_gateway_opt),
                 "FLINK_ENV_JAVA_OPTS_SQL_GATEWAY": f"-Xmx{s.flink.sql_gateway_memory_mb}m"}
 
