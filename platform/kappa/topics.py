@@ -90,11 +90,13 @@ def group_lag(kafka: KafkaAccess, group: str, topic: str, timeout_s: float = 10)
     ends = end_offsets(kafka, topic, timeout_s)
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in ends])
     committed: dict[int, int] = {}
-    try:
-        result = kafka_clients.admin(kafka).list_consumer_group_offsets([request])[group].result(timeout_s)
+    for client in (kafka_clients.admin, kafka_clients.renew_admin):  # a client stuck since a broker crash: a new one
+        try:
+            result = client(kafka).list_consumer_group_offsets([request])[group].result(timeout_s)
+        except Exception:  # a group that never committed: everything is lag
+            continue
         committed = {tp.partition: tp.offset for tp in result.topic_partitions}
-    except Exception:  # a group that never committed: everything is lag
-        committed = {}
+        break
     return [PartitionLag(p, committed.get(p), high) for p, (_low, high) in sorted(ends.items())]
 
 
