@@ -45,7 +45,6 @@ class KafkaAccess:
 
 
 _admins: dict[KafkaAccess, AdminClient] = {}
-_retired: list[AdminClient] = []
 _producers: dict[KafkaAccess, Producer] = {}
 
 
@@ -53,19 +52,6 @@ def admin(kafka: KafkaAccess) -> AdminClient:
     with _lock:
         if kafka not in _admins:
             _admins[kafka] = AdminClient(kafka.config(**{"socket.timeout.ms": 5000}), logger=LOG)
-        return _admins[kafka]
-
-
-def renew_admin(kafka: KafkaAccess) -> AdminClient:
-    """Replace the cached admin client for `kafka` with a new one. After the broker crashed and came
-    back, librdkafka's client can keep timing out on group requests (the committed offsets) while a new
-    one answers at once. The old client is kept, not destroyed (destroying a busy one has crashed this
-    process): one per broker crash a process lives through."""
-    with _lock:
-        old = _admins.pop(kafka, None)
-        if old is not None:
-            _retired.append(old)
-        _admins[kafka] = AdminClient(kafka.config(**{"socket.timeout.ms": 5000}), logger=LOG)
         return _admins[kafka]
 
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, OffsetSpec
 
 from kappa import kafka_clients
@@ -88,16 +88,25 @@ def end_offsets(kafka: KafkaAccess, topic: str, timeout_s: float = 10) -> dict[i
 
 def group_lag(kafka: KafkaAccess, group: str, topic: str, timeout_s: float = 10) -> list[PartitionLag]:
     ends = end_offsets(kafka, topic, timeout_s)
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in ends])
-    committed: dict[int, int] = {}
-    for client in (kafka_clients.admin, kafka_clients.renew_admin):  # a client stuck since a broker crash: a new one
-        try:
-            result = client(kafka).list_consumer_group_offsets([request])[group].result(timeout_s)
-        except Exception:  # a group that never committed: everything is lag
-            continue
-        committed = {tp.partition: tp.offset for tp in result.topic_partitions}
-        break
+    committed = committed_offsets(kafka, group, topic, list(ends), timeout_s)
     return [PartitionLag(p, committed.get(p), high) for p, (_low, high) in sorted(ends.items())]
+
+
+def committed_offsets(kafka: KafkaAccess, group: str, topic: str, partitions: list[int],
+                      timeout_s: float = 10) -> dict[int, int]:
+    """The offsets `group` committed (none for a group that never committed), asked by a consumer of the
+    group that joins nothing. Not the admin client's `list_consumer_group_offsets`: on a group
+    coordinator's NOT_COORDINATOR answer (a group not yet loaded, a broker just restarted) librdkafka
+    follows a null consumer-group pointer there and crashes the process (confluent-kafka-python#1982),
+    or leaves the client timing out on every later call."""
+    consumer = Consumer(kafka.config(**{"group.id": group, "enable.auto.commit": False}), logger=kafka_clients.LOG)
+    try:
+        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout_s)
+    except Exception:  # Kafka unreachable or the group's coordinator not ready: nothing known committed
+        return {}
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in found if tp.error is None}
 
 
 def committed_records(kafka: KafkaAccess, topic: str, ranges: Mapping[int, tuple[int, int]],
