@@ -91,6 +91,16 @@ class FlinkRest:
                     found[int(match.group(1))] = int(value) + 1
         return found
 
+    def recovering(self) -> list[str]:
+        """The active jobs not yet running every task (restarting, or their tasks still deploying)."""
+        found = []
+        for job in self.get("/jobs/overview", timeout_s=2).get("jobs", []):
+            tasks = job.get("tasks", {})
+            all_running = tasks.get("running", 0) + tasks.get("finished", 0) >= tasks.get("total", 0)
+            if job["state"] in ACTIVE_STATES and (job["state"] != "RUNNING" or not all_running):
+                found.append(str(job["name"]))
+        return found
+
     def running_by_name(self, pipeline_name: str) -> list[dict[str, Any]]:
         return [j for j in self.jobs() if j["name"] == pipeline_name and j["state"] in ACTIVE_STATES]
 

@@ -177,6 +177,9 @@ class SupervisorSettings(_Section):
     restart_limit: int = Field(5, ge=1, description="restarts of one service within restart_window_min before "
                                "the supervisor leaves it down (a service that cannot run) and says so")
     restart_window_min: int = Field(10, ge=1)
+    taskmanager_defer_s: int = Field(60, ge=0, description="a dead TaskManager whose jobs restart in another is "
+                                     "itself restarted once they run again, or this long after its death at most "
+                                     "(its start would take the CPU their recovery needs); 0: at once")
 
 
 class RegistrySettings(_Section):

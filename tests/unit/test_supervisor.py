@@ -156,3 +156,37 @@ def test_a_service_being_stopped_is_never_seen_crashed_under_the_lock(tmp_path: 
         seen.append(watcher.get("kafka"))
     stopping.join(10)
     assert seen == [None, None]
+
+
+def test_a_dead_taskmanager_waits_while_its_jobs_recover_in_the_other(tmp_path: Path) -> None:
+    """Its restart (a JVM starting) would take the CPU the jobs restoring in the other TaskManager's
+    slots need: it comes once they run, or `taskmanager_defer_s` after the death at most."""
+    stack = TinyStack(tmp_path, [JOBMANAGER, "flink-taskmanager", "flink-taskmanager-2"])
+    now = [1000.0]
+    recovering = [["kappa.transactions.v1"]]
+    watch = Watch(stack, None, clock=lambda: now[0], jobs_recovering=lambda: recovering[0])  # type: ignore[arg-type]
+    try:
+        stack.kill9("flink-taskmanager")
+        assert watch.tick() == [] and stack.table.get("flink-taskmanager") is None
+        now[0] += 5
+        recovering[0] = []  # every job runs again
+        assert watch.tick() == ["flink-taskmanager"]
+
+        stack.kill9("flink-taskmanager-2")
+        recovering[0] = ["kappa.transactions.v1"]
+        assert watch.tick() == []
+        now[0] += 60  # still recovering, but not waited for longer
+        assert watch.tick() == ["flink-taskmanager-2"]
+    finally:
+        stack.stop_all()
+
+
+def test_a_taskmanager_is_restarted_at_once_when_no_other_runs(tmp_path: Path) -> None:
+    stack = TinyStack(tmp_path, [JOBMANAGER, "flink-taskmanager", "flink-taskmanager-2"])
+    watch = Watch(stack, None, jobs_recovering=lambda: ["kappa.transactions.v1"])  # type: ignore[arg-type]
+    try:
+        stack.kill9("flink-taskmanager")
+        stack.kill9("flink-taskmanager-2")
+        assert sorted(watch.tick()) == ["flink-taskmanager", "flink-taskmanager-2"]
+    finally:
+        stack.stop_all()

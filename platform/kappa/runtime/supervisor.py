@@ -26,33 +26,56 @@ from pathlib import Path
 
 from kappa.context import Context
 from kappa.errors import KappaError
+from kappa.flink_rest import FlinkRest
 from kappa.jobs import resume_desired
 from kappa.runtime.stack import Stack
 from kappa.services.supervisor import BEAT_EVERY_S, NAME, heartbeat_file
 
 log = logging.getLogger("kappa.supervisor")
 JOBMANAGER = "flink-jobmanager"
+TASKMANAGER = "flink-taskmanager"
 
 
 class Watch:
     """One look at the stack per `tick`: restart what died, within the restart limit."""
 
     def __init__(self, stack: Stack, resume_jobs: Callable[[], list[str]] | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 jobs_recovering: Callable[[], list[str]] = lambda: []) -> None:
         self.stack = stack
         self.resume_jobs = resume_jobs
         self.clock = clock
+        self.jobs_recovering = jobs_recovering
         s = stack.ctx.settings.supervisor
         self.limit, self.window_s = s.restart_limit, s.restart_window_min * 60
+        self.defer_s = s.taskmanager_defer_s
         self.restarts: dict[str, deque[float]] = defaultdict(deque)
         self.given_up: set[str] = set()
+        self.deferred: dict[str, float] = {}  # a dead TaskManager -> when its restart was first put off
+
+    def _defer(self, name: str, died: list[str], now: float) -> bool:
+        """Put off restarting a dead TaskManager while another runs and the jobs recover in its slots."""
+        if not name.startswith(TASKMANAGER) or now - self.deferred.setdefault(name, now) >= self.defer_s:
+            return False
+        others = [s.name for s in self.stack.services
+                  if s.name.startswith(TASKMANAGER) and s.name not in died and self.stack.table.get(s.name)]
+        try:
+            recovering = self.jobs_recovering() if others else []
+        except Exception:  # the JobManager not answering: nothing to wait for
+            recovering = []
+        if recovering and now == self.deferred[name]:
+            log.warning("%s died; its jobs restart in %s (%s): restarting it once they run, in %ds at most",
+                        name, ", ".join(others), ", ".join(recovering), self.defer_s)
+        return bool(recovering)
 
     def tick(self) -> list[str]:
         """Restart the services that died; returns their names."""
         now = self.clock()
         died = [name for name in self.stack.crashed() if name != NAME and name not in self.given_up]
+        died = [name for name in died if not self._defer(name, died, now)]
         due = []
         for name in died:
+            self.deferred.pop(name, None)
             recent = self.restarts[name]
             while recent and now - recent[0] > self.window_s:
                 recent.popleft()
@@ -95,7 +118,8 @@ def run(ctx: Context) -> None:
         return resumed
 
     # With high availability the restarted JobManager takes its jobs back from ZooKeeper itself
-    watch = Watch(Stack(ctx), None if ctx.settings.flink.high_availability else resume)
+    watch = Watch(Stack(ctx), None if ctx.settings.flink.high_availability else resume,
+                  jobs_recovering=FlinkRest(ctx).recovering)
     threading.Thread(target=_beat, args=(heartbeat_file(ctx),), daemon=True, name="heartbeat").start()
     log.info("watching %s", ", ".join(s.name for s in watch.stack.services if s.name != NAME))
     while True:
