@@ -164,7 +164,7 @@ def test_a_dead_taskmanager_waits_while_its_jobs_recover_in_the_other(tmp_path: 
     stack = TinyStack(tmp_path, [JOBMANAGER, "flink-taskmanager", "flink-taskmanager-2"])
     now = [1000.0]
     recovering = [["kappa.transactions.v1"]]
-    watch = Watch(stack, None, clock=lambda: now[0], jobs_recovering=lambda: recovering[0])  # type: ignore[arg-type]
+    watch = Watch(stack, None, clock=lambda: now[0], jobs_recovering=lambda _tm: recovering[0])  # type: ignore[arg-type]
     try:
         stack.kill9("flink-taskmanager")
         assert watch.tick() == [] and stack.table.get("flink-taskmanager") is None
@@ -183,7 +183,7 @@ def test_a_dead_taskmanager_waits_while_its_jobs_recover_in_the_other(tmp_path: 
 
 def test_a_taskmanager_is_restarted_at_once_when_no_other_runs(tmp_path: Path) -> None:
     stack = TinyStack(tmp_path, [JOBMANAGER, "flink-taskmanager", "flink-taskmanager-2"])
-    watch = Watch(stack, None, jobs_recovering=lambda: ["kappa.transactions.v1"])  # type: ignore[arg-type]
+    watch = Watch(stack, None, jobs_recovering=lambda _tm: ["kappa.transactions.v1"])  # type: ignore[arg-type]
     try:
         stack.kill9("flink-taskmanager")
         stack.kill9("flink-taskmanager-2")

@@ -29,6 +29,7 @@ from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
 from kappa.jobs import resume_desired
 from kappa.runtime.stack import Stack
+from kappa.services.flink import FlinkTaskManager
 from kappa.services.supervisor import BEAT_EVERY_S, NAME, heartbeat_file
 
 log = logging.getLogger("kappa.supervisor")
@@ -41,7 +42,7 @@ class Watch:
 
     def __init__(self, stack: Stack, resume_jobs: Callable[[], list[str]] | None,
                  clock: Callable[[], float] = time.monotonic,
-                 jobs_recovering: Callable[[], list[str]] = lambda: []) -> None:
+                 jobs_recovering: Callable[[str], list[str]] = lambda _tm: []) -> None:
         self.stack = stack
         self.resume_jobs = resume_jobs
         self.clock = clock
@@ -60,7 +61,7 @@ class Watch:
         others = [s.name for s in self.stack.services
                   if s.name.startswith(TASKMANAGER) and s.name not in died and self.stack.table.get(s.name)]
         try:
-            recovering = self.jobs_recovering() if others else []
+            recovering = self.jobs_recovering(name) if others else []
         except Exception:  # the JobManager not answering: nothing to wait for
             recovering = []
         if recovering and now == self.deferred[name]:
@@ -118,13 +119,26 @@ def run(ctx: Context) -> None:
         return resumed
 
     # With high availability the restarted JobManager takes its jobs back from ZooKeeper itself
-    watch = Watch(Stack(ctx), None if ctx.settings.flink.high_availability else resume,
-                  jobs_recovering=FlinkRest(ctx).recovering)
+    stack = Stack(ctx)
+    watch = Watch(stack, None if ctx.settings.flink.high_availability else resume,
+                  jobs_recovering=lambda name: jobs_recovering(stack, name))
     threading.Thread(target=_beat, args=(heartbeat_file(ctx),), daemon=True, name="heartbeat").start()
     log.info("watching %s", ", ".join(s.name for s in watch.stack.services if s.name != NAME))
     while True:
         watch.tick()
         time.sleep(BEAT_EVERY_S)
+
+
+def jobs_recovering(stack: Stack, taskmanager: str) -> list[str]:
+    """The jobs a dead TaskManager's restart waits for: all of them while the JobManager has not yet
+    noticed its death (it still lists it, and the jobs it ran have yet to fail over), then those not
+    yet running every task again."""
+    rest = FlinkRest(stack.ctx)
+    service = stack.by_name[taskmanager]
+    registered = {tm.get("id") for tm in rest.get("/taskmanagers", timeout_s=2).get("taskmanagers", [])}
+    if isinstance(service, FlinkTaskManager) and service.resource_id() in registered:
+        return [f"(the JobManager still lists {taskmanager})"]
+    return rest.recovering()
 
 
 def _beat(path: Path) -> None:
