@@ -137,7 +137,7 @@ def jobs_recovering(stack: Stack, taskmanager: str) -> list[str]:
     service = stack.by_name[taskmanager]
     registered = {tm.get("id") for tm in rest.get("/taskmanagers", timeout_s=2).get("taskmanagers", [])}
     if isinstance(service, FlinkTaskManager) and service.resource_id() in registered:
-        return [f"(the JobManager still lists {taskmanager})"]
+        return [f"the JobManager still lists {taskmanager}"]
     return rest.recovering()
 
 
