@@ -29,12 +29,11 @@ from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
 from kappa.jobs import resume_desired
 from kappa.runtime.stack import Stack
-from kappa.services.flink import FlinkTaskManager
+from kappa.services.flink import TASKMANAGER, FlinkTaskManager
 from kappa.services.supervisor import BEAT_EVERY_S, NAME, heartbeat_file
 
 log = logging.getLogger("kappa.supervisor")
 JOBMANAGER = "flink-jobmanager"
-TASKMANAGER = "flink-taskmanager"
 
 
 class Watch:

@@ -266,9 +266,12 @@ class FlinkTaskManager(_FlinkProcess):
         return any(tm.get("id") == mine for tm in registered)
 
 
+TASKMANAGER = "flink-taskmanager"
+
+
 def taskmanager_name(number: int) -> str:
     """flink-taskmanager, flink-taskmanager-2, ...: the first keeps the name a single one had."""
-    return "flink-taskmanager" if number == 1 else f"flink-taskmanager-{number}"
+    return TASKMANAGER if number == 1 else f"{TASKMANAGER}-{number}"
 
 
 def taskmanagers(ctx: Context) -> list[FlinkTaskManager]:
