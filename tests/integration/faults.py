@@ -21,7 +21,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from tests.integration.streams import close_windows, fresh_event_time, ms, rows_
 
 MIN = 60_000
 JOB = "transactions"
+CHECKPOINT_PROPERTY = "flink.max-committed-checkpoint-id"  # Iceberg's Flink sink, in each snapshot it commits
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,14 @@ class Fault:
     service: str
     wall: float  # time.time() of the fault
     monotonic: float
+    checkpoint: int  # the job's latest completed checkpoint just before it
+
+
+def latest_checkpoint(ctx: Context) -> int:
+    """The id of the job's latest completed checkpoint (0 before its first)."""
+    jid = wait_for(lambda: _job(ctx), timeout_s=120, what=f"{JOB} running")["jid"]
+    latest = FlinkRest(ctx).checkpoints(jid)["latest"]["completed"]
+    return int(latest["id"]) if latest else 0
 
 
 def kill9(ctx: Context, service: str) -> Fault:
@@ -82,7 +91,8 @@ def kill9(ctx: Context, service: str) -> Fault:
     running = stack.table.get(service)
     assert running is not None, f"{service} is not running"
     family = [psutil.Process(running.pid), *psutil.Process(running.pid).children(recursive=True)]
-    fault = Fault(service, time.time(), time.monotonic())
+    checkpoint = latest_checkpoint(ctx)
+    fault = Fault(service, time.time(), time.monotonic(), checkpoint)
     for proc in family:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.send_signal(signal.SIGKILL)
@@ -106,7 +116,8 @@ def stop_cleanly(ctx: Context, service: str) -> Fault:
     """A clean stop (the service's own stop signal, as an operator or an upgrade would): the supervisor
     leaves it stopped; `bring_back` starts it again."""
     stack = Stack(ctx)
-    fault = Fault(service, time.time(), time.monotonic())
+    checkpoint = latest_checkpoint(ctx)
+    fault = Fault(service, time.time(), time.monotonic(), checkpoint)
     assert stack.table.stop(service), f"{service} was not running"
     return fault
 
@@ -160,15 +171,18 @@ def lag_level(ctx: Context) -> int:
     return max(s for s in samples if s is not None)
 
 
-def first_commit_after(ctx: Context, wall: float) -> float | None:
-    """The commit time (epoch s) of the job's raw table's first Iceberg snapshot after `wall`, read from
-    the catalog (PostgreSQL) and the table's metadata, as the job's own commits are, not through Trino:
-    a query a second would load the 2 cores the recovery needs (and Trino is one of the killed)."""
+def first_commit_after(ctx: Context, wall: float, checkpoint: int = -1) -> float | None:
+    """The commit time (epoch s) of the job's raw table's first Iceberg snapshot after `wall` of a
+    checkpoint after `checkpoint`: a commit of the checkpoint completed just before a fault, landing
+    just after it, is not a recovery. Read from the catalog (PostgreSQL) and the table's metadata, as
+    the job's own commits are, not through Trino: a query a second would load the 2 cores the recovery
+    needs (and Trino is one of the killed)."""
     try:
         table = catalog(ctx).load_table((ctx.settings.jobs.namespace, job_tables(ctx)["raw"]))
     except Exception:  # PostgreSQL (the catalog) down: not yet
         return None
-    after = [s.timestamp_ms / 1000 for s in table.snapshots() if s.timestamp_ms / 1000 > wall]
+    after = [s.timestamp_ms / 1000 for s in table.snapshots() if s.timestamp_ms / 1000 > wall
+             and s.summary is not None and int(s.summary.get(CHECKPOINT_PROPERTY) or -1) > checkpoint]
     return min(after) if after else None
 
 
@@ -189,8 +203,9 @@ def restarted(ctx: Context, fault: Fault, timeout_s: float = 300) -> float:
 
 def recovered(ctx: Context, fault: Fault, lag_before: int, timeout_s: float = 300) -> Recovery:
     """Watch, without running `kappa up`, for three things at once, each timed from the fault: the
-    supervisor has the service healthy again, the job commits to Iceberg, and (once it commits) its
-    lag is back to `lag_before`. The job's two do not wait for a service it does not need (Trino, say)."""
+    supervisor has the service healthy again, the job commits a checkpoint taken after the fault to
+    Iceberg, and (once it does) its lag is back to `lag_before`. The job's two do not wait for a
+    service it does not need (Trino, say)."""
     stack = Stack(ctx)
     service_s = committed = lag_s = None
     deadline = time.monotonic() + timeout_s
@@ -200,7 +215,7 @@ def recovered(ctx: Context, fault: Fault, lag_before: int, timeout_s: float = 30
         if service_s is None and _healthy(stack, fault.service):
             service_s = time.monotonic() - fault.monotonic
         if committed is None:
-            committed = first_commit_after(ctx, fault.wall)
+            committed = first_commit_after(ctx, fault.wall, fault.checkpoint)
         if committed is not None and lag_s is None and (lag := job_lag(ctx)) is not None and lag <= lag_before:
             lag_s = time.monotonic() - fault.monotonic
         time.sleep(0.3)
@@ -220,25 +235,35 @@ class Run:
 def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, warmup_s: float = 5,
                       mix: Callable[[str, list[Event]], list[Event]] | None = None, events: int | None = None) -> Run:
     """Produce a known transactions stream at a steady rate and inject `fault` while it flows;
-    `fault` appends its recovery times to the run. `mix(prefix, valid)` returns the stream to send
-    instead of `valid` (the fuzz mixes malformed events in)."""
+    `fault` appends its recovery times to the run. The stream has the scale's events at least and
+    flows on until `fault` returns, so there is always new data for the recovered job to commit.
+    `mix(prefix, valid)` returns a fixed stream to send instead (the fuzz mixes malformed events in)."""
     sc = scale()
+    # The whole stack running, as in production: every job `kappa up` starts, then this case's own
+    resume_desired(ctx)
     start_job(ctx, JOB)
     base = fresh_event_time(ctx, job_tables(ctx)["raw"])
     prefix = f"{case}{uuid.uuid4().hex[:6]}-"
+    minimum = events or sc.events
     # Event time advances as fast as the wall clock, as in production: a partition that resumes a
     # second after another after a restart is then a second behind, within the out-of-orderness.
-    opts = ScenarioOptions(count=events or sc.events, seed=zlib.crc32(case.encode()), start_ms=base,
+    opts = ScenarioOptions(count=minimum if mix else 100 * minimum, seed=zlib.crc32(case.encode()), start_ms=base,
                            event_interval_ms=1000 / sc.rate, keys=60, key_prefix=prefix)
-    stream = list(generate(JOB, opts))
-    if mix is not None:
-        stream = mix(prefix, stream)
-    run = Run(prefix, stream)
-    outcome: dict[str, Any] = {}
+    faulted = threading.Event()
+
+    def until_faulted() -> Iterator[Event]:
+        for n, event in enumerate(generate(JOB, opts)):
+            if n >= minimum and faulted.is_set():
+                return
+            yield event
+
+    stream = mix(prefix, list(generate(JOB, opts))) if mix is not None else until_faulted()
+    run = Run(prefix, [])
+    outcome: dict[str, Any] = {"sent": 0}
 
     def producer() -> None:
         try:
-            _, run.delivered = produce(ctx.kafka(), topic_of(ctx, "transactions"), stream,
+            outcome["sent"], run.delivered = produce(ctx.kafka(), topic_of(ctx, "transactions"), stream,
                                        rate=sc.rate, collect=True, flush_timeout_s=300)
         except Exception as exc:  # reported below, with the fault's own outcome
             outcome["error"] = exc
@@ -251,11 +276,16 @@ def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, 
     # measured from there
     wait_for(lambda: first_commit_after(ctx, producing), timeout_s=300, what=f"{JOB} committing the stream",
              interval_s=1)
-    fault(run)
+    try:
+        fault(run)
+    finally:
+        faulted.set()
     thread.join(timeout=900)
     assert not thread.is_alive(), "the producer did not finish"
     assert "error" not in outcome, f"the producer failed: {outcome.get('error')}"
-    assert len(run.delivered) == len(stream), f"Kafka acknowledged {len(run.delivered)} of {len(stream)} events"
+    run.events = [d.event for d in run.delivered]
+    assert len(run.delivered) == outcome["sent"] >= minimum, \
+        f"Kafka acknowledged {len(run.delivered)} of {outcome['sent']} events (at least {minimum} due)"
     return run
 
 
