@@ -79,9 +79,12 @@ class Fault:
 
 
 def latest_checkpoint(ctx: Context) -> int:
-    """The id of the job's latest completed checkpoint (0 before its first)."""
-    jid = wait_for(lambda: _job(ctx), timeout_s=120, what=f"{JOB} running")["jid"]
-    latest = FlinkRest(ctx).checkpoints(jid)["latest"]["completed"]
+    """The id of the job's latest completed checkpoint (0 before its first, -1 with the job not running:
+    a kill outside a fault case)."""
+    job = _job(ctx)
+    if job is None:
+        return -1
+    latest = FlinkRest(ctx).checkpoints(job["jid"])["latest"]["completed"]
     return int(latest["id"]) if latest else 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
 import uuid
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -17,6 +19,7 @@ from kappa.context import Context
 from kappa.flink_rest import FlinkRest
 from kappa.producer import produce
 from kappa.runtime.stack import Stack
+from kappa.services.flink import FlinkJobManager, taskmanagers
 from kappa.services.flink_tls import rest_tls_files
 from kappa.settings import TopicSettings
 from kappa.topics import ensure_topics
@@ -137,3 +140,41 @@ def test_flinks_rpc_port_answers_only_a_peer_with_the_platforms_certificate(ctx:
           pytest.raises((ssl.SSLError, ConnectionResetError)), tls.wrap_socket(raw) as conn):
         conn.sendall(b"\0" * 16)
         assert conn.recv(1) == b"", "the RPC port talked to a client without a certificate"
+
+
+def test_flink_processes_run_the_command_flinks_own_scripts_would(ctx: Context, tmp_path: Path) -> None:
+    """The JobManager and TaskManagers are launched without Flink's scripts (flink_launch.py, to spare
+    their two JVMs at every start). Flink's own `jobmanager.sh` / `taskmanager.sh start-foreground`,
+    given the same configuration and environment, exec the same command: their `java` is swapped for
+    one that records its arguments (and runs the real one for the scripts' helper JVMs)."""
+    real = FlinkJobManager(ctx)._java()
+    jdk = tmp_path / "jdk"
+    (jdk / "bin").mkdir(parents=True)
+    record = tmp_path / "argv"
+    fake = jdk / "bin" / "java"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *BashJavaUtils*) exec "{real.java}" "$@";; esac\n'
+                    f'for a in "$0" "$@"; do printf "%s\\n" "$a"; done > "{record}"\n')
+    fake.chmod(0o700)
+
+    def comparable(argv: list[str]) -> tuple[list[str], list[str], str, list[str]]:
+        """JVM options in order, class path entries, main class, program arguments (`-D k=v` as one,
+        `--configDir d` as one, in any order)."""
+        cp = argv.index("-classpath")
+        options = [a for a in argv[1:cp] if not a.startswith("-Dlog.file=")]  # each names its log its way
+        rest, program = argv[cp + 3:], []
+        while rest:
+            n = 2 if rest[0] in ("-D", "--configDir") else 1
+            program.append(" ".join(rest[:n]))
+            rest = rest[n:]
+        return options, [e for e in argv[cp + 1].split(":") if e], argv[cp + 2], sorted(program)
+
+    for svc, script in ((FlinkJobManager(ctx), "jobmanager.sh"), (taskmanagers(ctx)[0], "taskmanager.sh")):
+        env = {**svc.env(), "JAVA_HOME": str(jdk), "PATH": f"{jdk / 'bin'}:/usr/bin:/bin",
+               "FLINK_PID_DIR": str(tmp_path)}
+        record.unlink(missing_ok=True)
+        subprocess.run([str(ctx.installs.flink_home / "bin" / script), "start-foreground", *svc.args()],
+                       env=env, cwd=tmp_path, check=True, timeout=300, capture_output=True)
+        theirs = record.read_text().splitlines()
+        ours = [str(a) for a in svc.spec().argv]
+        assert comparable(ours) == comparable(theirs), f"{svc.name}:\nours   {ours}\ntheirs {theirs}"
+        assert any(a.startswith("-Xmx") for a in ours), ours

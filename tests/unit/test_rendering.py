@@ -120,7 +120,7 @@ def test_the_jobs_spread_over_two_taskmanagers_each_registering_a_new_id_per_sta
     ids = []
     for tm in (first, second, first):
         made = tm.new_resource_id()  # what each start (prepare) does
-        assert f"-Dtaskmanager.resource-id={made}" in tm.spec().argv
+        assert f"-Dtaskmanager.resource-id={made}" in tm.args()  # what its command ends with
         ids.append(made)
     assert len(set(ids)) == 3 and ids[1].startswith("flink-taskmanager-2-")
 

@@ -1,8 +1,9 @@
-"""A Flink session cluster (JobManager + TaskManager) from the PyFlink distribution.
+"""A Flink session cluster (JobManager + TaskManagers) from the PyFlink distribution.
 
-Both processes run `bin/*.sh start-foreground` (which `exec`s the JVM, so the pid is the JVM's) with
-FLINK_CONF_DIR pointing at configuration rendered from the settings and FLINK_LIB_DIR at a lib/
-that adds the Kafka, Iceberg, Hadoop and JDBC jars to the wheel's own.
+Each process is the JVM Flink's `bin/*.sh start-foreground` would exec, launched directly
+(flink_launch.py: the scripts' own two JVMs cost every start, and every restart after a crash, 8-12 s),
+with its configuration rendered from the settings and a lib/ that adds the Kafka, Iceberg, Hadoop and
+JDBC jars to the wheel's own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 from kappa.artifacts.installs import pyflink_dir
@@ -20,6 +20,7 @@ from kappa.context import Context
 from kappa.flink_rest import FlinkRest
 from kappa.runtime.private import write_private
 from kappa.runtime.process import ProcessSpec
+from kappa.services import flink_launch
 from kappa.services.flink_tls import rest_tls_config, write_rest_tls
 from kappa.services.zookeeper import client_jaas
 
@@ -141,7 +142,7 @@ def render_config_yaml(config: dict[str, str | int]) -> str:
 class _FlinkProcess:
     depends_on: tuple[str, ...] = ()
     version = FLINK_VERSION
-    script = ""
+    entry: flink_launch.Entrypoint
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -152,12 +153,17 @@ class _FlinkProcess:
         return find_java("Flink", minimum=lo, maximum=hi, explicit=self.ctx.settings.java_home, prefer=17)
 
     def env(self) -> dict[str, str]:
-        return flink_env(self.ctx, self._java())
+        """What config.sh would export to the JVM (the runtime reads some: the plugins directory, say):
+        the distribution's own directories, resolved as the scripts resolve them, and our lib/."""
+        dist = (self.ctx.installs.flink_home / "bin").resolve().parent  # bin/ links into the PyFlink wheel
+        return {**flink_env(self.ctx, self._java()), "FLINK_HOME": str(dist), "FLINK_BIN_DIR": str(dist / "bin"),
+                "FLINK_OPT_DIR": str(dist / "opt"), "FLINK_PLUGINS_DIR": str(dist / "plugins")}
 
     def prepare(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("checkpoints", "savepoints", "tmp", "uploads"):
             (self.ctx.settings.state / "flink" / sub).mkdir(parents=True, exist_ok=True)
+        (self.ctx.settings.logs_dir / "flink").mkdir(parents=True, exist_ok=True)
         write_rest_tls(self.ctx)
         if self.ctx.settings.flink.high_availability:
             (self.ctx.settings.state / "flink" / "ha").mkdir(parents=True, exist_ok=True)
@@ -168,11 +174,19 @@ class _FlinkProcess:
             if not (self.conf_dir / name).exists():
                 shutil.copyfile(dist_conf / name, self.conf_dir / name)  # not its mode: private, as all state
 
+    def args(self) -> list[str]:
+        return []
+
     def spec(self) -> ProcessSpec:
+        java = self._java()
+        name: str = self.name  # type: ignore[attr-defined]
+        argv = flink_launch.command(java.java, self.ctx.installs.flink_home, self.conf_dir,
+                                    self.ctx.settings.logs_dir / "flink" / f"{name}.log", self.entry,
+                                    flink_java_options(self.ctx, java), self.args())
         return ProcessSpec(
-            name=self.name,  # type: ignore[attr-defined]
-            argv=[str(self.ctx.installs.flink_home / "bin" / self.script), "start-foreground"],
-            log_path=self.ctx.log_path(self.name),  # type: ignore[attr-defined]
+            name=name,
+            argv=argv,
+            log_path=self.ctx.log_path(name),
             ports=self.ports(),  # type: ignore[attr-defined]
             env=self.env(),
             cwd=self.ctx.settings.state / "flink",
@@ -185,7 +199,15 @@ class _FlinkProcess:
         return None
 
 
+def flink_java_options(ctx: Context, java: JavaRuntime) -> list[str]:
+    """What Flink's scripts (config.sh) would work out from the configuration, at the cost of a JVM
+    asking the runtime its version, on every start of a JobManager, TaskManager or `flink run`."""
+    return ["-XX:+IgnoreUnrecognizedVMOptions", *java_opts(ctx).split(),
+            *(["-Djava.security.manager=allow"] if java.major > 17 else [])]
+
+
 def flink_env(ctx: Context, java: JavaRuntime) -> dict[str, str]:
+    """The environment Flink's scripts start from (`flink run`, the SQL gateway)."""
     home = ctx.installs.flink_home
     return {
         "JAVA_HOME": str(java.home),
@@ -193,17 +215,14 @@ def flink_env(ctx: Context, java: JavaRuntime) -> dict[str, str]:
         "FLINK_CONF_DIR": str(ctx.settings.state / "flink" / "conf"),
         "FLINK_LIB_DIR": str(home / "lib"),
         "FLINK_LOG_DIR": str(ctx.settings.logs_dir / "flink"),
-        # What Flink's scripts (config.sh) would work out from the configuration, at the cost of a JVM
-        # asking the runtime its version, on every start of a JobManager, TaskManager or `flink run`.
-        "FLINK_ENV_JAVA_OPTS": " ".join(["-XX:+IgnoreUnrecognizedVMOptions", java_opts(ctx),
-                                         *(["-Djava.security.manager=allow"] if java.major > 17 else [])]),
+        "FLINK_ENV_JAVA_OPTS": " ".join(flink_java_options(ctx, java)),
         "PATH": f"{java.home / 'bin'}:/usr/local/bin:/usr/bin:/bin",
     }
 
 
 class FlinkJobManager(_FlinkProcess):
     name = "flink-jobmanager"
-    script = "jobmanager.sh"
+    entry = flink_launch.JOBMANAGER
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -221,7 +240,7 @@ class FlinkTaskManager(_FlinkProcess):
     them, and a dead one's jobs restart at once in another's free slots while the supervisor restarts
     it (rather than waiting for its process to start again)."""
 
-    script = "taskmanager.sh"
+    entry = flink_launch.TASKMANAGER
     depends_on: tuple[str, ...] = ("flink-jobmanager",)
 
     def __init__(self, ctx: Context, number: int = 1) -> None:
@@ -247,9 +266,8 @@ class FlinkTaskManager(_FlinkProcess):
         self._resource_id_file.write_text(resource_id)
         return resource_id
 
-    def spec(self) -> ProcessSpec:
-        spec = super().spec()
-        return replace(spec, argv=[*spec.argv, f"-Dtaskmanager.resource-id={self._resource_id_file.read_text()}"])
+    def args(self) -> list[str]:
+        return [f"-Dtaskmanager.resource-id={self._resource_id_file.read_text()}"]
 
     def resource_id(self) -> str | None:
         """The id this TaskManager's latest start registers under."""
