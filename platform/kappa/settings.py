@@ -141,9 +141,9 @@ class FlinkSettings(_Section):
     high_availability: bool = Field(True, description="ZooKeeper keeps the JobManager's leadership, jobs and "
                                     "checkpoints: a restarted JobManager resumes the jobs itself")
     zookeeper_port: int = Field(2181, description="ZooKeeper (high availability): loopback, SASL login")
-    ha_session_timeout_s: int = Field(4, ge=2, description="a dead JobManager's leadership ends this long after "
-                                      "its death; a live one stalled longer than this (GC, a busy machine) "
-                                      "hands it over, and its jobs restart from their checkpoints")
+    ha_session_timeout_s: int = Field(15, ge=2, description="Flink's ZooKeeper sessions outlive a ZooKeeper "
+                                      "restart this long (beyond it every job restarts); a dead JobManager's "
+                                      "leadership ends this long after its death (its restart takes longer)")
     # Exponential back-off from 1 s up to this cap, reset by a stable spell: a job rides out a dead
     # TaskManager however often it dies (a fixed count of attempts is spent over a job's life: three
     # TaskManager kills in ten minutes once left every job FAILED until the next `kappa up`).

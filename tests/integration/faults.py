@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import threading
@@ -144,14 +145,16 @@ def _job(ctx: Context) -> dict[str, Any] | None:
 class Recovery:
     """Seconds from a fault until the service runs again (its process healthy, restarted by the
     supervisor), the job's first Iceberg commit after it, and the job's consumer lag back to its level
-    before the fault (measured once the job commits again)."""
+    before the fault (measured once the job commits again; inf if it was not back when the watch
+    ended)."""
 
     service_s: float
     committing_s: float
     lag_s: float
 
     def __str__(self) -> str:
-        return f"service {self.service_s:.1f}s, committing {self.committing_s:.1f}s, lag {self.lag_s:.1f}s"
+        lag = f"{self.lag_s:.1f}s" if math.isfinite(self.lag_s) else "not back when the watch ended"
+        return f"service {self.service_s:.1f}s, committing {self.committing_s:.1f}s, lag {lag}"
 
 
 def job_lag(ctx: Context) -> int | None:
@@ -213,8 +216,13 @@ def recovered(ctx: Context, fault: Fault, lag_before: int, timeout_s: float = 30
     service_s = committed = lag_s = None
     deadline = time.monotonic() + timeout_s
     while service_s is None or committed is None or lag_s is None:
-        assert time.monotonic() < deadline, (f"not recovered {timeout_s:.0f}s after the fault: service back after "
-                                             f"{service_s}s, first commit at {committed}, lag back after {lag_s}s")
+        if time.monotonic() > deadline:
+            # a job back to committing but still working off its backlog is slow, not broken: reported
+            assert service_s is not None and committed is not None, (
+                f"not recovered {timeout_s:.0f}s after the fault: service back after {service_s}s, "
+                f"first commit at {committed}")
+            lag_s = math.inf
+            break
         if service_s is None and _healthy(stack, fault.service):
             service_s = time.monotonic() - fault.monotonic
         if committed is None:
@@ -398,4 +406,5 @@ def report(case: str, run: Run, result: Reconciliation) -> None:
             "missing": len(result.missing), "duplicated": len(result.duplicates), "duplicate_ids": result.duplicate_ids,
             "windows_exact": result.windows_expected - len(result.windows_wrong), "windows": result.windows_expected,
             "recovery_s": [{"service": round(r.service_s, 1), "committing": round(r.committing_s, 1),
-                            "lag": round(r.lag_s, 1)} for r in run.recoveries]}) + "\n")
+                            "lag": round(r.lag_s, 1) if math.isfinite(r.lag_s) else None}  # None: not back
+                           for r in run.recoveries]}) + "\n")

@@ -64,8 +64,10 @@ class ZooKeeper:
             "admin.enableServer": "false",
             "4lw.commands.whitelist": "ruok",
             "maxClientCnxns": 200,
-            # Flink asks for its session timeout; allow short ones: a dead JobManager's leadership ends with it
+            # Flink asks for its session timeout (`[flink] ha_session_timeout_s`); the server grants it
+            # within these bounds (the maximum defaults to 20 ticks: 10 s)
             "minSessionTimeout": 1000,
+            "maxSessionTimeout": max(60_000, 1000 * s.flink.ha_session_timeout_s),
             "authProvider.sasl": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
             "sessionRequireClientSASLAuth": "true",
             "autopurge.purgeInterval": 1,
