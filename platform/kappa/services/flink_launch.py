@@ -58,10 +58,12 @@ def parse_resource_params(output: str) -> ResourceParams:
     return ResourceParams(results[0].split(), results[1].split())
 
 
-def resource_params(java: Path, flink_home: Path, conf_dir: Path, entry: Entrypoint) -> ResourceParams:
-    """The memory arguments for `entry` under conf_dir/config.yaml, worked out once per configuration."""
+def resource_params(java: Path, flink_home: Path, conf_dir: Path, entry: Entrypoint,
+                    dist: str | None = None) -> ResourceParams:
+    """The memory arguments for `entry` under conf_dir/config.yaml, worked out once per configuration
+    (`dist`: the flink-dist jar, if the caller has the class path already)."""
     config = (conf_dir / "config.yaml").read_bytes()
-    dist = classpath(flink_home / "lib").rsplit(":", 1)[-1]
+    dist = dist or classpath(flink_home / "lib").rsplit(":", 1)[-1]
     key = hashlib.sha256(b"\0".join([config, str(java).encode(), dist.encode()])).hexdigest()
     cache = conf_dir / f".resource-params-{entry.resource_command}.json"
     try:
@@ -84,10 +86,11 @@ def resource_params(java: Path, flink_home: Path, conf_dir: Path, entry: Entrypo
 def command(java: Path, flink_home: Path, conf_dir: Path, log_file: Path, entry: Entrypoint,
             java_options: list[str], args: list[str]) -> list[str]:
     """The argv flink-console.sh would exec for `entry`."""
-    params = resource_params(java, flink_home, conf_dir, entry)
+    cp = classpath(flink_home / "lib")
+    params = resource_params(java, flink_home, conf_dir, entry, dist=cp.rsplit(":", 1)[-1])
     logging = [f"-Dlog.file={log_file}",
                f"-Dlog4j.configuration=file:{conf_dir / 'log4j-console.properties'}",
                f"-Dlog4j.configurationFile=file:{conf_dir / 'log4j-console.properties'}",
                f"-Dlogback.configurationFile=file:{conf_dir / 'logback-console.xml'}"]
-    return [str(java), *params.jvm, *java_options, *logging, "-classpath", classpath(flink_home / "lib"),
+    return [str(java), *params.jvm, *java_options, *logging, "-classpath", cp,
             entry.main_class, *params.dynamic, "--configDir", str(conf_dir), *args]
