@@ -71,6 +71,7 @@ class CatalogSpec:
     user: str
     password: str
     warehouse: str
+    io: dict[str, str] = field(default_factory=dict)  # the FileIO's: an object store's endpoint and key
 
 
 def catalog_spec(data: dict[str, Any]) -> CatalogSpec:

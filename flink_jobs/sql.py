@@ -66,6 +66,7 @@ def catalog_options(c: CatalogSpec) -> dict[str, str]:
         "jdbc.schema-version": "V1",
         "retryable_status_codes": CATALOG_RETRYABLE_SQL_STATES,
         "warehouse": c.warehouse,
+        **c.io,
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
@@ -17,7 +17,8 @@ CATALOG_PASSWORD_REF = f"${{ENV:{CATALOG_PASSWORD_ENV}}}"
 
 
 def trino_catalog_properties(name: str, *, jdbc_url: str, user: str, password: str, warehouse: str,
-                             storage: Literal["local", "s3"], s3_endpoint: str = "") -> dict[str, str]:
+                             storage: Literal["local", "s3"], s3_endpoint: str = "", s3_region: str = "",
+                             s3_keys: tuple[str, str] | None = None) -> dict[str, str]:
     """Trino's Iceberg catalog on the JDBC catalog, for the local stack and for a cluster (the
     Kubernetes environment renders its `trino_catalog_properties` with this too: `kappa infra
     kubernetes-vars`). `password` may be a reference such as `${ENV:KAPPA_CATALOG_PASSWORD}`."""
@@ -45,20 +46,25 @@ def trino_catalog_properties(name: str, *, jdbc_url: str, user: str, password: s
         properties |= {"fs.native-s3.enabled": "true"}
         if s3_endpoint:
             properties |= {"s3.endpoint": s3_endpoint, "s3.path-style-access": "true"}
+        if s3_region:
+            properties |= {"s3.region": s3_region}
+        if s3_keys:  # references such as ${ENV:NAME}, like `password`
+            properties |= {"s3.aws-access-key": s3_keys[0], "s3.aws-secret-key": s3_keys[1]}
     return properties
 
 
 def open_catalog(name: str, *, host: str, port: int, database: str, user: str, password: str,
-                 warehouse: Path) -> SqlCatalog:
-    """The same catalog (same `catalog_name` rows) that Flink and Trino use."""
+                 warehouse: str, io: Mapping[str, str] | None = None) -> SqlCatalog:
+    """The same catalog (same `catalog_name` rows) that Flink and Trino use. `warehouse`: a file:// or
+    s3:// location; `io`: the FileIO's properties (an object store's endpoint and key)."""
     # SQLAlchemy and PyIceberg's SQL catalog take half a second to import: only commands that open it pay
     from pyiceberg.catalog.sql import SqlCatalog
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     uri = f"postgresql+psycopg2://{quote(user)}:{quote(password)}@{host}:{port}/{database}"
     try:
-        return SqlCatalog(name, uri=uri, warehouse=warehouse.as_uri(), **{"pool_pre_ping": "true"})
+        return SqlCatalog(name, uri=uri, warehouse=warehouse, **{"pool_pre_ping": "true", **(io or {})})
     except (IntegrityError, ProgrammingError):
         # Two processes (the CLI, a Dagster sensor, a test) opened a new catalog at the same moment and
         # both created its tables; the other one won, so the tables now exist.
-        return SqlCatalog(name, uri=uri, warehouse=warehouse.as_uri(), **{"pool_pre_ping": "true"})
+        return SqlCatalog(name, uri=uri, warehouse=warehouse, **{"pool_pre_ping": "true", **(io or {})})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kappa.context import Context
 from kappa.errors import KappaError
+from kappa.objectstore import iceberg_s3_properties, s3_client_properties
 from kappa.provisioned import outputs as provisioned_outputs
 from lakehouse.catalog import open_catalog
 from lakehouse.pipeline import Pipeline
@@ -20,8 +21,18 @@ def catalog(ctx: Context) -> SqlCatalog:
     provisioned = provisioned_outputs(s)
     return open_catalog(
         s.catalog.name, host=s.host, port=s.postgres.port, database=provisioned.catalog_database,
-        user=provisioned.catalog_role, password=ctx.secrets.catalog_password, warehouse=provisioned.warehouse,
+        user=provisioned.catalog_role, password=ctx.secrets.catalog_password, warehouse=provisioned.warehouse_uri,
+        io=s3_client_properties(ctx) if provisioned.in_object_store else None,
     )
+
+
+def job_catalog_spec(ctx: Context) -> dict[str, Any]:
+    """The catalog as a Flink job's spec names it (flink_jobs.spec.CatalogSpec)."""
+    provisioned = provisioned_outputs(ctx.settings)
+    return {"name": ctx.settings.catalog.name, "jdbc_url": provisioned.catalog_jdbc_url,
+            "user": provisioned.catalog_role, "password": ctx.secrets.catalog_password,
+            "warehouse": provisioned.warehouse_uri,
+            "io": iceberg_s3_properties(ctx) if provisioned.in_object_store else {}}
 
 
 def ensure_streaming_tables(ctx: Context) -> list[str]:

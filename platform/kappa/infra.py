@@ -59,7 +59,7 @@ def tf_vars(ctx: Context) -> dict[str, Any]:
     """The local environment's variables, all from the settings (each fact defined once)."""
     s = ctx.settings
     return {
-        "kafka_bootstrap_servers": [s.kafka_bootstrap],
+        "kafka_bootstrap_servers": s.kafka_brokers,
         "kafka_sasl_username": TERRAFORM,
         "topics": {name: t.model_dump() for name, t in s.kafka.topics.items()},
         "postgres_host": s.host,
@@ -75,6 +75,7 @@ def tf_vars(ctx: Context) -> dict[str, Any]:
         "cdc_owner_role": s.cdc.owner,
         "cdc_capture_role": s.cdc.capture_user,
         "warehouse_path": str(s.warehouse),
+        "object_store_warehouse": s.warehouse_uri if s.objectstore.enabled else "",
     }
 
 

@@ -76,9 +76,10 @@ def producer(kafka: KafkaAccess) -> Producer:
 def release(bootstrap: str, timeout_s: float = 5.0) -> None:
     """Deliver what this process still holds for `bootstrap` and drop its clients, whatever their
     principal: called before the broker stops, so that no client keeps reconnecting to a broker that is gone."""
-    with _lock:
-        held = [_producers.pop(k) for k in list(_producers) if k.bootstrap == bootstrap]
-        for k in [k for k in _admins if k.bootstrap == bootstrap]:
+    nodes = set(bootstrap.split(","))
+    with _lock:  # a node's own clients (its health probe) included
+        held = [_producers.pop(k) for k in list(_producers) if nodes & set(k.bootstrap.split(","))]
+        for k in [k for k in _admins if nodes & set(k.bootstrap.split(","))]:
             _admins.pop(k)
     for p in held:
         p.flush(timeout_s)

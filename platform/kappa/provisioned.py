@@ -34,7 +34,12 @@ class Provisioned:
 
     @property
     def warehouse(self) -> Path:
+        """The local warehouse folder (the local profile's)."""
         return Path(self.warehouse_uri.removeprefix("file://"))
+
+    @property
+    def in_object_store(self) -> bool:
+        return self.warehouse_uri.startswith("s3://")
 
     @classmethod
     def from_outputs(cls, raw: dict[str, Any]) -> Provisioned:

@@ -24,6 +24,10 @@ from lakehouse.sql import check as check_identifier
 
 CONFIG_FILE_NAME = "kappa.toml"
 CONFIG_ENV_VAR = "KAPPA_CONFIG"
+PROFILE_ENV_VAR = "KAPPA_PROFILE"
+DEFAULT_PROFILE = "local"  # no overlay: the defaults below
+PROFILES_DIR = Path(__file__).parent / "profiles"
+PROFILE_RECORD = ".kappa-profile"  # beside kappa.toml: the profile of the last `kappa up --profile`
 
 
 class _Section(BaseModel):
@@ -35,12 +39,11 @@ def _default_cache_dir() -> Path:
     return Path(base) / "kappa"
 
 
-LOCAL_BROKERS = 1  # the local stack's Kafka: one combined broker and controller (services/kafka.py)
-
-
 class TopicSettings(_Section):
     partitions: int = Field(6, ge=1)
-    replication_factor: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1, description="defaults to [kafka] replication_factor")
+    min_insync_replicas: int = Field(1, ge=1, description="defaults to [kafka] min_insync_replicas; an acks=all "
+                                     "write fails rather than land on fewer replicas")
     retention_ms: int = Field(7 * 24 * 3600 * 1000, description="-1 keeps data forever")
     cleanup_policy: Literal["delete", "compact"] = "delete"
 
@@ -80,33 +83,54 @@ def _default_topics() -> dict[str, TopicSettings]:
 
 
 class KafkaSettings(_Section):
-    port: int = 9092
-    controller_port: int = 9093
-    heap_mb: int = Field(1024, ge=256)
+    port: int = Field(9092, description="the first node's client listener")
+    controller_port: int = Field(9093, description="the first node's controller listener")
+    brokers: int = Field(1, ge=1, description="nodes, each a broker and a KRaft controller: 1 (the local profile) "
+                         "or 3 (the cluster profile: a quorum that outlives one node)")
+    node_port_step: int = Field(100, ge=2, description="node n (from 0) listens on port + n * node_port_step and "
+                                "controller_port + n * node_port_step")
+    replication_factor: int = Field(1, ge=1, description="every topic's, internal ones included, unless a topic "
+                                    "sets its own")
+    min_insync_replicas: int = Field(1, ge=1, description="every topic's, unless a topic sets its own")
+    heap_mb: int = Field(1024, ge=256, description="per node")
     topics: dict[str, TopicSettings] = Field(default_factory=_default_topics)
 
-    @field_validator("topics", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _over_declared(cls, given: Any) -> Any:
-        """A topic's settings in the file override its declaration's, field by field; every declared
-        topic exists whatever the file lists."""
+    def _over_declared(cls, data: Any) -> Any:
+        """A topic's settings in the file override its declaration's, field by field, and the section's
+        replication settings; every declared topic exists whatever the file lists."""
+        if not isinstance(data, dict):
+            return data
+        defaults = {key: data[key] for key in ("replication_factor", "min_insync_replicas") if key in data}
+        merged = {name: {**defaults, **values} for name, values in _declared_topics().items()}
+        given = data.get("topics", {})
         if not isinstance(given, dict):
-            return given
-        merged = _declared_topics()
+            return data
         for name, values in given.items():
             values = values.model_dump() if isinstance(values, TopicSettings) else values
-            merged[name] = {**merged.get(name, {}), **values} if isinstance(values, dict) else values
-        return merged
+            merged[name] = {**merged.get(name, defaults), **values} if isinstance(values, dict) else values
+        return {**data, "topics": merged}
 
     @model_validator(mode="after")
     def _replicas_fit(self) -> KafkaSettings:
-        """A topic cannot have more replicas than there are brokers to hold them."""
+        """A topic cannot have more replicas than there are brokers to hold them, nor ask more of them in sync."""
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas {self.min_insync_replicas} exceeds replication_factor "
+                             f"{self.replication_factor}: no write could succeed")
         for name, topic in self.topics.items():
-            if topic.replication_factor > LOCAL_BROKERS:
+            if topic.replication_factor > self.brokers:
                 raise ValueError(
-                    f"topic {name}: replication_factor {topic.replication_factor} needs as many brokers; the local "
-                    f"stack runs {LOCAL_BROKERS} (set kafka.topics.{name}.replication_factor = {LOCAL_BROKERS})")
+                    f"topic {name}: replication_factor {topic.replication_factor} needs as many brokers; the stack "
+                    f"runs {self.brokers} (set kafka.topics.{name}.replication_factor = {self.brokers})")
+            if topic.min_insync_replicas > topic.replication_factor:
+                raise ValueError(f"topic {name}: min_insync_replicas {topic.min_insync_replicas} exceeds its "
+                                 f"replication_factor {topic.replication_factor}")
         return self
+
+    def node_ports(self, node: int) -> tuple[int, int]:
+        """Node `node`'s (from 0) client and controller ports."""
+        return self.port + node * self.node_port_step, self.controller_port + node * self.node_port_step
 
 
 class PostgresSettings(_Section):
@@ -234,6 +258,16 @@ class OperationsSettings(_Section):
                                        "compared a smaller share of the replayed events (`--accept-coverage`)")
 
 
+class ObjectStoreSettings(_Section):
+    """An S3-compatible object store holding the warehouse (the Versity S3 Gateway over a folder of the
+    state directory, built from source): the cluster profile's. Off, the warehouse is a local folder."""
+
+    enabled: bool = Field(False, description="the warehouse in the object store (s3://<bucket>/)")
+    port: int = Field(9000, description="its S3 API: loopback, every request signed with the platform's key")
+    bucket: str = Field("warehouse", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    region: str = "us-east-1"
+
+
 class CatalogSettings(_Section):
     """The Iceberg JDBC catalog shared by Flink, PyIceberg and Trino."""
 
@@ -298,6 +332,7 @@ class KappaSettings(BaseSettings):
     )
 
     project_dir: Path = Field(default_factory=Path.cwd, description="Where kappa.toml lives")
+    profile: str = Field(DEFAULT_PROFILE, description="the settings profile applied under kappa.toml")
     host: str = "127.0.0.1"
     state_dir: Path = Path(".kappa")
     cache_dir: Path = Field(default_factory=_default_cache_dir)
@@ -309,6 +344,7 @@ class KappaSettings(BaseSettings):
     flink: FlinkSettings = FlinkSettings()
     trino: TrinoSettings = TrinoSettings()
     catalog: CatalogSettings = CatalogSettings()
+    objectstore: ObjectStoreSettings = ObjectStoreSettings()
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     dagster: DagsterSettings = DagsterSettings()
     registry: RegistrySettings = RegistrySettings()
@@ -366,8 +402,24 @@ class KappaSettings(BaseSettings):
         return self.state / "warehouse"
 
     @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.host}:{self.objectstore.port}"
+
+    @property
+    def warehouse_uri(self) -> str:
+        """Where the tables' files go: the object store's bucket, or the local warehouse folder."""
+        if self.objectstore.enabled:
+            return f"s3://{self.objectstore.bucket}/"
+        return self.warehouse.as_uri()
+
+    @property
+    def kafka_brokers(self) -> list[str]:
+        """Every node's client address."""
+        return [f"{self.host}:{self.kafka.node_ports(n)[0]}" for n in range(self.kafka.brokers)]
+
+    @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka.port}"
+        return ",".join(self.kafka_brokers)
 
     @property
     def data_topics(self) -> dict[str, TopicSettings]:
@@ -466,9 +518,46 @@ class ConfigError(Exception):
     """A settings file or override that cannot be used."""
 
 
+def profiles() -> list[str]:
+    """Every settings profile: the default one and those shipped in kappa/profiles/."""
+    return [DEFAULT_PROFILE, *sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))]
+
+
+def profile_values(name: str) -> dict[str, Any]:
+    """A profile's settings (applied under the settings file)."""
+    if name == DEFAULT_PROFILE:
+        return {}
+    if name not in profiles():
+        raise ConfigError(f"no settings profile named {name!r}; profiles: {', '.join(profiles())}")
+    return tomllib.loads((PROFILES_DIR / f"{name}.toml").read_text())
+
+
+def project_dir(config_file: Path | None = None) -> Path:
+    """The folder of the settings file (the working directory when there is none)."""
+    path = find_config_file(config_file)
+    return path.resolve().parent if path is not None else Path.cwd()
+
+
+def recorded_profile(folder: Path) -> str | None:
+    """The profile the last `kappa up --profile` in this project chose."""
+    record = folder / PROFILE_RECORD
+    return record.read_text().strip() or None if record.is_file() else None
+
+
+def active_profile(config_file: Path | None = None) -> str | None:
+    """The profile a command uses when it names none: $KAPPA_PROFILE, else the recorded one."""
+    return os.environ.get(PROFILE_ENV_VAR) or recorded_profile(project_dir(config_file))
+
+
+def record_profile(folder: Path, name: str) -> None:
+    profile_values(name)  # an unknown name fails here, before it is recorded
+    (folder / PROFILE_RECORD).write_text(name + "\n")
+
+
 def load_settings(config_file: Path | None = None, registry: Registry | None = None,
-                  **overrides: Any) -> KappaSettings:
-    """Load the settings once: file values, then environment overrides, then explicit overrides.
+                  profile: str | None = None, **overrides: Any) -> KappaSettings:
+    """Load the settings once: the profile's values (`profile`, else $KAPPA_PROFILE, else the default),
+    the file's over them, then environment overrides, then explicit overrides.
     `registry`: the pipeline declarations (default: lakehouse/pipelines/)."""
     path = find_config_file(config_file)
     values: dict[str, Any] = {}
@@ -482,7 +571,9 @@ def load_settings(config_file: Path | None = None, registry: Registry | None = N
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from exc
         values.setdefault("project_dir", path.resolve().parent)
-    values = _deep_merge(values, overrides)
+    # the file's own `profile` key (the effective settings a parent process wrote carry theirs)
+    profile = profile or os.environ.get(PROFILE_ENV_VAR) or values.get("profile") or DEFAULT_PROFILE
+    values = _deep_merge(_deep_merge(profile_values(profile), values), {"profile": profile, **overrides})
     token = _VALIDATING.set(registry or default_registry())
     try:
         return KappaSettings(**values)

@@ -17,7 +17,8 @@ from kappa.settings import TopicSettings
 
 
 def topic_configs(spec: TopicSettings) -> dict[str, str]:
-    return {"retention.ms": str(spec.retention_ms), "cleanup.policy": spec.cleanup_policy}
+    return {"retention.ms": str(spec.retention_ms), "cleanup.policy": spec.cleanup_policy,
+            "min.insync.replicas": str(spec.min_insync_replicas)}
 
 
 def ensure_topics(admin: AdminClient, topics: Mapping[str, TopicSettings], timeout_s: float = 30) -> list[str]:

@@ -87,5 +87,5 @@ def test_destroy_would_delete_only_what_terraform_created(ctx: Context) -> None:
         "module.registry_storage.postgresql_role.owner", "module.registry_storage.postgresql_database.this",
         "module.cdc_source.postgresql_role.owner", "module.cdc_source.postgresql_database.this",
         "postgresql_role.cdc_capture",
-        "module.warehouse.terraform_data.warehouse",
+        "module.warehouse[0].terraform_data.warehouse",
     }, text

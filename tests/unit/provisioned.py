@@ -4,7 +4,9 @@ reports (the integration tier runs the real one)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from kappa.artifacts.installs import Installs
 from kappa.context import Context
 from kappa.infra import Terraform, tf_vars
 from kappa.runtime.secrets import Secrets
@@ -21,7 +23,7 @@ def write_outputs(c: Context) -> None:
         "registry_database": v["registry_database"], "registry_role": v["registry_role"],
         "cdc_database": v["cdc_database"], "cdc_owner_role": v["cdc_owner_role"],
         "cdc_capture_role": v["cdc_capture_role"],
-        "warehouse_uri": f"file://{v['warehouse_path']}",
+        "warehouse_uri": v["object_store_warehouse"] or f"file://{v['warehouse_path']}",
     }
     path = Terraform(c).outputs_file
     path.parent.mkdir(parents=True)
@@ -31,4 +33,13 @@ def write_outputs(c: Context) -> None:
 def fake_secrets() -> Secrets:
     """Secrets as the unit tests know them: the catalog's is `catalog-pw`, Flink's key store's `ks-pw`."""
     return Secrets("super", "catalog-pw", "a", "p", "n", "s", "dagster-pw", "kafka-secret", "ui-pw", "ks-pw",
-                   "registry-pw", "registry-db-pw", "cdc-owner-pw", "cdc-capture-pw", "connect-pw", "zk-pw")
+                   "registry-pw", "registry-db-pw", "cdc-owner-pw", "cdc-capture-pw", "connect-pw", "zk-pw",
+                   "s3-key", "s3-secret")
+
+
+def fake_installs(tmp_path: Path) -> Installs:
+    """Where the components would be installed (nothing is there: renderers only name the paths)."""
+    fake = tmp_path / "installs"
+    return Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
+                    fake / "cli.jar", fake / "registry.jar", fake / "connect", fake / "zookeeper",
+                    fake / "gateway-opt")

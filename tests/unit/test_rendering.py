@@ -25,7 +25,7 @@ from kappa.services.trino import Trino, iceberg_catalog_properties
 from kappa.services.zookeeper import FLINK_LOGIN_MODULE, ZooKeeper, client_jaas
 from kappa.settings import load_settings
 from lakehouse.catalog import trino_catalog_properties
-from tests.unit.provisioned import fake_secrets, write_outputs
+from tests.unit.provisioned import fake_installs, fake_secrets, write_outputs
 
 
 @pytest.fixture
@@ -36,12 +36,7 @@ def ctx(tmp_path: Path) -> Context:
         "[flink]\nrest_port = 18081\ncheckpoint_interval_s = 7\n[trino]\nport = 18080\n"
         "[jobs.transactions]\nwindow_size_min = 10\nout_of_orderness_s = 3\n"
     )
-    fake = tmp_path / "installs"
-    installs = Installs(fake / "kafka", fake / "py", fake / "flink", fake / "format.jar", fake / "trino",
-                        fake / "cli.jar", fake / "registry.jar", fake / "connect", fake / "zookeeper",
-                        fake / "gateway-opt")
-    c = Context(load_settings(cfg), installs,
-                fake_secrets())
+    c = Context(load_settings(cfg), fake_installs(tmp_path), fake_secrets())
     write_outputs(c)
     return c
 
@@ -49,7 +44,7 @@ def ctx(tmp_path: Path) -> Context:
 def test_terraform_variables_come_from_the_settings(ctx: Context) -> None:
     v = tf_vars(ctx)
     assert v["kafka_bootstrap_servers"] == ["127.0.0.1:19092"] and v["postgres_port"] == 15433
-    assert v["topics"]["transactions"] == {"partitions": 6, "replication_factor": 1,
+    assert v["topics"]["transactions"] == {"partitions": 6, "replication_factor": 1, "min_insync_replicas": 1,
                                            "retention_ms": 604_800_000, "cleanup_policy": "delete"}
     assert v["warehouse_path"] == str(ctx.settings.warehouse)
     assert not any("pw" in str(value) for value in v.values()), "passwords go through TF_VAR_, never the file"

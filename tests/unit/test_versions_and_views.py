@@ -38,7 +38,7 @@ def test_views_keep_their_name_and_follow_the_live_version() -> None:
 def test_password_file_holds_bcrypt_hashes_trino_accepts() -> None:
     secrets = Secrets("pg", "cat", "admin-pw", "pipe-pw", "analyst-pw", "shared", "dagster-pw", "kafka-secret",
                       "ui-pw", "ks-pw", "registry-pw", "registry-db-pw", "cdc-owner-pw", "cdc-capture-pw", "connect-pw",
-                      "zk-pw")
+                      "zk-pw", "s3-key", "s3-secret")
     lines = dict(line.split(":", 1) for line in password_file(secrets).splitlines())
     assert set(lines) == {"admin", "pipeline", "analyst"}
     for user, hashed in lines.items():

@@ -25,19 +25,20 @@ variable "kafka_tls" {
 }
 
 variable "topics" {
-  description = "The event topics, as in the platform's settings ([kafka.topics.*]); use replication 3 on a cluster."
+  description = "The event topics, as in the platform's settings ([kafka.topics.*]); the cluster profile's: replication 3, min.insync.replicas 2."
   type = map(object({
-    partitions         = number
-    replication_factor = number
-    retention_ms       = number
-    cleanup_policy     = string
+    partitions          = number
+    replication_factor  = number
+    min_insync_replicas = number
+    retention_ms        = number
+    cleanup_policy      = string
   }))
 }
 
 variable "topic_extra_config" {
-  description = "Configs applied to every topic on the cluster."
+  description = "Further configs applied to every topic on the cluster (each topic's min.insync.replicas is in var.topics)."
   type        = map(string)
-  default     = { "min.insync.replicas" = "2" }
+  default     = {}
 }
 
 # ---- PostgreSQL: a managed instance (RDS, Cloud SQL, ...) for the Iceberg catalog and Dagster ----

@@ -46,9 +46,17 @@ module "catalog" {
   database      = var.catalog_database
 }
 
+# The warehouse: a folder here, or an object store's bucket (the cluster profile's, made by `kappa up`
+# as the store starts: no Terraform provider for it is built here).
 module "warehouse" {
+  count  = var.object_store_warehouse == "" ? 1 : 0
   source = "../../modules/local_warehouse"
   path   = var.warehouse_path
+}
+
+moved {
+  from = module.warehouse
+  to   = module.warehouse[0]
 }
 
 # The change-data-capture source: the application's database (its owner writes it) and the

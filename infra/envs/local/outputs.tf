@@ -42,7 +42,7 @@ output "registry_role" {
 
 output "warehouse_uri" {
   description = "The Iceberg warehouse location."
-  value       = module.warehouse.uri
+  value       = var.object_store_warehouse != "" ? var.object_store_warehouse : module.warehouse[0].uri
 }
 
 output "cdc_database" {

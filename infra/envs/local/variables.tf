@@ -28,10 +28,11 @@ variable "kafka_protocol_version" {
 variable "topics" {
   description = "The event topics by name, from [kafka.topics.*] in the settings."
   type = map(object({
-    partitions         = number
-    replication_factor = number
-    retention_ms       = number
-    cleanup_policy     = string
+    partitions          = number
+    replication_factor  = number
+    min_insync_replicas = number
+    retention_ms        = number
+    cleanup_policy      = string
   }))
 }
 
@@ -111,8 +112,19 @@ variable "registry_database" {
 }
 
 variable "warehouse_path" {
-  description = "Absolute path of the Iceberg warehouse directory."
+  description = "Absolute path of the Iceberg warehouse directory (unused with object_store_warehouse)."
   type        = string
+}
+
+variable "object_store_warehouse" {
+  description = "The warehouse in an object store (s3://bucket/); empty: the folder warehouse_path."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.object_store_warehouse == "" || startswith(var.object_store_warehouse, "s3://")
+    error_message = "object_store_warehouse is an s3:// location."
+  }
 }
 
 variable "cdc_database" {

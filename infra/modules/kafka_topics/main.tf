@@ -7,7 +7,8 @@ resource "kafka_topic" "this" {
   partitions         = each.value.partitions
   replication_factor = each.value.replication_factor
   config = merge(var.extra_config, {
-    "retention.ms"   = tostring(each.value.retention_ms)
-    "cleanup.policy" = each.value.cleanup_policy
+    "retention.ms"        = tostring(each.value.retention_ms)
+    "cleanup.policy"      = each.value.cleanup_policy
+    "min.insync.replicas" = tostring(each.value.min_insync_replicas)
   })
 }

@@ -13,6 +13,7 @@ from pathlib import Path
 from kappa.artifacts import maven
 from kappa.artifacts.contract_format import ensure_contract_format
 from kappa.artifacts.debian import ensure_nginx
+from kappa.artifacts.objectstore import ensure_objectstore
 from kappa.artifacts.schema_registry import ensure_schema_registry, runner_path
 from kappa.artifacts.terraform import ensure_providers, ensure_terraform
 from kappa.artifacts.versions import (
@@ -145,9 +146,12 @@ def ensure_trino(cache: Path, tarball_dir: Path, progress: maven.Progress) -> Pa
     return home
 
 
-def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False) -> Installs:
-    """Fetch and install everything; idempotent and offline once the cache is warm."""
+def setup(cache: Path, progress: maven.Progress, *, update_lock: bool = False, objectstore: bool = False) -> Installs:
+    """Fetch and install everything; idempotent and offline once the cache is warm. `objectstore`: build
+    the object store's server too (the cluster profile's; a few minutes, once)."""
     cache.mkdir(parents=True, exist_ok=True)
+    if objectstore:
+        ensure_objectstore(cache, progress)
     bundles = {name: maven.fetch_bundle(b, cache, progress, update_lock=update_lock) for name, b in BUNDLES.items()}
     flink_python = ensure_flink_venv(cache, progress)
     contract_format_jar = ensure_contract_format(cache, progress)

@@ -109,12 +109,14 @@ BUNDLES: dict[str, Bundle] = {
                 Coordinate("org.apache.kafka", "kafka-clients", KAFKA_CLIENTS_VERSION),
                 Coordinate("com.github.luben", "zstd-jni", "1.5.6-10"),
                 Coordinate("org.apache.iceberg", "iceberg-flink-runtime-2.1", ICEBERG_VERSION),
+                # Iceberg's S3FileIO and the AWS SDK it needs: the cluster profile's object store
+                Coordinate("org.apache.iceberg", "iceberg-aws-bundle", ICEBERG_VERSION),
                 Coordinate("org.apache.hadoop", "hadoop-client-api", HADOOP_VERSION),
                 Coordinate("org.apache.hadoop", "hadoop-client-runtime", HADOOP_VERSION),
                 Coordinate("commons-logging", "commons-logging", "1.2"),
                 Coordinate("org.postgresql", "postgresql", POSTGRES_JDBC_VERSION),
             ),
-            description="Kafka connector, Iceberg runtime, Hadoop client and JDBC driver for Flink",
+            description="Kafka connector, Iceberg runtime and S3 file IO, Hadoop client and JDBC driver for Flink",
         ),
         Bundle(
             "flink-sql-gateway",

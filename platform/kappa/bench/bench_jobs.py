@@ -16,13 +16,12 @@ import psutil
 
 from kappa import kafka_clients, query, schemas
 from kappa.bench import profile
-from kappa.catalog import catalog
+from kappa.catalog import catalog, job_catalog_spec
 from kappa.context import Context
 from kappa.errors import KappaError
 from kappa.flink_rest import FlinkRest
 from kappa.jobs import FLINK_JOBS_DIR, JobDefinition, get_definition, render_spec, submit
 from kappa.producer import produce
-from kappa.provisioned import outputs as provisioned_outputs
 from kappa.runtime.process import ProcessTable
 from kappa.services.flink import taskmanagers
 from kappa.settings import TopicSettings
@@ -188,14 +187,8 @@ def nexmark_spec(ctx: Context, *, query: str, sink: str, topic: str, run: str, p
         "table": table or f"{query}_{run}".replace("-", "_"), "namespace": NAMESPACE,
     }
     if sink == "iceberg":
-        spec["catalog"] = catalog_spec(ctx)
+        spec["catalog"] = job_catalog_spec(ctx)
     return spec
-
-
-def catalog_spec(ctx: Context) -> dict[str, Any]:
-    p = provisioned_outputs(ctx.settings)
-    return {"name": ctx.settings.catalog.name, "jdbc_url": p.catalog_jdbc_url, "user": p.catalog_role,
-            "password": ctx.secrets.catalog_password, "warehouse": p.warehouse_uri}
 
 
 def flink_pids(ctx: Context) -> list[int]:

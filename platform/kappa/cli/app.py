@@ -24,7 +24,7 @@ from kappa.cli import (
 from kappa.cli.output import err_console
 from kappa.errors import KappaError
 from kappa.runtime.private import private_umask
-from kappa.settings import ConfigError, load_settings
+from kappa.settings import ConfigError, active_profile, load_settings
 
 app = typer.Typer(
     help="Kappa lakehouse: Kafka -> PyFlink -> Iceberg -> Trino, run locally.",
@@ -39,7 +39,8 @@ def root(
         None, "--config", "-c", help="Settings file (default: $KAPPA_CONFIG or the nearest kappa.toml)"
     ),
 ) -> None:
-    ctx.obj = load_settings(config)
+    ctx.meta["config"] = config
+    ctx.obj = load_settings(config, profile=active_profile(config))
 
 
 stack_cmds.register(app)

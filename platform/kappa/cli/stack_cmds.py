@@ -26,7 +26,7 @@ from kappa.runtime.secrets import load_or_create
 from kappa.runtime.stack import ServiceStatus, Stack, purge
 from kappa.services.gateway import UI_USER
 from kappa.serving import apply_views
-from kappa.settings import KappaSettings
+from kappa.settings import KappaSettings, load_settings, profiles, record_profile
 from kappa.topics import end_offsets
 
 
@@ -37,21 +37,28 @@ def setup(
     settings: KappaSettings = ctx.obj
     started = time.monotonic()
     with step("setting up") as progress:
-        result = installs.setup(settings.cache, progress, update_lock=update_lock)
+        result = installs.setup(settings.cache, progress, update_lock=update_lock,
+                                objectstore=settings.objectstore.enabled)
     console.print(f"[green]set up[/green] in {time.monotonic() - started:.0f}s; cache: {settings.cache}")
     console.print(f"  flink home: {result.flink_home}\n  trino home: {result.trino_home}")
 
 
-def up(ctx: typer.Context, jobs: bool = typer.Option(True, help="Resume the jobs that were running")) -> None:
+def up(ctx: typer.Context, jobs: bool = typer.Option(True, help="Resume the jobs that were running"),
+       profile: str | None = typer.Option(  # noqa: UP007 - typer needs Optional here
+           None, help=f"Settings profile ({', '.join(profiles())}); remembered for the next commands")) -> None:
     """Start Kafka, PostgreSQL, Flink, Trino (set-up included); a no-op when all is up."""
     settings: KappaSettings = ctx.obj
+    if profile is not None:
+        config = ctx.find_root().meta.get("config")
+        settings = load_settings(config, profile=profile)
+        record_profile(settings.project_dir, profile)
     bring_up(settings, resume_jobs=jobs)
     print_urls(settings)
 
 
 def bring_up(settings: KappaSettings, resume_jobs: bool = True) -> Stack:
     with step("setting up") as progress:
-        installs.setup(settings.cache, progress)
+        installs.setup(settings.cache, progress, objectstore=settings.objectstore.enabled)
     stack = Stack(build_context(settings))
     started_at = time.monotonic()
     with step("starting the stack") as progress:
@@ -81,7 +88,10 @@ def print_urls(settings: KappaSettings) -> None:
     console.print(f"  Kafka          {settings.kafka_bootstrap}")
     console.print(f"  Schemas        {settings.registry_url}  (user registry: kappa schema connect)")
     console.print(f"  PostgreSQL     {settings.host}:{settings.postgres.port}/{settings.postgres.database}")
-    console.print(f"  state and logs {settings.state}")
+    if settings.objectstore.enabled:
+        console.print(f"  Object store   {settings.s3_endpoint}  (warehouse {settings.warehouse_uri}; key in "
+                      f"{settings.state / 'secrets.json'})")
+    console.print(f"  state and logs {settings.state}  (profile {settings.profile})")
 
 
 def down(
@@ -134,19 +144,21 @@ def status(ctx: typer.Context,
                                                    if st.state != "healthy"]
     if as_json:
         print(json.dumps({
+            "profile": settings.profile,
             "services": [{"name": st.name, "state": st.state, "pid": st.pid, "ports": st.ports, "version": st.version,
                           "uptime_s": st.uptime_s, "url": st.url} for st in statuses],
             "topics": topics, "jobs": [js.as_dict() for js in jobs], "problems": found,
         }, indent=2, default=str))
     else:
-        _print_status(statuses, topics, jobs, found)
+        _print_status(settings.profile, statuses, topics, jobs, found)
     if found:
         raise typer.Exit(1)
 
 
-def _print_status(statuses: list[ServiceStatus], topics: dict[str, dict[str, Any]], jobs: list[JobStatus],
-                  found: list[str]) -> None:
-    services = Table("service", "state", "pid", "port", "version", "uptime", "url", title="services")
+def _print_status(profile: str, statuses: list[ServiceStatus], topics: dict[str, dict[str, Any]],
+                  jobs: list[JobStatus], found: list[str]) -> None:
+    services = Table("service", "state", "pid", "port", "version", "uptime", "url",
+                     title=f"services (profile {profile})")
     for st in statuses:
         color = {"healthy": "green", "unhealthy": "yellow"}.get(st.state, "red")
         services.add_row(st.name, f"[{color}]{st.state}[/{color}]", str(st.pid or "-"),
@@ -223,7 +235,7 @@ def paths(ctx: typer.Context, get: str = typer.Option("", help="print only this 
     """Where things live: state, logs, cache, the Flink environment and homes."""
     settings: KappaSettings = ctx.obj
     items = {"state": settings.state, "logs": settings.logs_dir, "cache": settings.cache,
-             "warehouse": settings.warehouse,
+             "warehouse": settings.warehouse_uri if settings.objectstore.enabled else settings.warehouse,
              "flink_python": installs.flink_venv_dir(settings.cache) / "bin" / "python",
              "contract_format_jar": contract_format.jar_path(settings.cache),
              "flink_home": installs.flink_home_dir(

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from flink_jobs.spec import pipeline_name
+from kappa.catalog import job_catalog_spec
 from kappa.context import Context
 from kappa.jobs.definitions import JobDefinition
 from kappa.kafka_acl import job_principal
-from kappa.provisioned import outputs as provisioned_outputs
 from lakehouse.cdc import job_contract
 from lakehouse.contracts import contract
 from lakehouse.sql_pipelines import job_sql
@@ -18,7 +18,6 @@ from lakehouse.sql_pipelines import job_sql
 def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: str = "earliest-offset",
                 tables: dict[str, str] | None = None, **kafka_extra: Any) -> dict[str, Any]:
     s = ctx.settings
-    provisioned = provisioned_outputs(s)
     topic = job.pipeline.topic
     return {
         "job": job.name,
@@ -28,10 +27,7 @@ def render_spec(ctx: Context, job: JobDefinition, version: int, startup_mode: st
             "username": job_principal(job.name), "password": ctx.secrets.kafka_password(job_principal(job.name)),
             "startup_mode": startup_mode, **kafka_extra,
         },
-        "catalog": {
-            "name": s.catalog.name, "jdbc_url": provisioned.catalog_jdbc_url, "user": provisioned.catalog_role,
-            "password": ctx.secrets.catalog_password, "warehouse": provisioned.warehouse_uri,
-        },
+        "catalog": job_catalog_spec(ctx),
         "namespace": s.jobs.namespace,
         "tables": tables or job.tables(version),
         "contract": job_contract(job.pipeline.source) if job.pipeline.source is not None

@@ -233,32 +233,43 @@ class ProcessTable:
 
     def stop(self, name: str, timeout_s: float = 30.0) -> bool:
         """Stop a recorded process and its children; True if something was stopped."""
-        with self.lock():
-            return self._stop(name, timeout_s)
+        return bool(self.stop_together([name], timeout_s))
 
-    def _stop(self, name: str, timeout_s: float) -> bool:
+    def stop_together(self, names: list[str], timeout_s: float = 30.0) -> list[str]:
+        """Signal every named process at once, then wait for them (a quorum's members: one stopped
+        after the others would wait for a majority that is gone). Returns the names stopped."""
+        with self.lock():
+            families: dict[str, list[psutil.Process]] = {}
+            for name in names:
+                family = self._signal(name)
+                if family:
+                    families[name] = family
+            everyone = [p for family in families.values() for p in family]
+            _, alive = psutil.wait_procs(everyone, timeout=timeout_s)
+            for p in alive:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            psutil.wait_procs(alive, timeout=10)
+            for name in families:
+                self.forget(name)
+            return list(families)
+
+    def _signal(self, name: str) -> list[psutil.Process]:
+        """Send a recorded process and its children their stop signal; the processes signalled."""
         running = self.get(name)
         if running is None:
             self.forget(name)
-            return False
-        sig = running.stop_signal
+            return []
         try:
             proc = psutil.Process(running.pid)
             family = [proc, *self._own_children(name, proc)]
         except psutil.NoSuchProcess:
             self.forget(name)
-            return False
+            return []
         for p in family:
             with contextlib.suppress(psutil.NoSuchProcess):
-                p.send_signal(sig)
-        _, alive = psutil.wait_procs(family, timeout=timeout_s)
-        for p in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
-        psutil.wait_procs(alive, timeout=10)
-        self.forget(name)
-        return True
-
+                p.send_signal(running.stop_signal)
+        return family
 
     def _own_children(self, name: str, proc: psutil.Process) -> list[psutil.Process]:
         """The processes `proc` forked, without other services it started (the supervisor's restarts),

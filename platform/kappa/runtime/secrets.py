@@ -35,6 +35,8 @@ class Secrets:
     cdc_capture_password: str  # Debezium's replication role
     connect_password: str  # Kafka Connect's REST API (user connect)
     zookeeper_password: str  # ZooKeeper's user flink (the JobManager's high availability)
+    s3_access_key: str  # the object store's key (the cluster profile's warehouse): Flink, Trino, PyIceberg
+    s3_secret_key: str
 
     def kafka_password(self, principal: str) -> str:
         """Each Kafka principal's password, derived from one stored secret: a principal a new pipeline

@@ -17,8 +17,9 @@ from kappa.services.base import Service
 from kappa.services.dagster import DagsterDaemon, DagsterWebserver
 from kappa.services.flink import FlinkJobManager, taskmanagers
 from kappa.services.gateway import Gateway
-from kappa.services.kafka import Kafka
+from kappa.services.kafka import QUORUM_STOP_TIMEOUT_S, Kafka, kafka_nodes
 from kappa.services.kafka_connect import KafkaConnect
+from kappa.services.objectstore import ObjectStore
 from kappa.services.postgres import Postgres, postgres_system_user
 from kappa.services.schema_registry import SchemaRegistry
 from kappa.services.sql_gateway import SqlGateway
@@ -37,7 +38,8 @@ INFRA_NEEDS = ("postgres", "kafka")
 def services(ctx: Context) -> list[Service]:
     """In start order."""
     zookeeper: list[Service] = [ZooKeeper(ctx)] if ctx.settings.flink.high_availability else []
-    started: list[Service] = [Postgres(ctx), Kafka(ctx), *zookeeper, FlinkJobManager(ctx), Trino(ctx),
+    store: list[Service] = [ObjectStore(ctx)] if ctx.settings.objectstore.enabled else []
+    started: list[Service] = [Postgres(ctx), *kafka_nodes(ctx), *store, *zookeeper, FlinkJobManager(ctx), Trino(ctx),
                               *taskmanagers(ctx), SchemaRegistry(ctx), KafkaConnect(ctx)]
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]
@@ -134,14 +136,17 @@ class Stack:
 
     def down(self, progress: Progress = lambda _m: None) -> list[str]:
         kafka_clients.release(self.ctx.settings.kafka_bootstrap)
-        stopped = []
+        stopped: list[str] = []
         order = [s.name for s in reversed(self.services)]
         extra = [n for n in self.table.names() if n not in order]
+        quorum = [svc.name for svc in self.services if isinstance(svc, Kafka)]
         for name in extra + order:
-            if self.table.get(name) is not None:
-                progress(f"stopping {name}")
-            if self.table.stop(name):
-                stopped.append(name)
+            together = quorum if name in quorum else [name]  # Kafka's nodes at once: see stop_together
+            if name in quorum and name != quorum[-1]:
+                continue
+            if any(self.table.get(n) is not None for n in together):
+                progress(f"stopping {', '.join(together)}")
+            stopped += self.table.stop_together(together, QUORUM_STOP_TIMEOUT_S if len(together) > 1 else 30)
         return stopped
 
     def status(self) -> list[ServiceStatus]:

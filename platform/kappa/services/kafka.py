@@ -1,10 +1,11 @@
-"""Kafka in KRaft mode (combined broker and controller), from Maven Central's jars."""
+"""Kafka in KRaft mode, from Maven Central's jars: one node or several, each a broker and a controller."""
 
 from __future__ import annotations
 
 import base64
 import subprocess
 import uuid
+from dataclasses import replace
 
 from confluent_kafka.admin import AdminClient
 
@@ -16,6 +17,11 @@ from kappa.context import Context
 from kappa.errors import ServiceError
 from kappa.kafka_acl import BROKER, SUPER_USERS
 from kappa.runtime.process import ProcessSpec
+
+BROKER_SESSION_TIMEOUT_MS = 3000
+# A node's controlled shutdown waits for the controller quorum: the last of a cluster stopping waits for a
+# majority that is gone (up to 5 minutes), so `kappa down` gives the nodes this long, then kills what is left.
+QUORUM_STOP_TIMEOUT_S = 10
 
 LOG4J2 = """\
 status = warn
@@ -34,21 +40,25 @@ logger.state.level = WARN
 """
 
 
-def render_server_properties(ctx: Context, log_dir: str) -> str:
-    """Both listeners authenticate: clients with SCRAM (credentials in the metadata log, created by
-    kafka_acl.apply), the broker's own principal with PLAIN against this file (mode 600), and the
-    authorizer denies what no ACL allows."""
+def render_server_properties(ctx: Context, log_dir: str, node: int = 0) -> str:
+    """Node `node` (from 0) of `[kafka] brokers`. Both listeners authenticate: clients with SCRAM
+    (credentials in the metadata log, created by kafka_acl.apply), the brokers' own principal with PLAIN
+    against this file (mode 600), and the authorizer denies what no ACL allows. Internal topics take the
+    settings' replication: with three nodes, one may die and nothing stops."""
     s = ctx.settings
     host = s.host
+    port, controller_port = s.kafka.node_ports(node)
+    voters = ",".join(f"{n + 1}@{host}:{s.kafka.node_ports(n)[1]}" for n in range(s.kafka.brokers))
+    replicas, in_sync = str(s.kafka.replication_factor), str(s.kafka.min_insync_replicas)
     broker_password = ctx.secrets.kafka_password(BROKER)
     plain = (f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{BROKER}" '
              f'password="{broker_password}" user_{BROKER}="{broker_password}";')
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{host}:{s.kafka.controller_port}",
-        "listeners": f"BROKER://{host}:{s.kafka.port},CONTROLLER://{host}:{s.kafka.controller_port}",
-        "advertised.listeners": f"BROKER://{host}:{s.kafka.port}",
+        "node.id": str(node + 1),
+        "controller.quorum.voters": voters,
+        "listeners": f"BROKER://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"BROKER://{host}:{port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "BROKER",
         "listener.security.protocol.map": "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
@@ -65,13 +75,19 @@ def render_server_properties(ctx: Context, log_dir: str) -> str:
         "allow.everyone.if.no.acl.found": "false",
         "log.dirs": log_dir,
         "num.partitions": "1",
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": replicas,
+        "min.insync.replicas": in_sync,
+        "offsets.topic.replication.factor": replicas,
         "offsets.topic.num.partitions": "6",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": in_sync,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": in_sync,
         "group.initial.rebalance.delay.ms": "0",
+        # A node that died is fenced (its partitions led elsewhere) after this long without a heartbeat:
+        # the stall a producer sees (Kafka's default 9 s would put it past the jobs' 5 s out-of-orderness)
+        "broker.session.timeout.ms": str(BROKER_SESSION_TIMEOUT_MS),
+        "broker.heartbeat.interval.ms": str(BROKER_SESSION_TIMEOUT_MS // 6),
         "auto.create.topics.enable": "false",
         # Kafka's default (1 MiB) is the payload ceiling; the jobs quarantine anything larger they see.
         "message.max.bytes": "1048588",
@@ -80,40 +96,53 @@ def render_server_properties(ctx: Context, log_dir: str) -> str:
 
 
 class Kafka:
-    name = "kafka"
+    """One node. The first is `kafka` (what other services wait for); with several, the others are
+    `kafka-2`, `kafka-3`, ..."""
+
     version = KAFKA_VERSION
     depends_on: tuple[str, ...] = ()
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, node: int = 0) -> None:
         self.ctx = ctx
-        self.dir = ctx.settings.state / "kafka"
+        self.node = node
+        self.name = "kafka" if node == 0 else f"kafka-{node + 1}"
+        root = ctx.settings.state / "kafka"
+        self.dir = root if node == 0 else root / f"node-{node + 1}"
+        self.cluster_id_file = root / "cluster-id"
 
     def ports(self) -> list[int]:
-        return [self.ctx.settings.kafka.port, self.ctx.settings.kafka.controller_port]
+        return list(self.ctx.settings.kafka.node_ports(self.node))
 
     def url(self) -> str | None:
-        return self.ctx.settings.kafka_bootstrap
+        return self.ctx.settings.kafka_brokers[self.node]
 
     def _java(self):  # type: ignore[no-untyped-def]
         return find_java("Kafka", minimum=KAFKA_JAVA_MIN, explicit=self.ctx.settings.java_home, prefer=17)
 
+    def _cluster_id(self) -> str:
+        """Every node's storage is formatted with the same cluster id, made once."""
+        if not self.cluster_id_file.exists():
+            self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
+            # KRaft wants a base64url-encoded 16-byte cluster id; one in 64 begins
+            # with "-", which argparse takes for an option unless joined with "=".
+            self.cluster_id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        return self.cluster_id_file.read_text().strip()
+
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         data = self.dir / "data"
-        (self.dir / "server.properties").write_text(render_server_properties(self.ctx, str(data)))
+        (self.dir / "server.properties").write_text(render_server_properties(self.ctx, str(data), self.node))
         (self.dir / "log4j2.properties").write_text(LOG4J2)
         if (data / "meta.properties").exists():
             return
-        # KRaft wants a base64url-encoded 16-byte cluster id; one in 64 begins
-        # with "-", which argparse takes for an option unless joined with "=".
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         log = self.ctx.log_path(self.name)
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as fh:
             code = subprocess.run(
                 [str(self._java().java), "-cp", f"{self.ctx.installs.kafka_classpath}/*",
                  f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
-                 "kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(self.dir / "server.properties")],
+                 "kafka.tools.StorageTool", "format", f"--cluster-id={self._cluster_id()}",
+                 "-c", str(self.dir / "server.properties")],
                 stdout=fh, stderr=subprocess.STDOUT, check=False,
             ).returncode
         if code != 0:
@@ -135,12 +164,21 @@ class Kafka:
         )
 
     def admin(self) -> AdminClient:
-        return kafka_clients.admin(kafka_acl.broker_access(self.ctx))
+        """An admin client of this node alone (the broker's principal)."""
+        access = kafka_acl.broker_access(self.ctx)
+        return kafka_clients.admin(replace(access, bootstrap=self.url() or access.bootstrap))
 
     def healthy(self) -> bool:
+        """This node answers as a broker of a cluster with a controller quorum (its metadata lists it)."""
         md = self.admin().list_topics(timeout=3)
-        return len(md.brokers) >= 1
+        return self.node + 1 in md.brokers
 
     def after_start(self) -> None:
-        """Every principal's credential and ACLs (the topics are Terraform's, applied by the stack)."""
-        kafka_acl.apply(self.ctx)
+        """Every principal's credential and ACLs (the topics are Terraform's, applied by the stack):
+        cluster metadata, so once, by the first node."""
+        if self.node == 0:
+            kafka_acl.apply(self.ctx)
+
+
+def kafka_nodes(ctx: Context) -> list[Kafka]:
+    return [Kafka(ctx, n) for n in range(ctx.settings.kafka.brokers)]

@@ -10,6 +10,7 @@ from kappa.artifacts.java import JavaRuntime, find_java
 from kappa.artifacts.versions import TRINO_JAVA_MIN, TRINO_VERSION
 from kappa.context import Context
 from kappa.errors import KappaError
+from kappa.objectstore import S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV, trino_s3_environment
 from kappa.provisioned import outputs as provisioned_outputs
 from kappa.runtime.process import ProcessSpec
 from kappa.services.trino_security import SHARED_SECRET_ENV, write_security
@@ -17,10 +18,15 @@ from lakehouse.catalog import CATALOG_PASSWORD_REF, TRINO_CATALOG, trino_catalog
 
 
 def iceberg_catalog_properties(ctx: Context) -> dict[str, str]:
-    provisioned = provisioned_outputs(ctx.settings)
-    return trino_catalog_properties(ctx.settings.catalog.name, jdbc_url=provisioned.catalog_jdbc_url,
-                                    user=provisioned.catalog_role, password=CATALOG_PASSWORD_REF,
-                                    warehouse=provisioned.warehouse_uri, storage="local")
+    s = ctx.settings
+    provisioned = provisioned_outputs(s)
+    # the object store's key by reference: its values are in Trino's environment (env())
+    s3 = provisioned.in_object_store
+    return trino_catalog_properties(
+        s.catalog.name, jdbc_url=provisioned.catalog_jdbc_url, user=provisioned.catalog_role,
+        password=CATALOG_PASSWORD_REF, warehouse=provisioned.warehouse_uri, storage="s3" if s3 else "local",
+        s3_endpoint=s.s3_endpoint if s3 else "", s3_region=s.objectstore.region if s3 else "",
+        s3_keys=(f"${{ENV:{S3_ACCESS_KEY_ENV}}}", f"${{ENV:{S3_SECRET_KEY_ENV}}}") if s3 else None)
 
 
 def _properties(values: dict[str, str]) -> str:
@@ -109,7 +115,7 @@ class Trino:
     def env(self) -> dict[str, str]:
         """The secrets the properties files refer to (`${ENV:...}`): in Trino's environment only."""
         return {CATALOG_PASSWORD_ENV: self.ctx.secrets.catalog_password,
-                SHARED_SECRET_ENV: self.ctx.secrets.trino_shared_secret}
+                SHARED_SECRET_ENV: self.ctx.secrets.trino_shared_secret, **trino_s3_environment(self.ctx)}
 
     def healthy(self) -> bool:
         r = requests.get(self.ctx.settings.trino_health_url, timeout=2)

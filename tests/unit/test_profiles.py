@@ -1,0 +1,136 @@
+"""Settings profiles: the cluster profile's facts, how a profile sits under kappa.toml, and the Kafka
+nodes it renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kappa.context import Context
+from kappa.infra import tf_vars
+from kappa.runtime.stack import services
+from kappa.services.kafka import kafka_nodes, render_server_properties
+from kappa.settings import (
+    PROFILE_ENV_VAR,
+    ConfigError,
+    active_profile,
+    load_settings,
+    profiles,
+    record_profile,
+    recorded_profile,
+)
+from kappa.topics import topic_configs
+from tests.unit.provisioned import fake_installs, fake_secrets
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _no_profile_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PROFILE_ENV_VAR, raising=False)
+
+
+def settings_file(tmp_path: Path, text: str = "") -> Path:
+    path = tmp_path / "kappa.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_default_profile_is_one_node_and_unreplicated(tmp_path: Path) -> None:
+    s = load_settings(settings_file(tmp_path))
+    assert s.profile == "local" and s.kafka.brokers == 1 and s.state == tmp_path / ".kappa"
+    assert {(t.replication_factor, t.min_insync_replicas) for t in s.kafka.topics.values()} == {(1, 1)}
+
+
+def test_the_cluster_profile_replicates_every_topic_on_three_nodes(tmp_path: Path) -> None:
+    s = load_settings(settings_file(tmp_path), profile="cluster")
+    assert s.profile == "cluster" and s.kafka.brokers == 3
+    assert s.state == tmp_path / ".kappa-cluster", "its own state: the local profile's data stays as it was"
+    assert {(t.replication_factor, t.min_insync_replicas) for t in s.kafka.topics.values()} == {(3, 2)}
+    step = s.kafka.node_port_step
+    assert s.kafka_bootstrap == ",".join(f"127.0.0.1:{9092 + n * step}" for n in range(3))
+    assert "cluster" in profiles()
+
+
+def test_kappa_toml_wins_over_the_profile_field_by_field(tmp_path: Path) -> None:
+    cfg = settings_file(tmp_path, "[kafka]\nheap_mb = 768\n[kafka.topics.transactions]\npartitions = 12\n"
+                        "[kafka.topics.alerts]\nmin_insync_replicas = 3\n")
+    s = load_settings(cfg, profile="cluster")
+    assert s.kafka.heap_mb == 768 and s.kafka.brokers == 3
+    # the topic's own partitions, the profile's replication
+    t = s.kafka.topics["transactions"]
+    assert (t.partitions, t.replication_factor, t.min_insync_replicas) == (12, 3, 2)
+    assert s.kafka.topics["alerts"].min_insync_replicas == 3
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[kafka]\nmin_insync_replicas = 4\n", "min_insync_replicas 4 exceeds replication_factor 3"),
+    ("[kafka]\nreplication_factor = 4\nmin_insync_replicas = 2\n", "replication_factor 4 needs as many brokers"),
+    ("[kafka.topics.alerts]\nreplication_factor = 1\n", "topic alerts: min_insync_replicas 2 exceeds"),
+])
+def test_replication_the_cluster_cannot_honour_is_a_settings_error(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(settings_file(tmp_path, text), profile="cluster")
+    assert needle in str(err.value)
+
+
+def test_an_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no settings profile named 'big'; profiles: local, cluster"):
+        load_settings(settings_file(tmp_path), profile="big")
+
+
+def test_the_recorded_profile_applies_until_the_environment_names_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = settings_file(tmp_path)
+    assert recorded_profile(tmp_path) is None and active_profile(cfg) is None
+    record_profile(tmp_path, "cluster")
+    assert active_profile(cfg) == "cluster"
+    assert load_settings(cfg, profile=active_profile(cfg)).kafka.brokers == 3
+    monkeypatch.setenv(PROFILE_ENV_VAR, "local")
+    assert load_settings(cfg, profile=active_profile(cfg)).kafka.brokers == 1
+    with pytest.raises(ConfigError):
+        record_profile(tmp_path, "big")
+    assert recorded_profile(tmp_path) == "cluster", "an unknown name is not recorded"
+
+
+def test_effective_settings_written_for_child_processes_keep_their_profile(tmp_path: Path) -> None:
+    s = load_settings(settings_file(tmp_path), profile="cluster")
+    effective = tmp_path / "settings.effective.json"
+    effective.write_text(s.model_dump_json())
+    again = load_settings(effective)
+    assert again.profile == "cluster" and again.kafka == s.kafka and again.state == s.state
+
+
+def cluster(tmp_path: Path) -> Context:
+    return Context(load_settings(settings_file(tmp_path), profile="cluster"), fake_installs(tmp_path),
+                   fake_secrets())
+
+
+def test_each_kafka_node_is_a_broker_and_a_voter_on_its_own_ports(tmp_path: Path) -> None:
+    c = cluster(tmp_path)
+    nodes = kafka_nodes(c)
+    assert [n.name for n in nodes] == ["kafka", "kafka-2", "kafka-3"]
+    assert len({n.dir for n in nodes}) == 3
+    step = c.settings.kafka.node_port_step
+    voters = f"1@127.0.0.1:9093,2@127.0.0.1:{9093 + step},3@127.0.0.1:{9093 + 2 * step}"
+    for n, node in enumerate(nodes):
+        props = dict(line.split("=", 1) for line in render_server_properties(c, "/d", n).splitlines())
+        port, controller = 9092 + n * step, 9093 + n * step
+        assert node.ports() == [port, controller]
+        assert props["node.id"] == str(n + 1) and props["controller.quorum.voters"] == voters
+        assert props["listeners"] == f"BROKER://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}"
+        assert props["advertised.listeners"] == f"BROKER://127.0.0.1:{port}"
+        # Kafka's own topics (consumer offsets, the transactions the Flink sinks commit) replicated too
+        assert props["offsets.topic.replication.factor"] == props["transaction.state.log.replication.factor"] == "3"
+        assert props["transaction.state.log.min.isr"] == props["min.insync.replicas"] == "2"
+    names = [svc.name for svc in services(c)]
+    assert names[names.index("kafka"):names.index("kafka") + 3] == ["kafka", "kafka-2", "kafka-3"]
+
+
+def test_topics_and_terraform_carry_the_replication(tmp_path: Path) -> None:
+    c = cluster(tmp_path)
+    assert topic_configs(c.settings.kafka.topics["transactions"])["min.insync.replicas"] == "2"
+    v = tf_vars(c)
+    assert v["kafka_bootstrap_servers"] == c.settings.kafka_brokers and len(v["kafka_bootstrap_servers"]) == 3
+    assert v["topics"]["transactions"]["replication_factor"] == 3
