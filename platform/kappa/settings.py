@@ -183,6 +183,11 @@ class TrinoSettings(_Section):
     https_port: int = Field(8443, description="HTTPS with password authentication: every client")
     heap_mb: int = Field(2048, ge=1024)
     java_home: Path | None = Field(None, description="A JDK >= 24 for Trino; found automatically if unset")
+    workers: int = Field(0, ge=0, description="worker nodes beside the coordinator, which runs queries too "
+                         "(the cluster profile: 1)")
+    worker_port: int = Field(8090, description="the first worker's HTTP port (health; Trino's internal traffic, "
+                             "signed with the cluster's shared secret); worker n listens on worker_port + n")
+    worker_heap_mb: int = Field(1536, ge=1024)
 
 
 class DagsterSettings(_Section):

@@ -1,5 +1,5 @@
-"""Settings profiles: the cluster profile's facts, how a profile sits under kappa.toml, and the Kafka
-nodes it renders."""
+"""Settings profiles: the cluster profile's facts, how a profile sits under kappa.toml, the Kafka
+nodes and the object store it renders, and how each engine reaches the warehouse."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from flink_jobs.spec import CatalogSpec
+from flink_jobs.sql import catalog_options
+from kappa.catalog import job_catalog_spec
 from kappa.context import Context
 from kappa.infra import tf_vars
+from kappa.objectstore import s3_client_properties
 from kappa.runtime.stack import services
 from kappa.services.kafka import kafka_nodes, render_server_properties
+from kappa.services.trino import Trino, iceberg_catalog_properties, trino_workers
 from kappa.settings import (
     PROFILE_ENV_VAR,
     ConfigError,
@@ -21,7 +26,7 @@ from kappa.settings import (
     recorded_profile,
 )
 from kappa.topics import topic_configs
-from tests.unit.provisioned import fake_installs, fake_secrets
+from tests.unit.provisioned import fake_installs, fake_secrets, write_outputs
 
 pytestmark = pytest.mark.unit
 
@@ -134,3 +139,54 @@ def test_topics_and_terraform_carry_the_replication(tmp_path: Path) -> None:
     v = tf_vars(c)
     assert v["kafka_bootstrap_servers"] == c.settings.kafka_brokers and len(v["kafka_bootstrap_servers"]) == 3
     assert v["topics"]["transactions"]["replication_factor"] == 3
+
+
+def test_the_object_store_serves_on_loopback_with_its_key_out_of_the_command_line(tmp_path: Path) -> None:
+    c = cluster(tmp_path)
+    store = next(svc for svc in services(c) if svc.name == "objectstore")
+    spec = store.spec()
+    assert ["--port", f"127.0.0.1:{c.settings.objectstore.port}"] == list(spec.argv[1:3])
+    assert not {"s3-key", "s3-secret"} & {part for arg in spec.argv for part in arg.split("=")}
+    assert spec.env == {"ROOT_ACCESS_KEY_ID": "s3-key", "ROOT_SECRET_ACCESS_KEY": "s3-secret"}
+
+
+def test_every_engine_reads_the_warehouse_from_the_bucket(tmp_path: Path) -> None:
+    c = cluster(tmp_path)
+    write_outputs(c)
+    bucket = f"s3://{c.settings.objectstore.bucket}/"
+    # Flink: Iceberg's S3FileIO on the object store, path-style
+    options = catalog_options(CatalogSpec(**job_catalog_spec(c)))
+    assert options["warehouse"] == bucket and options["io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert options["s3.endpoint"] == c.settings.s3_endpoint and options["s3.path-style-access"] == "true"
+    # Trino: its native S3 file system, the key by reference to its environment
+    props = iceberg_catalog_properties(c)
+    assert props["fs.native-s3.enabled"] == "true" and props["iceberg.jdbc-catalog.default-warehouse-dir"] == bucket
+    assert props["s3.aws-access-key"] == "${ENV:KAPPA_S3_ACCESS_KEY}" and "s3-secret" not in props.values()
+    assert Trino(c).env()["KAPPA_S3_SECRET_KEY"] == "s3-secret"
+    # PyIceberg (PyArrow) and Terraform
+    assert s3_client_properties(c)["s3.endpoint"] == c.settings.s3_endpoint
+    assert tf_vars(c)["object_store_warehouse"] == bucket
+
+
+def test_the_local_profile_keeps_its_folder_warehouse(tmp_path: Path) -> None:
+    c = Context(load_settings(settings_file(tmp_path)), fake_installs(tmp_path), fake_secrets())
+    write_outputs(c)
+    assert "objectstore" not in [svc.name for svc in services(c)]
+    assert job_catalog_spec(c)["io"] == {} and job_catalog_spec(c)["warehouse"] == c.settings.warehouse.as_uri()
+    assert iceberg_catalog_properties(c)["fs.native-local.enabled"] == "true"
+    assert tf_vars(c)["object_store_warehouse"] == ""
+
+
+def test_the_trino_worker_joins_the_coordinator_and_signs_its_traffic(tmp_path: Path) -> None:
+    c = cluster(tmp_path)
+    write_outputs(c)
+    workers = trino_workers(c)
+    assert [w.name for w in workers] == ["trino-worker"] and workers[0].ports() == [c.settings.trino.worker_port]
+    workers[0].prepare()
+    config = dict(line.split("=", 1) for line in (workers[0].etc / "config.properties").read_text().splitlines())
+    assert config["coordinator"] == "false"
+    assert config["discovery.uri"] == f"http://127.0.0.1:{c.settings.trino.port}"
+    assert config["internal-communication.shared-secret"] == "${ENV:KAPPA_TRINO_SHARED_SECRET}"
+    argv = workers[0].spec().argv
+    assert "-Dnode.id=kappa-trino-worker" in argv and f"-Xmx{c.settings.trino.worker_heap_mb}m" in argv
+    assert "-Dnode.id=kappa-coordinator" in Trino(c).spec().argv

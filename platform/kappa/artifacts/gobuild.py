@@ -62,7 +62,7 @@ def go_build(build: GoBuild, out: Path, progress: Progress, what: str) -> float:
         shutil.copytree(info["Dir"], src)
         for path in src.rglob("*"):
             path.chmod(path.stat().st_mode | 0o200)
-        partial = out.with_name(out.name + ".partial")
+        partial = out.with_name(f"{out.name}.{os.getpid()}.partial")  # two builds at once each finish theirs
         build_run = subprocess.run([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), build.package],
                                    cwd=src, capture_output=True, text=True, env=_go_env(), timeout=3600)
         if build_run.returncode != 0:

@@ -24,7 +24,7 @@ from kappa.services.postgres import Postgres, postgres_system_user
 from kappa.services.schema_registry import SchemaRegistry
 from kappa.services.sql_gateway import SqlGateway
 from kappa.services.supervisor import Supervisor
-from kappa.services.trino import Trino
+from kappa.services.trino import Trino, trino_workers
 from kappa.services.zookeeper import ZooKeeper
 from kappa.settings import KappaSettings
 
@@ -40,6 +40,7 @@ def services(ctx: Context) -> list[Service]:
     zookeeper: list[Service] = [ZooKeeper(ctx)] if ctx.settings.flink.high_availability else []
     store: list[Service] = [ObjectStore(ctx)] if ctx.settings.objectstore.enabled else []
     started: list[Service] = [Postgres(ctx), *kafka_nodes(ctx), *store, *zookeeper, FlinkJobManager(ctx), Trino(ctx),
+                              *trino_workers(ctx),
                               *taskmanagers(ctx), SchemaRegistry(ctx), KafkaConnect(ctx)]
     if ctx.settings.dagster.enabled:
         started += [DagsterWebserver(ctx), DagsterDaemon(ctx)]

@@ -8,7 +8,7 @@ bucket is created at start; Flink (Iceberg's S3FileIO), Trino (its native S3 fil
 
 from __future__ import annotations
 
-from kappa.artifacts.objectstore import VERSITYGW, ensure_objectstore
+from kappa.artifacts.objectstore import VERSITYGW, ensure_objectstore, objectstore_binary
 from kappa.context import Context
 from kappa.objectstore import filesystem
 from kappa.runtime.process import ProcessSpec
@@ -37,7 +37,7 @@ class ObjectStore:
         s = self.ctx.settings
         return ProcessSpec(
             name=self.name,
-            argv=[str(ensure_objectstore(s.cache, lambda _m: None)), "--port", f"{s.host}:{s.objectstore.port}",
+            argv=[str(objectstore_binary(s.cache)), "--port", f"{s.host}:{s.objectstore.port}",
                   "--region", s.objectstore.region, "--quiet", "posix", str(self.dir / "data")],
             env={"ROOT_ACCESS_KEY_ID": self.ctx.secrets.s3_access_key,
                  "ROOT_SECRET_ACCESS_KEY": self.ctx.secrets.s3_secret_key},

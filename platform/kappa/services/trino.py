@@ -78,6 +78,9 @@ class Trino:
         catalog = self.etc / "catalog" / f"{TRINO_CATALOG}.properties"
         catalog.write_text(_properties(iceberg_catalog_properties(self.ctx)))
 
+    def heap_mb(self) -> int:
+        return self.ctx.settings.trino.heap_mb
+
     def node_properties(self) -> dict[str, str]:
         return {
             "node.environment": "kappa",
@@ -88,11 +91,10 @@ class Trino:
         }
 
     def spec(self) -> ProcessSpec:
-        s = self.ctx.settings
         java = self.java()
         home = self.ctx.installs.trino_home
         argv = [
-            str(java.java), f"-Xmx{s.trino.heap_mb}m", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+            str(java.java), f"-Xmx{self.heap_mb()}m", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
             "-XX:ReservedCodeCacheSize=256M", "-Djdk.attach.allowAttachSelf=true",
             "-XX:+UnlockDiagnosticVMOptions", "-Dfile.encoding=UTF-8",
         ]
@@ -140,3 +142,56 @@ class Trino:
             except KappaError:
                 failed, ok = failed + 1, 0
         return failed
+
+
+class TrinoWorker(Trino):
+    """A worker node: it runs the coordinator's tasks (no client connects to it). Its HTTP port carries
+    Trino's internal traffic, which every node signs with the cluster's shared secret; only its health
+    (/v1/info) answers without it."""
+
+    depends_on: tuple[str, ...] = ("infra",)
+
+    def __init__(self, ctx: Context, index: int = 0) -> None:
+        super().__init__(ctx)
+        self.index = index
+        self.name = "trino-worker" if index == 0 else f"trino-worker-{index + 1}"
+        self.dir = ctx.settings.state / self.name
+        self.etc = self.dir / "etc"
+        self.port = ctx.settings.trino.worker_port + index
+
+    def ports(self) -> list[int]:
+        return [self.port]
+
+    def url(self) -> str | None:
+        return None
+
+    def heap_mb(self) -> int:
+        return self.ctx.settings.trino.worker_heap_mb
+
+    def prepare(self) -> None:
+        s = self.ctx.settings
+        (self.etc / "catalog").mkdir(parents=True, exist_ok=True)
+        query_mb = max(256, int(self.heap_mb() * 0.5))
+        (self.etc / "config.properties").write_text(_properties({
+            "coordinator": "false",
+            "http-server.http.port": str(self.port),
+            "discovery.uri": f"http://{s.host}:{s.trino.port}",
+            "query.max-memory": f"{query_mb}MB",
+            "query.max-memory-per-node": f"{query_mb}MB",
+            "task.concurrency": "2",
+            "internal-communication.shared-secret": f"${{ENV:{SHARED_SECRET_ENV}}}",
+        }))
+        (self.etc / "log.properties").write_text("io.trino=INFO\n")
+        catalog = self.etc / "catalog" / f"{TRINO_CATALOG}.properties"
+        catalog.write_text(_properties(iceberg_catalog_properties(self.ctx)))
+
+    def node_properties(self) -> dict[str, str]:
+        return {**super().node_properties(), "node.id": f"kappa-{self.name}"}
+
+    def healthy(self) -> bool:
+        r = requests.get(f"http://{self.ctx.settings.host}:{self.port}/v1/info", timeout=2)
+        return r.status_code == 200 and r.json().get("starting") is False
+
+
+def trino_workers(ctx: Context) -> list[TrinoWorker]:
+    return [TrinoWorker(ctx, n) for n in range(ctx.settings.trino.workers)]
