@@ -43,15 +43,19 @@ KUBERNETES_CATALOG_KEYS = ("iceberg.jdbc-catalog.connection-url", "iceberg.jdbc-
 
 
 def kubernetes_vars(settings: KappaSettings) -> dict[str, Any]:
-    """The variables of infra/envs/kubernetes that come from the platform's settings and code: the
-    checkpoint interval, the topics, and Trino's catalog (rendered as for the local stack, the
+    """The variables of infra/envs/kubernetes that come from the platform's settings and code (the
+    cluster profile's are what would be deployed): the checkpoint interval, the topics with their
+    replication, the Trino workers, and Trino's catalog (rendered as for the local stack, the
     password read from the Kubernetes secret)."""
     catalog = trino_catalog_properties(settings.catalog.name, jdbc_url="", user="",
                                        password=CATALOG_PASSWORD_REF, warehouse="", storage="s3")
+    # the cluster profile's Trino workers (the local profile has none: the environment's default applies)
+    workers = {"trino_workers": settings.trino.workers} if settings.trino.workers else {}
     return {
         "checkpoint_interval_s": settings.flink.checkpoint_interval_s,
         "topics": {name: t.model_dump() for name, t in settings.kafka.topics.items()},
         "trino_catalog_properties": {k: v for k, v in catalog.items() if k not in KUBERNETES_CATALOG_KEYS},
+        **workers,
     }
 
 

@@ -11,7 +11,7 @@ from flink_jobs.spec import CatalogSpec
 from flink_jobs.sql import catalog_options
 from kappa.catalog import job_catalog_spec
 from kappa.context import Context
-from kappa.infra import tf_vars
+from kappa.infra import kubernetes_vars, tf_vars
 from kappa.objectstore import s3_client_properties
 from kappa.runtime.stack import services
 from kappa.services.kafka import kafka_nodes, render_server_properties
@@ -190,3 +190,15 @@ def test_the_trino_worker_joins_the_coordinator_and_signs_its_traffic(tmp_path: 
     argv = workers[0].spec().argv
     assert "-Dnode.id=kappa-trino-worker" in argv and f"-Xmx{c.settings.trino.worker_heap_mb}m" in argv
     assert "-Dnode.id=kappa-coordinator" in Trino(c).spec().argv
+
+
+def test_the_kubernetes_environment_gets_the_cluster_profiles_facts(tmp_path: Path) -> None:
+    s = cluster(tmp_path).settings
+    rendered = kubernetes_vars(s)
+    assert rendered["topics"] == {name: t.model_dump() for name, t in s.kafka.topics.items()}
+    assert {(t["replication_factor"], t["min_insync_replicas"]) for t in rendered["topics"].values()} == {(3, 2)}
+    assert rendered["trino_workers"] == s.trino.workers == 1
+    assert rendered["checkpoint_interval_s"] == s.flink.checkpoint_interval_s
+    variables = (Path(__file__).resolve().parents[2] / "infra" / "envs" / "kubernetes" / "variables.tf").read_text()
+    assert all(f'variable "{name}"' in variables for name in rendered)
+    assert "min_insync_replicas = number" in variables
