@@ -170,7 +170,8 @@ def _print_status(profile: str, statuses: list[ServiceStatus], topics: dict[str,
             if "error" in t:
                 table.add_row(name, "-", str(t["error"]), "-")
             else:
-                table.add_row(name, str(t["partitions"]), str(t["messages"]), duration(t["retention_s"]))
+                retention = "forever" if t["retention_s"] < 0 else duration(t["retention_s"])  # retention.ms -1
+                table.add_row(name, str(t["partitions"]), str(t["messages"]), retention)
         console.print(table)
     if jobs:
         table = Table("job", "version", "state", "uptime", "checkpoints", "last checkpoint", "lag", "watermark",
