@@ -39,6 +39,9 @@ NOT_RUN = {
     "kappa pipeline new": "writes files into the repository (tests/unit/test_sql_pipelines.py, in a temporary folder)",
     "kappa pipeline drop": "stops the job (test_sql_pipeline.py)",
     "kappa bench": "the benchmark (make bench)",
+    "kappa demo": "adds events to the topics the other tests count (make demo; the cluster profile's run: README)",
+    "kappa status": "exits 1 while any job of this shared stack has a problem (test_stream_health.py runs it)",
+    "kappa down": "stops the stack the other tests use (every session ends with it: conftest.py)",
     "kappa query 'SELECT user_id, action, session_id": "the column of the evolution walk-through's version 2, "
                                                         "which the repository does not have (test_schema_evolution.py)",
 }
