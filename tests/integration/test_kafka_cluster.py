@@ -72,11 +72,11 @@ def cluster(settings: KappaSettings) -> Iterator[tuple[Context, list[Kafka], Pro
 
 
 def partitions(ctx: Context, nodes: list[Kafka]) -> dict[int, tuple[int, list[int], list[int]]]:
-    """Partition -> (leader, replicas, in-sync replicas), from a live node."""
+    """Partition -> (preferred leader, replicas, in-sync replicas), from a live node."""
     for node in nodes:
         try:
             md = node.admin().list_topics(TOPIC, timeout=5).topics[TOPIC]
-            return {p.id: (p.leader, sorted(p.replicas), sorted(p.isrs)) for p in md.partitions.values()}
+            return {p.id: (p.replicas[0], sorted(p.replicas), sorted(p.isrs)) for p in md.partitions.values()}
         except KafkaException:
             continue
     raise AssertionError("no Kafka node answered")
@@ -91,8 +91,15 @@ def whole_cluster(ctx: Context, nodes: list[Kafka], table: ProcessTable) -> None
 
 
 def all_in_sync(ctx: Context, nodes: list[Kafka]) -> None:
-    wait_for(lambda: all(isr == [1, 2, 3] for _, _, isr in partitions(ctx, nodes).values()), timeout_s=120,
-             what="every partition's three replicas in sync")
+    """Every partition of the topic known (a new topic's metadata reaches the nodes a moment after its
+    creation) and its three replicas in sync."""
+    wanted = ctx.settings.kafka.topics[TOPIC].partitions
+
+    def in_sync() -> bool:
+        layout = partitions(ctx, nodes)
+        return len(layout) == wanted and all(isr == [1, 2, 3] for _, _, isr in layout.values())
+
+    wait_for(in_sync, timeout_s=120, what="every partition's three replicas in sync")
 
 
 def restart(ctx: Context, node: Kafka, table: ProcessTable) -> None:
@@ -113,7 +120,9 @@ def test_topics_are_replicated_on_all_three_nodes(cluster: tuple[Context, list[K
     layout = partitions(ctx, nodes)
     assert len(layout) == spec.partitions
     assert {tuple(replicas) for _, replicas, _ in layout.values()} == {(1, 2, 3)}
-    assert {leader for leader, _, _ in layout.values()} == {1, 2, 3}, "leadership spread over the nodes"
+    # each partition's first replica is its preferred leader: placed over all three nodes (who leads at a
+    # given moment moves with the nodes' health, which a loaded machine can disturb for a moment)
+    assert {first for first, _, _ in layout.values()} == {1, 2, 3}, "preferred leaders spread over the nodes"
     resource = ConfigResource(ConfigResource.Type.TOPIC, TOPIC)
     configs = nodes[0].admin().describe_configs([resource])[resource].result(10)
     assert configs["min.insync.replicas"].value == str(spec.min_insync_replicas) == "2"
