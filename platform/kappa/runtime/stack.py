@@ -140,11 +140,10 @@ class Stack:
         stopped: list[str] = []
         order = [s.name for s in reversed(self.services)]
         extra = [n for n in self.table.names() if n not in order]
+        # Kafka's nodes stop together (see stop_together), in the first node's place in the order
         quorum = [svc.name for svc in self.services if isinstance(svc, Kafka)]
-        for name in extra + order:
-            together = quorum if name in quorum else [name]  # Kafka's nodes at once: see stop_together
-            if name in quorum and name != quorum[-1]:
-                continue
+        groups = [quorum if name == quorum[0] else [name] for name in extra + order if name not in quorum[1:]]
+        for together in groups:
             if any(self.table.get(n) is not None for n in together):
                 progress(f"stopping {', '.join(together)}")
             stopped += self.table.stop_together(together, QUORUM_STOP_TIMEOUT_S if len(together) > 1 else 30)

@@ -117,7 +117,8 @@ class Trino:
     def env(self) -> dict[str, str]:
         """The secrets the properties files refer to (`${ENV:...}`): in Trino's environment only."""
         return {CATALOG_PASSWORD_ENV: self.ctx.secrets.catalog_password,
-                SHARED_SECRET_ENV: self.ctx.secrets.trino_shared_secret, **trino_s3_environment(self.ctx)}
+                SHARED_SECRET_ENV: self.ctx.secrets.trino_shared_secret,
+                **(trino_s3_environment(self.ctx) if self.ctx.settings.objectstore.enabled else {})}
 
     def healthy(self) -> bool:
         r = requests.get(self.ctx.settings.trino_health_url, timeout=2)
