@@ -129,6 +129,8 @@ def test_each_kafka_node_is_a_broker_and_a_voter_on_its_own_ports(tmp_path: Path
         # Kafka's own topics (consumer offsets, the transactions the Flink sinks commit) replicated too
         assert props["offsets.topic.replication.factor"] == props["transaction.state.log.replication.factor"] == "3"
         assert props["transaction.state.log.min.isr"] == props["min.insync.replicas"] == "2"
+        # a dead node's partitions lead elsewhere within the jobs' out-of-orderness
+        assert int(props["broker.session.timeout.ms"]) < 5000
     names = [svc.name for svc in services(c)]
     assert names[names.index("kafka"):names.index("kafka") + 3] == ["kafka", "kafka-2", "kafka-3"]
 

@@ -55,6 +55,8 @@ def test_kafka_properties_use_the_settings_ports(ctx: Context) -> None:
     assert props["listeners"] == "BROKER://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
     assert props["auto.create.topics.enable"] == "false"
+    # a lone node has nobody to fail over to: Kafka's own session and heartbeat timings
+    assert "broker.session.timeout.ms" not in props and "broker.heartbeat.interval.ms" not in props
 
 
 def test_kafka_authenticates_every_listener_and_authorizes_every_request(ctx: Context) -> None:

@@ -84,15 +84,24 @@ def render_server_properties(ctx: Context, log_dir: str, node: int = 0) -> str:
         "share.coordinator.state.topic.replication.factor": replicas,
         "share.coordinator.state.topic.min.isr": in_sync,
         "group.initial.rebalance.delay.ms": "0",
-        # A node that died is fenced (its partitions led elsewhere) after this long without a heartbeat:
-        # the stall a producer sees (Kafka's default 9 s would put it past the jobs' 5 s out-of-orderness)
-        "broker.session.timeout.ms": str(BROKER_SESSION_TIMEOUT_MS),
-        "broker.heartbeat.interval.ms": str(BROKER_SESSION_TIMEOUT_MS // 6),
+        **_failover_properties(s.kafka.brokers),
         "auto.create.topics.enable": "false",
         # Kafka's default (1 MiB) is the payload ceiling; the jobs quarantine anything larger they see.
         "message.max.bytes": "1048588",
     }
     return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def _failover_properties(brokers: int) -> dict[str, str]:
+    """With several nodes, a node that died is fenced (its partitions led elsewhere) after
+    BROKER_SESSION_TIMEOUT_MS without a heartbeat: the stall a producer sees (Kafka's default 9 s would put
+    it past the jobs' 5 s out-of-orderness). A lone node has nobody to fail over to: Kafka's defaults
+    (9 s / 2 s): the heartbeat interval is also its RPC timeout to the controller, and at 0.5 s a restart
+    on a loaded machine had its registration and heartbeats time out and be retried."""
+    if brokers == 1:
+        return {}
+    return {"broker.session.timeout.ms": str(BROKER_SESSION_TIMEOUT_MS),
+            "broker.heartbeat.interval.ms": str(BROKER_SESSION_TIMEOUT_MS // 6)}
 
 
 class Kafka:
