@@ -34,7 +34,7 @@ class PipelineSettings(BaseModel):
     # Kafka returns, the first partitions read move the watermark past the others' buffered events,
     # which become late. 30 s rode through a broker restart (found by `make chaos`: with 10 s, three
     # ~15-20 s outages turned 18,366 of 60,000 events late). The whole stack beside it grew: a lone Kafka
-    # killed under the 8 jobs' load took 30-45 s to serve again (fault suite, 2026-11-28; one CI run at 30 s
+    # killed under the 8 jobs' load took 30-47 s to serve again (fault suite, 2026-11-28; one CI run at 30 s
     # had 1,686 of 27,011 events late), so 60 s. A truly idle partition delays windows this long.
     idle_timeout_s: int = Field(60, ge=1, description="a partition quiet this long stops holding the watermark")
     # Catching up a backlog (after a restart, an outage, or a replay), the Kafka consumer hands the job
