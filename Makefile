@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 KAPPA  := $(BIN)/kappa
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench chaos demo test test-unit test-terraform test-flink test-integration setup browser up down status lint fmt clean lock
+.PHONY: bench chaos demo test test-cluster test-unit test-terraform test-flink test-integration setup browser up down status lint fmt clean lock
 
 $(STAMP): pyproject.toml requirements/platform.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -24,8 +24,12 @@ bench: setup              ## the product's pipelines and Nexmark against the run
 	$(KAPPA) up
 	$(KAPPA) bench --profile quick
 
-chaos: setup              ## every fault case at full size (kill -9, restarts, fuzz) on its own stack
+chaos: setup              ## every fault case at full size (kill -9, restarts, fuzz) on its own stack, then the cluster tier
 	KAPPA_CHAOS=full $(BIN)/pytest -m fault
+	$(MAKE) --no-print-directory test-cluster
+
+test-cluster: setup       ## the cluster profile's whole stack and its faults (its own session: never beside another stack)
+	$(BIN)/pytest -m cluster
 
 up: setup
 	$(KAPPA) up

@@ -1,4 +1,4 @@
-"""Test tiers by folder (tests/unit, tests/integration); settings isolated from the developer's shell."""
+"""Test tiers by folder (tests/unit, tests/cluster, ...); settings isolated from the developer's shell."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ except ImportError:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
-        if tier in ("unit", "integration", "flink", "terraform"):
+        if tier in ("unit", "integration", "flink", "terraform", "cluster"):
             item.add_marker(getattr(pytest.mark, tier))
 
 
