@@ -111,11 +111,15 @@ def test_a_trino_worker_killed_during_a_query_fails_it_cleanly_and_the_next_succ
     table = f"{ctx.settings.jobs.namespace}.{raw}"
     rows_when(ctx, f"SELECT count(*) FROM {table} WHERE user_id LIKE '{prefix}%'",
               lambda r: r[0][0] == len(amounts), f"{len(amounts)} events landed")
-    # Long enough to be running when the worker dies: every row repeated `repeat` times
-    repeat = 200_000
-    sql = (f"SELECT count(*), sum(amount) FROM {table} CROSS JOIN UNNEST(sequence(1, {repeat})) AS t(n) "
-           f"WHERE user_id LIKE '{prefix}%'")
+    # Long enough to be running when the worker dies: every row repeated 200 x 1,000 times (Trino's
+    # sequence() makes at most 10,000 entries)
+    repeat = 200 * 1000
+    sql = (f"SELECT count(*), sum(amount) FROM {table} CROSS JOIN UNNEST(sequence(1, 200)) AS a(x) "
+           f"CROSS JOIN UNNEST(sequence(1, 1000)) AS b(y) WHERE user_id LIKE '{prefix}%'")
     expected = [len(amounts) * repeat, sum(amounts) * repeat]
+    control = time.monotonic()
+    assert [list(r) for r in query.run(ctx.settings, sql).rows] == [expected]  # the query itself is right
+    print(f"\n[cluster] the analyst query takes {time.monotonic() - control:.1f}s with both nodes")
     outcome: dict[str, Any] = {}
 
     def analyst() -> None:
@@ -132,8 +136,9 @@ def test_a_trino_worker_killed_during_a_query_fails_it_cleanly_and_the_next_succ
     assert not thread.is_alive(), "the query neither failed nor finished"
     if "rows" in outcome:  # finished on the nodes left: then it must be right
         assert [list(r) for r in outcome["rows"]] == [expected]
-    else:
-        assert outcome["error"], "a failed query says why"
+    else:  # failed for the node it lost, with Trino's reason (not, say, a mistake in the query)
+        assert any(kind in outcome["error"] for kind in ("REMOTE_", "PAGE_TRANSPORT", "TOO_MANY_REQUESTS_FAILED",
+                                                         "GENERIC_INTERNAL_ERROR")), outcome["error"]
     took = restarted(ctx, killed)
     assert [list(r) for r in query.run(ctx.settings, sql).rows] == [expected]
     how = f"failed: {outcome['error'][:200]}" if "error" in outcome else "finished, exact"

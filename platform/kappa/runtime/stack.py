@@ -119,7 +119,9 @@ class Stack:
         the Terraform step: topics, databases, role and warehouse, once Kafka and PostgreSQL are up."""
         if name == INFRA:
             if name not in ready:
-                for dep in INFRA_NEEDS:
+                # every Kafka node: a topic of replication 3 is refused while fewer brokers have registered
+                nodes = [svc.name for svc in self.services if isinstance(svc, Kafka)]
+                for dep in dict.fromkeys([*INFRA_NEEDS, *nodes]):
                     self._ready(launched, ready, dep, progress)
                 infra.provision(self.ctx, progress)
                 catalog(self.ctx)  # the Iceberg catalog's own tables, before any engine opens it
