@@ -19,23 +19,13 @@ from kappa.artifacts import installs
 from kappa.catalog import ensure_streaming_tables
 from kappa.context import Context, build_context
 from kappa.runtime.private import private_umask
-from kappa.runtime.process import free_port, port_in_use
+from kappa.runtime.process import free_port
 from kappa.runtime.stack import Stack
 from kappa.settings import KappaSettings, load_settings
-from lakehouse.registry import default_registry
-from tests.integration.conftest import ROOT, TEST_FUTURE_SKEW_S, stop_abandoned_stacks
+from tests.integration.conftest import ROOT, free_node_ports, stack_overrides, stop_abandoned_stacks
 
 JOB = "transactions"
 NODE_PORT_STEP = 100
-
-
-def node_ports(host: str, nodes: int) -> int:
-    """A free port for each Kafka node (port + n * NODE_PORT_STEP)."""
-    for _ in range(50):
-        port = free_port(host)
-        if not any(port_in_use(host, port + n * NODE_PORT_STEP) for n in range(1, nodes)):
-            return port
-    raise AssertionError(f"no free ports for {nodes} Kafka nodes")
 
 
 @pytest.fixture(scope="session")
@@ -46,23 +36,16 @@ def settings() -> KappaSettings:
     stop_abandoned_stacks(root)
     state = root / uuid.uuid4().hex[:8]
     state.mkdir(parents=True)
-    brokers = profile.kafka.brokers
-    return load_settings(
-        ROOT / "kappa.toml", profile="cluster", state_dir=str(state),
-        kafka={"port": node_ports("127.0.0.1", brokers), "controller_port": node_ports("127.0.0.1", brokers),
-               "node_port_step": NODE_PORT_STEP},
-        postgres={"port": free_port()},
-        objectstore={"port": free_port()},
-        flink={"rest_port": free_port(), "ui_port": free_port(), "rpc_port": free_port(),
-               "sql_gateway_port": free_port(), "zookeeper_port": free_port(), "checkpoint_interval_s": 3},
-        trino={"port": free_port(), "https_port": free_port(), "worker_port": free_port()},
-        dagster={"port": free_port(), "schedules": False},
-        cdc={"connect_port": free_port()},
-        # The job under fault alone: 8 jobs at parallelism 2 do not start on 2 cores within a submission's
-        # time limit (README, Cluster profile); the tier proves what the cluster absorbs, with the job at 2.
-        jobs={p.name: {"max_future_skew_s": TEST_FUTURE_SKEW_S, "autostart": p.name == JOB}
-              for p in default_registry().pipelines},
-    )
+    brokers, overrides = profile.kafka.brokers, stack_overrides()
+    overrides["kafka"] = {"port": free_node_ports("127.0.0.1", brokers, NODE_PORT_STEP),
+                          "controller_port": free_node_ports("127.0.0.1", brokers, NODE_PORT_STEP),
+                          "node_port_step": NODE_PORT_STEP}
+    overrides["objectstore"] = {"port": free_port()}
+    overrides["trino"]["worker_port"] = free_port()
+    # The job under fault alone: 8 jobs at parallelism 2 do not start on 2 cores within a submission's
+    # time limit (README, Cluster profile); the tier proves what the cluster absorbs, with the job at 2.
+    overrides["jobs"] = {name: {**job, "autostart": name == JOB} for name, job in overrides["jobs"].items()}
+    return load_settings(ROOT / "kappa.toml", profile="cluster", state_dir=str(state), **overrides)
 
 
 @pytest.fixture(scope="session")

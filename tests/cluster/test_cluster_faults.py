@@ -30,13 +30,11 @@ from tests.integration.faults import (
     Run,
     _job,
     bring_back,
+    case_with_fault,
     kill9,
     lag_level,
-    reconcile,
     recovered,
-    report,
     restarted,
-    stream_with_fault,
 )
 from tests.integration.streams import fresh_event_time, rows_when, topic_of
 
@@ -58,10 +56,7 @@ def _killed(ctx: Any, service: str, case: str, label: str) -> None:
         before = lag_level(ctx)
         run.recoveries.append(recovered(ctx, kill9(ctx, service), before))
 
-    run = stream_with_fault(ctx, label, fault)
-    result = reconcile(ctx, run)
-    report(case, run, result)
-    result.assert_exact()
+    case_with_fault(ctx, label, case, fault)
 
 
 @pytest.mark.timeout(1500)
@@ -92,10 +87,7 @@ def test_the_object_store_down_for_two_checkpoint_intervals(ctx: Any) -> None:
         bring_back(ctx)
         run.recoveries.append(recovered(ctx, killed, before))
 
-    run = stream_with_fault(ctx, "cobj", fault)
-    result = reconcile(ctx, run)
-    report("cluster: object store down for two checkpoint intervals", run, result)
-    result.assert_exact()
+    case_with_fault(ctx, "cobj", "cluster: object store down for two checkpoint intervals", fault)
 
 
 @pytest.mark.timeout(900)

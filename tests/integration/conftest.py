@@ -22,7 +22,7 @@ from kappa.artifacts import installs
 from kappa.catalog import ensure_streaming_tables
 from kappa.context import Context, build_context
 from kappa.runtime.private import private_umask
-from kappa.runtime.process import ProcessTable, free_port
+from kappa.runtime.process import ProcessTable, free_port, port_in_use
 from kappa.runtime.stack import Stack
 from kappa.settings import KappaSettings, load_settings
 from lakehouse.registry import default_registry
@@ -57,9 +57,12 @@ def settings() -> KappaSettings:
     stop_abandoned_stacks(root)
     state = root / uuid.uuid4().hex[:8]
     state.mkdir(parents=True)
-    return load_settings(
-        ROOT / "kappa.toml",
-        state_dir=str(state),
+    return load_settings(ROOT / "kappa.toml", state_dir=str(state), **stack_overrides())
+
+
+def stack_overrides() -> dict[str, Any]:
+    """A test stack's settings over kappa.toml: every port free, checkpoints every 3 s, the jobs' skew."""
+    return dict(
         kafka={"port": free_port(), "controller_port": free_port()},
         postgres={"port": free_port()},
         flink={"rest_port": free_port(), "ui_port": free_port(), "rpc_port": free_port(),
@@ -74,6 +77,15 @@ def settings() -> KappaSettings:
         # own tests: at its default in tests/flink/test_transactions_job.py, at this value in test_stream_health.py.
         jobs={p.name: {"max_future_skew_s": TEST_FUTURE_SKEW_S} for p in default_registry().pipelines},
     )
+
+
+def free_node_ports(host: str, nodes: int, step: int) -> int:
+    """A port free for each of `nodes` Kafka nodes (port + n * step)."""
+    for _ in range(50):
+        port = free_port(host)
+        if not any(port_in_use(host, port + n * step) for n in range(1, nodes)):
+            return port
+    raise AssertionError(f"no free ports for {nodes} Kafka nodes")
 
 
 @pytest.fixture(scope="session")

@@ -300,6 +300,14 @@ def stream_with_fault(ctx: Context, case: str, fault: Callable[[Run], None], *, 
     return run
 
 
+def case_with_fault(ctx: Context, label: str, case: str, fault: Callable[[Run], None]) -> None:
+    """A whole case: the stream with `fault` injected, then its reconciliation, reported and exact."""
+    run = stream_with_fault(ctx, label, fault)
+    result = reconcile(ctx, run)
+    report(case, run, result)
+    result.assert_exact()
+
+
 # --- the reconciliation --------------------------------------------------------------------------
 
 @dataclass

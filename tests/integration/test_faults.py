@@ -24,6 +24,7 @@ from tests.fuzz_events import Mutation, mutations
 from tests.integration.faults import (
     Run,
     bring_back,
+    case_with_fault,
     kill9,
     lag_level,
     reconcile,
@@ -62,10 +63,7 @@ def test_service_killed_mid_stream_loses_and_duplicates_nothing(ctx: Context, se
             victim = taskmanager_running(ctx) if service == "flink-taskmanager" else service
             run.recoveries.append(recovered(ctx, kill9(ctx, victim), before))
 
-    run = stream_with_fault(ctx, service.split("-")[-1][:5], fault)
-    result = reconcile(ctx, run)
-    report(case, run, result)
-    result.assert_exact()
+    case_with_fault(ctx, service.split("-")[-1][:5], case, fault)
 
 
 @pytest.mark.timeout(1500)
@@ -82,10 +80,7 @@ def test_catalog_database_restarted_during_commits(ctx: Context) -> None:
             bring_back(ctx)
             run.recoveries.append(recovered(ctx, stopped, before))
 
-    run = stream_with_fault(ctx, "pg", fault)
-    result = reconcile(ctx, run)
-    report("PostgreSQL (catalog) restart", run, result)
-    result.assert_exact()
+    case_with_fault(ctx, "pg", "PostgreSQL (catalog) restart", fault)
 
 
 def _mixer(batch: list[Mutation], max_chars: int):  # type: ignore[no-untyped-def]

@@ -22,11 +22,11 @@ from kappa import kafka_clients
 from kappa.artifacts import installs
 from kappa.context import Context, build_context
 from kappa.kafka_acl import CONSUMER, PRODUCER
-from kappa.runtime.process import ProcessTable, free_port, port_in_use
+from kappa.runtime.process import ProcessTable
 from kappa.services.kafka import QUORUM_STOP_TIMEOUT_S, Kafka, kafka_nodes
 from kappa.settings import KappaSettings, load_settings
 from kappa.topics import ensure_topics
-from tests.integration.conftest import ROOT, wait_for
+from tests.integration.conftest import ROOT, free_node_ports, wait_for
 from tests.integration.faults import ARTIFACTS
 
 pytestmark = pytest.mark.integration
@@ -36,21 +36,13 @@ EVENTS = 30_000
 RATE = 3_000  # events/s: the kill lands mid-stream
 
 
-def free_ports(host: str, step: int) -> int:
-    """A port free for each of the three nodes (port + n * step)."""
-    for _ in range(50):
-        port = free_port(host)
-        if not any(port_in_use(host, port + n * step) for n in range(1, 3)):
-            return port
-    raise AssertionError("no free ports for three Kafka nodes")
-
-
 @pytest.fixture(scope="module")
 def cluster(settings: KappaSettings) -> Iterator[tuple[Context, list[Kafka], ProcessTable]]:
     state = settings.cache / "test-stacks" / f"kafka-cluster-{uuid.uuid4().hex[:8]}"
     step = 100
     s = load_settings(ROOT / "kappa.toml", profile="cluster", state_dir=str(state),
-                      kafka={"port": free_ports("127.0.0.1", step), "controller_port": free_ports("127.0.0.1", step),
+                      kafka={"port": free_node_ports("127.0.0.1", 3, step),
+                             "controller_port": free_node_ports("127.0.0.1", 3, step),
                              "node_port_step": step})
     installs.setup(s.cache, lambda _m: None)
     ctx = build_context(s)
