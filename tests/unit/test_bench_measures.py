@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from kappa.bench.freshness import latencies, percentile
 from kappa.bench.report import verdict
+from kappa.errors import KappaError
 from lakehouse.contracts import contract, quarantine_reason
 from tests.fuzz_events import FIELDS, Mutation, mutations
 
@@ -132,3 +133,40 @@ def test_an_avro_pipeline_is_reported_next_to_the_same_records_as_json() -> None
     rows = [line for line in lines if line.startswith("| user_events_avro | 30,000 | 0.40 | 50.0 | 40,000")]
     assert rows == ["| user_events_avro | 30,000 | 0.40 | 50.0 | 40,000 | 0.53 | 41.0 | 0.75x |"]
     assert not [line for line in lines if line.startswith("| transactions | 30,000 | 0.40 | 50.0 |")]
+
+
+def test_a_scaling_run_is_reported_as_the_ratio_of_its_two_rates() -> None:
+    from types import SimpleNamespace
+
+    from kappa.bench.report import pipelines_section
+
+    job = {"events_per_s": 30_000.0, "vs_q0": 0.4, "vs_q0_range": [0.38, 0.42], "cpu_s_per_million_events": 50.0,
+           "cpu_vs_q0": 1.6, "scaling": {"parallelism": [1, 2], "taskmanagers": 2, "events_per_s": [9_000, 12_600],
+                                         "ratio": 1.4}}
+    result = SimpleNamespace(pipelines={
+        "events": 1_000_000, "repeats": 2, "replay": {},
+        "q0_iceberg": {"events_per_s": 75_000.0, "cpu_s_per_million_events": 31.0}, "jobs": {"transactions": job}})
+    lines = pipelines_section(result)
+    assert "| transactions | 9,000 | 12,600 | 1.40x |" in lines
+    assert any("parallelism 1, then 2 (slots spread over 2 TaskManagers)" in line for line in lines)
+
+
+def test_a_live_bench_run_is_cancelled_once_its_backlog_is_accounted_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from kappa.bench import bench_jobs
+
+    seen = iter([100, 600, 1000])
+    states, cancelled = iter(["RUNNING", "RUNNING", "FAILED"]), []
+    rest = SimpleNamespace(job=lambda _id: {"state": next(states)}, cancel=cancelled.append)
+    monkeypatch.setattr(bench_jobs, "flink_pids", lambda _ctx: [])
+    monkeypatch.setattr(bench_jobs, "submit", lambda *_a, **_k: "j1")
+    monkeypatch.setattr(bench_jobs, "FlinkRest", lambda _ctx: rest)
+    monkeypatch.setattr(bench_jobs, "accounted", lambda *_a: (next(seen), 0.0, 1.0))
+    ctx = SimpleNamespace(settings=SimpleNamespace(flink_ui_url="http://ui"))
+    done = bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
+    assert done["job_id"] == "j1" and cancelled == ["j1"]
+    seen = iter([100, 200, 300])
+    with pytest.raises(KappaError, match="ended FAILED with 100 of 1,000 records accounted for"):
+        bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
+    assert cancelled == ["j1", "j1"]  # cancelled either way

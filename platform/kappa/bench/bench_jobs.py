@@ -251,6 +251,29 @@ def run_to_end(ctx: Context, definition: JobDefinition, spec: dict[str, Any], *,
     return result
 
 
+def run_until_accounted(ctx: Context, definition: JobDefinition, spec: dict[str, Any], tables: dict[str, str],
+                        topic: str, count: int, *, timeout_s: float = 3600, poll_s: float = 5) -> dict[str, Any]:
+    """Submit an unbounded job and cancel it once `count` records of its topic are accounted for in its
+    tables: a job at any parallelism (a bounded run always writes with one writer, see `render_spec`)."""
+    pids = flink_pids(ctx)
+    cpu_before = cpu_seconds(pids)
+    submitted = time.monotonic()
+    job_id = submit(ctx, definition, spec)
+    rest = FlinkRest(ctx)
+    try:
+        while (n := accounted(ctx, tables, topic)[0]) < count:
+            state = rest.job(job_id)["state"]
+            if state in ("FAILED", "CANCELED", "FINISHED"):
+                raise KappaError(f"Flink job {job_id} ended {state} with {n:,} of {count:,} records accounted for; "
+                                 f"see {ctx.settings.flink_ui_url}/#/job/completed/{job_id}/exceptions")
+            if time.monotonic() - submitted > timeout_s:
+                raise KappaError(f"Flink job {job_id}: {n:,} of {count:,} records accounted for after {timeout_s:.0f}s")
+            time.sleep(poll_s)
+    finally:
+        rest.cancel(job_id)
+    return {"job_id": job_id, "wall_s": time.monotonic() - submitted, "cpu_s": cpu_seconds(pids) - cpu_before}
+
+
 def wait_finished(ctx: Context, job_id: str, timeout_s: float) -> dict[str, Any]:
     rest = FlinkRest(ctx)
     deadline = time.monotonic() + timeout_s

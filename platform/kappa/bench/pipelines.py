@@ -34,6 +34,7 @@ from kappa.bench.bench_jobs import (
     nexmark_definition,
     nexmark_spec,
     run_to_end,
+    run_until_accounted,
     table_ref,
 )
 from kappa.bench.live import replay_over_live
@@ -62,6 +63,27 @@ def throughput(ctx: Context, job: str, topic: str, count: int, run_id: str, prog
     progress(f"  {job}{label}: {rate:,.0f} events/s sustained ({last - first:.1f}s of processing, "
              f"{ran['seconds']:.1f}s job), {result['cpu_s_per_million_events']:.0f} CPU-s per million")
     return result
+
+
+def scaling(ctx: Context, job: str, topic: str, count: int, run_id: str, progress: Progress,
+            parallelism: int) -> dict[str, Any]:
+    """The job live (unbounded) over its backlog at parallelism 1, then at `parallelism`, in the same run:
+    each rate sustained as in `throughput`, and their ratio. Every record must be accounted for once."""
+    rates = []
+    for p in (1, parallelism):
+        tag = f"{run_id}_p{p}"
+        tables = bench_tables(ctx, job, tag)
+        spec = {**bench_spec(ctx, job, topic, tables, tag, bounded=False), "parallelism": p}
+        progress(f"{job} live at parallelism {p} over its {count:,}-event backlog")
+        run_until_accounted(ctx, bench_definition(ctx, job, tag), spec, tables, topic, count)
+        n, first, last = accounted(ctx, tables, topic)
+        if n != count:
+            raise KappaError(f"{job} at parallelism {p}: {n:,} records landed, quarantined or late, of {count:,} "
+                             f"read (tables *_{tag})")
+        drop_tables(ctx, tables.values())
+        rates.append(count / max(last - first, 1e-3))
+    return {"parallelism": [1, parallelism], "taskmanagers": ctx.settings.flink.taskmanagers,
+            "events_per_s": [round(r) for r in rates], "ratio": round(rates[1] / rates[0], 2)}
 
 
 def q0_reference(ctx: Context, nexmark_topic: str, count: int, run_id: str, progress: Progress) -> dict[str, Any]:
@@ -114,7 +136,8 @@ def side_by_side(mine: list[dict[str, Any]], other: list[dict[str, Any]], refere
 
 
 def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, live_rate: int, live_s: int,
-            progress: Progress, compare_jobs: Path | None = None, only: list[str] | None = None) -> dict[str, Any]:
+            progress: Progress, compare_jobs: Path | None = None, only: list[str] | None = None,
+            scale_to: int | None = None) -> dict[str, Any]:
     """The pipelines section of a bench run: `repeats` rounds of q0 -> Iceberg and every job over
     backlogs of `count` events (each round's ratio over its own q0 run; medians reported), then each
     job's replay over a live stream (and the transactions pipeline's freshness). `only`: these pipelines."""
@@ -157,5 +180,8 @@ def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, l
                  "cpu_s_per_million_events": _median([q["cpu_s_per_million_events"] for q in references]),
                  "profile": next((q["profile"] for q in references if q.get("profile")), None),
                  "runs": [{k: v for k, v in q.items() if k != "profile"} for q in references]}
+    if scale_to is not None:
+        for job, topic in topics.items():
+            jobs[job]["scaling"] = scaling(ctx, job, topic, count, run_id, progress, scale_to)
     replays = {job: replay_over_live(ctx, job, run_id, live_rate, live_s, seed, progress) for job in pipelines}
     return {"events": count, "repeats": repeats, "q0_iceberg": reference, "jobs": jobs, "replay": replays}

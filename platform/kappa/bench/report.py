@@ -116,6 +116,15 @@ def pipelines_section(result: Any) -> list[str]:
         lines += side_by_side_table(
             f"Compared with the jobs in `{where}` (same backlog, same run):", ("compared", "this code", "speed-up"),
             [(job, c, pl["jobs"][job], c["speedup"]) for job, c in compared.items()])
+    scaled = {job: r["scaling"] for job, r in pl["jobs"].items() if "scaling" in r}
+    if scaled:
+        first = next(iter(scaled.values()))
+        p1, pn = first["parallelism"]
+        lines += ["", f"Scaling: each job live (unbounded) over the same backlog at parallelism {p1}, then {pn} "
+                  f"(slots spread over {first['taskmanagers']} TaskManagers), one after the other in this run:", "",
+                  f"| pipeline | events/s at {p1} | events/s at {pn} | ratio |", "|---|---|---|---|"]
+        lines += [f"| {job} | {r['events_per_s'][0]:,} | {r['events_per_s'][1]:,} | {r['ratio']:.2f}x |"
+                  for job, r in scaled.items()]
     lines += ["", "| replay over a live stream | live events/s | replayed events | catch-up events/s | "
               "/ live rate | target | |", "|---|---|---|---|---|---|---|"]
     for job, r in pl["replay"].items():

@@ -209,7 +209,7 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
           out_dir: Path, progress: Progress, queries: list[str] | None = None, intervals: list[int] | None = None,
           fresh_rate: int = FRESH_RATE, pipelines_only: bool = False, pipeline_events: int | None = None,
           live_rate: int = LIVE_RATE, compare_jobs: Path | None = None,
-          only_pipelines: list[str] | None = None) -> tuple[BenchResult, Path]:
+          only_pipelines: list[str] | None = None, scale_to: int | None = None) -> tuple[BenchResult, Path]:
     if profile not in PROFILES:
         raise KappaError(f"unknown profile {profile!r}; choose {' or '.join(PROFILES)}")
     known = bench_pipelines(ctx)
@@ -230,7 +230,7 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
     result.pipelines = pipelines.measure(
         ctx, count=pipeline_events or int(p["pipeline_events"]), seed=seed, run_id=run_id,
         repeats=int(p["pipeline_repeats"]), live_rate=live_rate, live_s=int(p["live_s"]), progress=progress,
-        compare_jobs=compare_jobs, only=only_pipelines)
+        compare_jobs=compare_jobs, only=only_pipelines, scale_to=scale_to)
     if ctx.settings.pipelines.captured and not only_pipelines:
         result.cdc = cdc.measure(ctx, changes=int(p["cdc_changes"]), seed=seed, progress=progress)
     for job, r in result.pipelines["jobs"].items():

@@ -33,6 +33,8 @@ def bench(
                                              help="also run the pipelines from this `flink_jobs` folder (e.g. a "
                                                   "checkout of another commit), side by side"),
     pipeline: list[str] | None = typer.Option(None, help="only these product pipelines (repeat the option)"),  # noqa: UP007
+    scaling: int | None = typer.Option(None, min=2, help="also run each pipeline live over its backlog at "  # noqa: UP007
+                                                          "parallelism 1 and this one, side by side"),
     out: Path = typer.Option(Path("bench-results"), help="results folder"),
 ) -> None:
     """Fill topics with Nexmark and scenario events, then measure the product's pipelines (throughput
@@ -42,6 +44,6 @@ def bench(
     c = build_context(settings)
     result, report = run_bench(c, profile, events, parallelism, partitions, seed, out, console.print, query, interval,
                                fresh_rate, pipelines_only, pipeline_events, live_rate,
-                               compare_jobs.resolve() if compare_jobs else None, pipeline)
+                               compare_jobs.resolve() if compare_jobs else None, pipeline, scaling)
     console.print(report.read_text())
     console.print(f"report: {report}")
