@@ -4,6 +4,7 @@ and the fuzz strategies the fault suite draws malformed events from."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -138,17 +139,16 @@ def test_an_avro_pipeline_is_reported_next_to_the_same_records_as_json() -> None
 def test_a_scaling_run_is_reported_as_the_ratio_of_its_two_rates() -> None:
     from types import SimpleNamespace
 
-    from kappa.bench.report import pipelines_section
+    from kappa.bench.report import scaling_section
 
-    job = {"events_per_s": 30_000.0, "vs_q0": 0.4, "vs_q0_range": [0.38, 0.42], "cpu_s_per_million_events": 50.0,
-           "cpu_vs_q0": 1.6, "scaling": {"parallelism": [1, 2], "taskmanagers": 2, "events_per_s": [9_000, 12_600],
-                                         "ratio": 1.4}}
-    result = SimpleNamespace(pipelines={
-        "events": 1_000_000, "repeats": 2, "replay": {},
-        "q0_iceberg": {"events_per_s": 75_000.0, "cpu_s_per_million_events": 31.0}, "jobs": {"transactions": job}})
-    lines = pipelines_section(result)
+    result = SimpleNamespace(scaling={"events": 1_000_000, "parallelism": [1, 2], "taskmanagers": 2,
+                                      "slots_per_taskmanager": 12,
+                                      "jobs": {"transactions": {"events_per_s": [9_000, 12_600], "ratio": 1.4}}})
+    lines = scaling_section(result)
     assert "| transactions | 9,000 | 12,600 | 1.40x |" in lines
-    assert any("parallelism 1, then 2 (slots spread over 2 TaskManagers)" in line for line in lines)
+    assert any("at parallelism 1, then 2, one after the other in this run; 2 TaskManagers of 12 slots" in line
+               for line in lines)
+    assert scaling_section(SimpleNamespace(scaling={})) == []
 
 
 def test_a_live_bench_run_is_cancelled_once_its_backlog_is_accounted_for(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,15 +158,35 @@ def test_a_live_bench_run_is_cancelled_once_its_backlog_is_accounted_for(monkeyp
 
     seen = iter([100, 600, 1000])
     states, cancelled = iter(["RUNNING", "RUNNING", "FAILED"]), []
-    rest = SimpleNamespace(job=lambda _id: {"state": next(states)}, cancel=cancelled.append)
+    rest = SimpleNamespace(job=lambda _id: {"state": next(states)}, cancel=cancelled.append, restarts=lambda _id: 0)
     monkeypatch.setattr(bench_jobs, "flink_pids", lambda _ctx: [])
     monkeypatch.setattr(bench_jobs, "submit", lambda *_a, **_k: "j1")
     monkeypatch.setattr(bench_jobs, "FlinkRest", lambda _ctx: rest)
     monkeypatch.setattr(bench_jobs, "accounted", lambda *_a: (next(seen), 0.0, 1.0))
-    ctx = SimpleNamespace(settings=SimpleNamespace(flink_ui_url="http://ui"))
+    monkeypatch.setattr(bench_jobs, "end_offsets", lambda *_a: {0: (0, 10), 1: (0, 0)})
+    monkeypatch.setattr(bench_jobs, "read_to", lambda *_a: True)
+    ctx = SimpleNamespace(settings=SimpleNamespace(flink_ui_url="http://ui"), kafka=lambda: None)
     done = bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
     assert done["job_id"] == "j1" and cancelled == ["j1"]
     seen = iter([100, 200, 300])
     with pytest.raises(KappaError, match="ended FAILED with 100 of 1,000 records accounted for"):
         bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
     assert cancelled == ["j1", "j1"]  # cancelled either way
+    seen, states, rest.restarts = iter([100, 200]), iter(["RUNNING", "RUNNING"]), lambda _id: 1
+    with pytest.raises(KappaError, match="restarted with 100 of 1,000 records accounted for"):
+        bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
+    assert cancelled == ["j1", "j1", "j1"]
+
+
+def test_trino_is_asked_only_once_the_source_has_read_every_partition_to_its_end() -> None:
+    from types import SimpleNamespace
+
+    from kappa.bench.bench_jobs import read_to
+
+    def rest(position: dict[int, int]) -> Any:
+        return SimpleNamespace(source_offsets=lambda _job, _topic: position)
+
+    ends = {0: 10, 1: 5, 2: 0}  # partition 2 is empty: nothing to read
+    assert read_to(rest({0: 10, 1: 5}), "j", "t", ends)
+    assert not read_to(rest({0: 10, 1: 4}), "j", "t", ends)
+    assert not read_to(rest({0: 10}), "j", "t", ends)  # a partition not reported yet

@@ -77,14 +77,8 @@ def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions:
     """A topic holding `count` events of the scenario, filled once (a rerun reuses it): in the format its
     topic is written in, or `fmt` (json: an Avro topic's records as JSON, for the side-by-side)."""
     topic = f"bench-{scenario}-{count}-s{seed}" + (f"-{fmt}" if fmt else "")
-    admin = kafka_clients.admin(ctx.kafka())
-    ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
-    have = sum(end - start for start, end in wait_for_leaders(ctx, topic).values())
-    if have == count:
-        progress(f"reusing {topic} ({have:,} events)")
+    if filled_before(ctx, topic, partitions, count, progress):
         return topic
-    if have:
-        raise KappaError(f"topic {topic} holds {have:,} events, not {count:,}; delete it and rerun")
     started = time.perf_counter()
     events = generate(scenario, backlog_options(ctx, scenario, count, seed), ctx.settings.pipelines)
     # as the scenario's topic is written: an Avro topic's events in the wire format, with the registry's id
@@ -97,14 +91,8 @@ def fill_backlog(ctx: Context, scenario: str, count: int, seed: int, partitions:
 def fill_nexmark(ctx: Context, opts: NexmarkOptions, partitions: int, progress: Progress) -> tuple[str, float]:
     """The topic for these options, filled once (a rerun with the same options reuses it)."""
     topic = f"nexmark-{opts.count}-s{opts.seed}"
-    admin = kafka_clients.admin(ctx.kafka())
-    ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
-    have = sum(end - start for start, end in wait_for_leaders(ctx, topic).values())
-    if have == opts.count:
-        progress(f"reusing {topic} ({have:,} events)")
+    if filled_before(ctx, topic, partitions, opts.count, progress):
         return topic, 0.0
-    if have:
-        raise KappaError(f"topic {topic} holds {have:,} events, not {opts.count:,}; delete it and rerun")
     producer = kafka_clients.producer(ctx.kafka())
     started = time.perf_counter()
     for i, (key, value, ts) in enumerate(events(opts)):
@@ -122,6 +110,37 @@ def fill_nexmark(ctx: Context, opts: NexmarkOptions, partitions: int, progress: 
     rate = opts.count / (time.perf_counter() - started)
     progress(f"filled {topic}: {opts.count:,} events at {rate:,.0f}/s (generate + produce)")
     return topic, rate
+
+
+def filled_before(ctx: Context, topic: str, partitions: int, count: int, progress: Progress,
+                  timeout_s: float = 60) -> bool:
+    """Whether the bench's own topic already holds its `count` events (a rerun reuses them); else it is
+    left empty, made afresh if an earlier run was stopped while filling it."""
+    admin = kafka_clients.admin(ctx.kafka())
+    ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
+    have = sum(end - start for start, end in wait_for_leaders(ctx, topic).values())
+    if have == count:
+        progress(f"reusing {topic} ({have:,} events)")
+        return True
+    if have:
+        progress(f"{topic} holds {have:,} of {count:,} events (a fill was stopped): making it afresh")
+        for future in admin.delete_topics([topic]).values():
+            future.result(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while topic in admin.list_topics(timeout=10).topics:
+            if time.monotonic() > deadline:
+                raise KappaError(f"topic {topic} was not deleted within {timeout_s:.0f}s")
+            time.sleep(0.5)
+        while True:  # Kafka refuses the name while the deletion completes on every node
+            try:
+                ensure_topics(admin, {topic: TopicSettings(partitions=partitions, retention_ms=-1)})
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        wait_for_leaders(ctx, topic)
+    return False
 
 
 def wait_for_leaders(ctx: Context, topic: str, timeout_s: float = 30) -> dict[int, tuple[int, int]]:
@@ -260,18 +279,29 @@ def run_until_accounted(ctx: Context, definition: JobDefinition, spec: dict[str,
     submitted = time.monotonic()
     job_id = submit(ctx, definition, spec)
     rest = FlinkRest(ctx)
+    ends = {p: hi for p, (_lo, hi) in end_offsets(ctx.kafka(), topic).items()}
     try:
-        while (n := accounted(ctx, tables, topic)[0]) < count:
+        # Trino is asked only once the source has read to the end: its counts would cost the job CPU
+        while (n := accounted(ctx, tables, topic)[0] if read_to(rest, job_id, topic, ends) else 0) < count:
             state = rest.job(job_id)["state"]
             if state in ("FAILED", "CANCELED", "FINISHED"):
                 raise KappaError(f"Flink job {job_id} ended {state} with {n:,} of {count:,} records accounted for; "
                                  f"see {ctx.settings.flink_ui_url}/#/job/completed/{job_id}/exceptions")
+            if rest.restarts(job_id):  # its rate would include the restart: not a measurement
+                raise KappaError(f"Flink job {job_id} restarted with {n:,} of {count:,} records accounted for; "
+                                 f"see {ctx.settings.flink_ui_url}/#/job/running/{job_id}/exceptions")
             if time.monotonic() - submitted > timeout_s:
                 raise KappaError(f"Flink job {job_id}: {n:,} of {count:,} records accounted for after {timeout_s:.0f}s")
             time.sleep(poll_s)
     finally:
         rest.cancel(job_id)
     return {"job_id": job_id, "wall_s": time.monotonic() - submitted, "cpu_s": cpu_seconds(pids) - cpu_before}
+
+
+def read_to(rest: FlinkRest, job_id: str, topic: str, ends: dict[int, int]) -> bool:
+    """Whether the job's Kafka source has read every partition of `topic` up to `ends`."""
+    position = rest.source_offsets(job_id, topic)
+    return all(position.get(p, 0) >= end for p, end in ends.items() if end > 0)
 
 
 def wait_finished(ctx: Context, job_id: str, timeout_s: float) -> dict[str, Any]:

@@ -65,25 +65,42 @@ def throughput(ctx: Context, job: str, topic: str, count: int, run_id: str, prog
     return result
 
 
-def scaling(ctx: Context, job: str, topic: str, count: int, run_id: str, progress: Progress,
-            parallelism: int) -> dict[str, Any]:
-    """The job live (unbounded) over its backlog at parallelism 1, then at `parallelism`, in the same run:
-    each rate sustained as in `throughput`, and their ratio. Every record must be accounted for once."""
-    rates = []
-    for p in (1, parallelism):
-        tag = f"{run_id}_p{p}"
-        tables = bench_tables(ctx, job, tag)
-        spec = {**bench_spec(ctx, job, topic, tables, tag, bounded=False), "parallelism": p}
-        progress(f"{job} live at parallelism {p} over its {count:,}-event backlog")
-        run_until_accounted(ctx, bench_definition(ctx, job, tag), spec, tables, topic, count)
-        n, first, last = accounted(ctx, tables, topic)
-        if n != count:
-            raise KappaError(f"{job} at parallelism {p}: {n:,} records landed, quarantined or late, of {count:,} "
-                             f"read (tables *_{tag})")
-        drop_tables(ctx, tables.values())
-        rates.append(count / max(last - first, 1e-3))
-    return {"parallelism": [1, parallelism], "taskmanagers": ctx.settings.flink.taskmanagers,
-            "events_per_s": [round(r) for r in rates], "ratio": round(rates[1] / rates[0], 2)}
+def ensure_alerts_topic(ctx: Context) -> None:
+    """The topic the bench runs' alert sinks write to (not the live jobs' `alerts`)."""
+    ensure_topics(kafka_clients.admin(ctx.kafka()),
+                  {ALERTS_TOPIC: TopicSettings(partitions=3, retention_ms=86_400_000)})
+
+
+def scaling(ctx: Context, *, count: int, seed: int, run_id: str, parallelism: int, progress: Progress,
+            only: list[str] | None = None) -> dict[str, Any]:
+    """`kappa bench --scaling N`: each pipeline live (unbounded) over the same backlog at parallelism 1,
+    then at N, one after the other in this run: each rate sustained as in `throughput` (events over the
+    rows' ingest-time span) and their ratio. Every record must be accounted for once in each run.
+    Unbounded because a bounded run always writes with one writer (`render_spec`)."""
+    ensure_alerts_topic(ctx)
+    pipelines = {job: scenario for job, scenario in bench_pipelines(ctx).items() if not only or job in only}
+    jobs: dict[str, Any] = {}
+    for job, scenario in pipelines.items():
+        topic = fill_backlog(ctx, scenario, count, seed, ctx.settings.pipelines.scenarios[scenario][1].partitions,
+                             progress)
+        rates = []
+        for p in (1, parallelism):
+            tag = f"{run_id}_p{p}"
+            tables = bench_tables(ctx, job, tag)
+            spec = {**bench_spec(ctx, job, topic, tables, tag, bounded=False), "parallelism": p}
+            progress(f"{job} live at parallelism {p} over its {count:,}-event backlog")
+            ran = run_until_accounted(ctx, bench_definition(ctx, job, tag), spec, tables, topic, count)
+            n, first, last = accounted(ctx, tables, topic)
+            if n != count:
+                raise KappaError(f"{job} at parallelism {p}: {n:,} records landed, quarantined or late, of {count:,} "
+                                 f"read (tables *_{tag})")
+            drop_tables(ctx, tables.values())
+            rates.append(count / max(last - first, 1e-3))
+            progress(f"  {rates[-1]:,.0f} events/s sustained ({last - first:.1f}s of processing, "
+                     f"{ran['cpu_s']:.0f} Flink CPU-s)")
+        jobs[job] = {"events_per_s": [round(r) for r in rates], "ratio": round(rates[1] / rates[0], 2)}
+    return {"events": count, "parallelism": [1, parallelism], "taskmanagers": ctx.settings.flink.taskmanagers,
+            "slots_per_taskmanager": ctx.settings.flink.task_slots, "jobs": jobs}
 
 
 def q0_reference(ctx: Context, nexmark_topic: str, count: int, run_id: str, progress: Progress) -> dict[str, Any]:
@@ -136,13 +153,11 @@ def side_by_side(mine: list[dict[str, Any]], other: list[dict[str, Any]], refere
 
 
 def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, live_rate: int, live_s: int,
-            progress: Progress, compare_jobs: Path | None = None, only: list[str] | None = None,
-            scale_to: int | None = None) -> dict[str, Any]:
+            progress: Progress, compare_jobs: Path | None = None, only: list[str] | None = None) -> dict[str, Any]:
     """The pipelines section of a bench run: `repeats` rounds of q0 -> Iceberg and every job over
     backlogs of `count` events (each round's ratio over its own q0 run; medians reported), then each
     job's replay over a live stream (and the transactions pipeline's freshness). `only`: these pipelines."""
-    ensure_topics(kafka_clients.admin(ctx.kafka()),
-                  {ALERTS_TOPIC: TopicSettings(partitions=3, retention_ms=86_400_000)})
+    ensure_alerts_topic(ctx)
     nexmark_topic, _ = fill_nexmark(ctx, NexmarkOptions(count=count, seed=seed), 3, progress)
     pipelines = {job: scenario for job, scenario in bench_pipelines(ctx).items() if not only or job in only}
     topics = {job: fill_backlog(ctx, scenario, count, seed, ctx.settings.pipelines.scenarios[scenario][1].partitions,
@@ -180,8 +195,5 @@ def measure(ctx: Context, *, count: int, seed: int, run_id: str, repeats: int, l
                  "cpu_s_per_million_events": _median([q["cpu_s_per_million_events"] for q in references]),
                  "profile": next((q["profile"] for q in references if q.get("profile")), None),
                  "runs": [{k: v for k, v in q.items() if k != "profile"} for q in references]}
-    if scale_to is not None:
-        for job, topic in topics.items():
-            jobs[job]["scaling"] = scaling(ctx, job, topic, count, run_id, progress, scale_to)
     replays = {job: replay_over_live(ctx, job, run_id, live_rate, live_s, seed, progress) for job in pipelines}
     return {"events": count, "repeats": repeats, "q0_iceberg": reference, "jobs": jobs, "replay": replays}

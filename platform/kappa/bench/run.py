@@ -78,6 +78,7 @@ class BenchResult:
     footprint: dict[str, Any] = field(default_factory=dict)
     pipelines: dict[str, Any] = field(default_factory=dict)
     cdc: dict[str, Any] = field(default_factory=dict)
+    scaling: dict[str, Any] = field(default_factory=dict)
 
 
 def machine() -> dict[str, Any]:
@@ -225,12 +226,17 @@ def bench(ctx: Context, profile: str, events_count: int | None, parallelism: int
     result = BenchResult(profile=profile, events=count, partitions=partitions, parallelism=parallelism,
                          checkpoint_interval_s=ctx.settings.flink.checkpoint_interval_s, machine=machine())
     run_id = time.strftime("%Y%m%d%H%M%S")
+    if scale_to is not None:
+        result.scaling = pipelines.scaling(ctx, count=pipeline_events or int(p["pipeline_events"]), seed=seed,
+                                           run_id=run_id, parallelism=scale_to, progress=progress,
+                                           only=only_pipelines)
+        return _finish(ctx, result, out_dir, run_id)
     topic, result.generate_events_per_s = fill_nexmark(ctx, NexmarkOptions(count=count, seed=seed), partitions,
                                                        progress)
     result.pipelines = pipelines.measure(
         ctx, count=pipeline_events or int(p["pipeline_events"]), seed=seed, run_id=run_id,
         repeats=int(p["pipeline_repeats"]), live_rate=live_rate, live_s=int(p["live_s"]), progress=progress,
-        compare_jobs=compare_jobs, only=only_pipelines, scale_to=scale_to)
+        compare_jobs=compare_jobs, only=only_pipelines)
     if ctx.settings.pipelines.captured and not only_pipelines:
         result.cdc = cdc.measure(ctx, changes=int(p["cdc_changes"]), seed=seed, progress=progress)
     for job, r in result.pipelines["jobs"].items():

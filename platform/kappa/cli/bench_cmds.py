@@ -33,8 +33,8 @@ def bench(
                                              help="also run the pipelines from this `flink_jobs` folder (e.g. a "
                                                   "checkout of another commit), side by side"),
     pipeline: list[str] | None = typer.Option(None, help="only these product pipelines (repeat the option)"),  # noqa: UP007
-    scaling: int | None = typer.Option(None, min=2, help="also run each pipeline live over its backlog at "  # noqa: UP007
-                                                          "parallelism 1 and this one, side by side"),
+    scaling: int | None = typer.Option(None, min=2, help="only the scaling: each pipeline live over its "  # noqa: UP007
+                                                          "backlog at parallelism 1, then this one; their ratio"),
     out: Path = typer.Option(Path("bench-results"), help="results folder"),
 ) -> None:
     """Fill topics with Nexmark and scenario events, then measure the product's pipelines (throughput
