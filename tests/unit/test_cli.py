@@ -86,3 +86,32 @@ def test_a_replay_from_the_future_is_refused_before_kafka_is_asked() -> None:
 
     with pytest.raises(KappaError, match=r"--from now\+1h is .*, in the future: no record is that new yet"):
         resolve("127.0.0.1:1", "transactions", "now+1h")
+
+
+def test_ctrl_c_exits_130_saying_interrupted(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from kappa.cli import app, bench_cmds
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench_cmds, "build_context", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        app.main(["bench", "--scaling", "2"])
+    assert exited.value.code == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_command_that_exits_with_a_code_exits_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kappa status` with a problem, `kappa cdc status` with a connector down: typer.Exit(1)."""
+    import typer
+
+    from kappa.cli import app, bench_cmds
+
+    def problem(*_args: object) -> None:
+        raise typer.Exit(1)
+
+    monkeypatch.setattr(bench_cmds, "build_context", problem)
+    with pytest.raises(SystemExit) as exited:
+        app.main(["bench", "--scaling", "2"])
+    assert exited.value.code == 1

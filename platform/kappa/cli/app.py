@@ -59,7 +59,8 @@ app.command("bench")(bench_cmds.bench)
 def main(argv: list[str] | None = None) -> None:
     private_umask()  # what the CLI writes into the state directory (configs, job specs, tables) is private
     try:
-        app(args=argv, standalone_mode=False)
+        # not standalone: typer.Exit(n) and Ctrl-C (Exit(130)) come back as the return value
+        code = app(args=argv, standalone_mode=False)
     except (KappaError, ConfigError) as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(1)
@@ -76,3 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             err_console.print(f"error: {escape(str(exc))}")
         sys.exit(int(getattr(exc, "exit_code", 2)))
+    if code == 130:
+        err_console.print("interrupted")
+    if isinstance(code, int) and code:
+        sys.exit(code)
