@@ -143,9 +143,10 @@ def test_a_scaling_run_is_reported_as_the_ratio_of_its_two_rates() -> None:
 
     result = SimpleNamespace(scaling={"events": 1_000_000, "parallelism": [1, 2], "taskmanagers": 2,
                                       "slots_per_taskmanager": 12,
-                                      "jobs": {"transactions": {"events_per_s": [9_000, 12_600], "ratio": 1.4}}})
+                                      "jobs": {"transactions": {"events_per_s": [9_000, 12_600], "ratio": 1.4,
+                                                                "cpu_s_per_million_events": [35.2, 49.8]}}})
     lines = scaling_section(result)
-    assert "| transactions | 9,000 | 12,600 | 1.40x |" in lines
+    assert "| transactions | 9,000 | 12,600 | 1.40x | 35 | 50 |" in lines
     assert any("at parallelism 1, then 2, one after the other in this run; 2 TaskManagers of 12 slots" in line
                for line in lines)
     assert scaling_section(SimpleNamespace(scaling={})) == []

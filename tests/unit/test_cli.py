@@ -95,6 +95,7 @@ def test_ctrl_c_exits_130_saying_interrupted(monkeypatch: pytest.MonkeyPatch,
     def interrupted(*_args: object) -> None:
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(app, "private_umask", lambda: None)  # the process's umask is every other test's too
     monkeypatch.setattr(bench_cmds, "build_context", interrupted)
     with pytest.raises(SystemExit) as exited:
         app.main(["bench", "--scaling", "2"])
@@ -111,6 +112,7 @@ def test_a_command_that_exits_with_a_code_exits_with_it(monkeypatch: pytest.Monk
     def problem(*_args: object) -> None:
         raise typer.Exit(1)
 
+    monkeypatch.setattr(app, "private_umask", lambda: None)
     monkeypatch.setattr(bench_cmds, "build_context", problem)
     with pytest.raises(SystemExit) as exited:
         app.main(["bench", "--scaling", "2"])

@@ -83,7 +83,7 @@ def scaling(ctx: Context, *, count: int, seed: int, run_id: str, parallelism: in
     for job, scenario in pipelines.items():
         topic = fill_backlog(ctx, scenario, count, seed, ctx.settings.pipelines.scenarios[scenario][1].partitions,
                              progress)
-        rates = []
+        rates, cpu = [], []
         for p in (1, parallelism):
             tag = f"{run_id}_p{p}"
             tables = bench_tables(ctx, job, tag)
@@ -96,9 +96,11 @@ def scaling(ctx: Context, *, count: int, seed: int, run_id: str, parallelism: in
                                  f"read (tables *_{tag})")
             drop_tables(ctx, tables.values())
             rates.append(count / max(last - first, 1e-3))
+            cpu.append(round(1e6 * ran["cpu_s"] / count, 1))
             progress(f"  {rates[-1]:,.0f} events/s sustained ({last - first:.1f}s of processing, "
                      f"{ran['cpu_s']:.0f} Flink CPU-s)")
-        jobs[job] = {"events_per_s": [round(r) for r in rates], "ratio": round(rates[1] / rates[0], 2)}
+        jobs[job] = {"events_per_s": [round(r) for r in rates], "ratio": round(rates[1] / rates[0], 2),
+                     "cpu_s_per_million_events": cpu}
     return {"events": count, "parallelism": [1, parallelism], "taskmanagers": ctx.settings.flink.taskmanagers,
             "slots_per_taskmanager": ctx.settings.flink.task_slots, "jobs": jobs}
 
