@@ -12,6 +12,8 @@
   bounded `kappa replay`) while the live stream keeps flowing: its catch-up rate over the live rate.
 - freshness: during the transactions job's live phase, how long after it was produced each event is
   visible in Trino, over the checkpoint interval.
+- scaling (`kappa bench --scaling N`, on its own): each job live over its backlog at parallelism 1, then
+  N, cancelled once every record is accounted for; the ratio of the two sustained rates.
 """
 
 from __future__ import annotations
