@@ -169,14 +169,20 @@ def test_a_live_bench_run_is_cancelled_once_its_backlog_is_accounted_for(monkeyp
     ctx = SimpleNamespace(settings=SimpleNamespace(flink_ui_url="http://ui"), kafka=lambda: None)
     done = bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
     assert done["job_id"] == "j1" and cancelled == ["j1"]
-    seen = iter([100, 200, 300])
-    with pytest.raises(KappaError, match="ended FAILED with 100 of 1,000 records accounted for"):
+    seen = iter([100, 200, 300])  # the failure reports what had landed when it was seen
+    with pytest.raises(KappaError, match="ended FAILED with 200 of 1,000 records accounted for"):
         bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
     assert cancelled == ["j1", "j1"]  # cancelled either way
     seen, states, rest.restarts = iter([100, 200]), iter(["RUNNING", "RUNNING"]), lambda _id: 1
-    with pytest.raises(KappaError, match="restarted with 100 of 1,000 records accounted for"):
+    with pytest.raises(KappaError, match="restarted with 200 of 1,000 records accounted for"):
         bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
     assert cancelled == ["j1", "j1", "j1"]
+    # before the source has read to the end Trino is not asked, but a failure still says what landed
+    monkeypatch.setattr(bench_jobs, "read_to", lambda *_a: False)
+    seen, states = iter([700]), iter(["RUNNING"])
+    with pytest.raises(KappaError, match="restarted with 700 of 1,000 records accounted for"):
+        bench_jobs.run_until_accounted(ctx, None, {}, {}, "t", 1000, poll_s=0)  # type: ignore[arg-type]
+    assert cancelled == ["j1", "j1", "j1", "j1"]
 
 
 def test_trino_is_asked_only_once_the_source_has_read_every_partition_to_its_end() -> None:

@@ -284,14 +284,16 @@ def run_until_accounted(ctx: Context, definition: JobDefinition, spec: dict[str,
         # Trino is asked only once the source has read to the end: its counts would cost the job CPU
         while (n := accounted(ctx, tables, topic)[0] if read_to(rest, job_id, topic, ends) else 0) < count:
             state = rest.job(job_id)["state"]
-            if state in ("FAILED", "CANCELED", "FINISHED"):
-                raise KappaError(f"Flink job {job_id} ended {state} with {n:,} of {count:,} records accounted for; "
-                                 f"see {ctx.settings.flink_ui_url}/#/job/completed/{job_id}/exceptions")
-            if rest.restarts(job_id):  # its rate would include the restart: not a measurement
-                raise KappaError(f"Flink job {job_id} restarted with {n:,} of {count:,} records accounted for; "
-                                 f"see {ctx.settings.flink_ui_url}/#/job/running/{job_id}/exceptions")
-            if time.monotonic() - submitted > timeout_s:
-                raise KappaError(f"Flink job {job_id}: {n:,} of {count:,} records accounted for after {timeout_s:.0f}s")
+            ended = state in ("FAILED", "CANCELED", "FINISHED")
+            # a restart would count in its rate: not a measurement
+            why = f"ended {state}" if ended else "restarted" if rest.restarts(job_id) else None
+            if why is None and time.monotonic() - submitted > timeout_s:
+                why = f"timed out after {timeout_s:.0f}s"
+            if why is not None:
+                n = accounted(ctx, tables, topic)[0]  # what landed so far, source at its end or not
+                raise KappaError(f"Flink job {job_id} {why} with {n:,} of {count:,} records accounted for; see "
+                                 f"{ctx.settings.flink_ui_url}/#/job/{'completed' if ended else 'running'}/"
+                                 f"{job_id}/exceptions")
             time.sleep(poll_s)
     finally:
         rest.cancel(job_id)

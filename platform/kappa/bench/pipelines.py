@@ -56,15 +56,21 @@ def throughput(ctx: Context, job: str, topic: str, count: int, run_id: str, prog
     tables = bench_tables(ctx, job, tag)
     spec = bench_spec(ctx, job, topic, tables, tag, bounded=True, wire=wire)
     ran = run_to_end(ctx, bench_definition(ctx, job, tag), spec, jobs_dir=jobs_dir)
-    n, first, last = accounted(ctx, tables, topic)
-    if n != count:
-        raise KappaError(f"{job}: {n:,} records landed, quarantined or late, of {count:,} read (tables *_{tag})")
-    drop_tables(ctx, tables.values())
-    rate = count / max(last - first, 1e-3)
+    rate, span = sustained(ctx, tables, topic, count, job, tag)
     result = {**ran, "events": count, "events_per_s": rate, "cpu_s_per_million_events": 1e6 * ran["cpu_s"] / count}
-    progress(f"  {job}{label}: {rate:,.0f} events/s sustained ({last - first:.1f}s of processing, "
+    progress(f"  {job}{label}: {rate:,.0f} events/s sustained ({span:.1f}s of processing, "
              f"{ran['seconds']:.1f}s job), {result['cpu_s_per_million_events']:.0f} CPU-s per million")
     return result
+
+
+def sustained(ctx: Context, tables: dict[str, str], topic: str, count: int, what: str, tag: str) -> tuple[float, float]:
+    """A finished run's (events/s, seconds) over the span of its rows' ingest times, its tables then dropped.
+    Every record of the backlog must be accounted for exactly once, or the run fails (tables kept)."""
+    n, first, last = accounted(ctx, tables, topic)
+    if n != count:
+        raise KappaError(f"{what}: {n:,} records landed, quarantined or late, of {count:,} read (tables *_{tag})")
+    drop_tables(ctx, tables.values())
+    return count / max(last - first, 1e-3), last - first
 
 
 def ensure_alerts_topic(ctx: Context) -> None:
@@ -92,14 +98,10 @@ def scaling(ctx: Context, *, count: int, seed: int, run_id: str, parallelism: in
             spec = {**bench_spec(ctx, job, topic, tables, tag, bounded=False), "parallelism": p}
             progress(f"{job} live at parallelism {p} over its {count:,}-event backlog")
             ran = run_until_accounted(ctx, bench_definition(ctx, job, tag), spec, tables, topic, count)
-            n, first, last = accounted(ctx, tables, topic)
-            if n != count:
-                raise KappaError(f"{job} at parallelism {p}: {n:,} records landed, quarantined or late, of {count:,} "
-                                 f"read (tables *_{tag})")
-            drop_tables(ctx, tables.values())
-            rates.append(count / max(last - first, 1e-3))
+            rate, span = sustained(ctx, tables, topic, count, f"{job} at parallelism {p}", tag)
+            rates.append(rate)
             cpu.append(round(1e6 * ran["cpu_s"] / count, 1))
-            progress(f"  {rates[-1]:,.0f} events/s sustained ({last - first:.1f}s of processing, "
+            progress(f"  {rate:,.0f} events/s sustained ({span:.1f}s of processing, "
                      f"{ran['cpu_s']:.0f} Flink CPU-s)")
         jobs[job] = {"events_per_s": [round(r) for r in rates], "ratio": round(rates[1] / rates[0], 2),
                      "cpu_s_per_million_events": cpu}
